@@ -1,0 +1,104 @@
+"""RFC 8785 (JCS) canonical JSON: the one place where anything signed or hashed
+is turned into bytes.
+
+A leaf module: it imports nothing of ours. It wraps the ``rfc8785`` package and
+adds the strict *parse* side: :func:`loads_canonical` accepts only bytes that
+are already canonical, so a hash of stored bytes never depends on who
+re-serialised them. Floats are refused outright: no registry document needs
+them and they are where JCS implementations disagree.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import rfc8785
+
+MAX_DEPTH = 16
+
+
+class CanonicalError(ValueError):
+    """The value or bytes are not canonical JSON as the registry defines it."""
+
+
+def dumps(value: Any) -> bytes:
+    """Return the RFC 8785 bytes of ``value`` (dicts, lists, str, int, bool, None)."""
+    _check_value(value, 0)
+    try:
+        return rfc8785.dumps(value)
+    except rfc8785.CanonicalizationError as e:
+        raise CanonicalError(str(e)) from e
+
+
+def loads(data: bytes) -> Any:
+    """Parse JSON strictly: UTF-8, no duplicate keys, no floats, no NaN, bounded depth."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise CanonicalError(f"not UTF-8: {e.reason}") from None
+    try:
+        value = json.loads(
+            text,
+            object_pairs_hook=_no_duplicates,
+            parse_float=_no_float,
+            parse_constant=_no_constant,
+        )
+    except CanonicalError:
+        raise
+    except RecursionError:
+        raise CanonicalError("nested too deeply") from None
+    except ValueError as e:
+        raise CanonicalError(f"not JSON: {e}") from None
+    _check_value(value, 0)
+    return value
+
+
+def loads_canonical(data: bytes) -> Any:
+    """Parse ``data`` and require that it is byte-for-byte canonical."""
+    value = loads(data)
+    if dumps(value) != data:
+        raise CanonicalError("JSON is not in RFC 8785 canonical form")
+    return value
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise CanonicalError(f"duplicate key {key!r}")
+        result[key] = value
+    return result
+
+
+def _no_float(text: str) -> Any:
+    raise CanonicalError(f"numbers must be integers, got {text!r}")
+
+
+def _no_constant(text: str) -> Any:
+    raise CanonicalError(f"{text} is not JSON")
+
+
+def _check_value(value: Any, depth: int) -> None:
+    if depth > MAX_DEPTH:
+        raise CanonicalError("nested too deeply")
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return
+    if isinstance(value, int):
+        # I-JSON (RFC 7493) integers: beyond 2**53 readers silently lose precision.
+        if abs(value) > 2**53 - 1:
+            raise CanonicalError("integer out of the I-JSON range")
+        return
+    if isinstance(value, float):
+        raise CanonicalError("floats are not allowed")
+    if isinstance(value, list | tuple):
+        for item in value:
+            _check_value(item, depth + 1)
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise CanonicalError("object keys must be strings")
+            _check_value(item, depth + 1)
+        return
+    raise CanonicalError(f"cannot canonicalize {type(value).__name__}")

@@ -1,0 +1,120 @@
+"""Settings from ``REGISTRY_*`` environment variables and the data directory.
+
+The data directory holds the keys (owner-only files), a small ``registry.json``
+written by ``registry init`` (origin, base URL) and, by default, the SQLite
+event store. Environment variables override the file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from registry.errors import ConfigurationError
+
+DEFAULT_DATA_DIR = "./instance"
+DEFAULT_ORIGIN = "localhost/hcoc-registry"
+CONFIG_FILE = "registry.json"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the registry needs to know about where it lives."""
+
+    data_dir: Path
+    database_url: str
+    origin: str
+    base_url: str
+    root_key: Path
+    maintainer_key: Path
+    log_key: Path
+    signed_at_past: int = 3600
+    signed_at_future: int = 300
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.database_url.startswith(("postgresql://", "postgres://"))
+
+
+def load(data_dir: str | os.PathLike[str] | None = None, environ: dict[str, str] | None = None) -> Settings:
+    """Settings for a data directory (default from ``REGISTRY_DATA_DIR``, else ./instance)."""
+    env = os.environ if environ is None else environ
+    root = Path(data_dir or env.get("REGISTRY_DATA_DIR") or DEFAULT_DATA_DIR)
+    stored = read_config_file(root)
+    keys_dir = root / "keys"
+    return Settings(
+        data_dir=root,
+        database_url=(
+            env.get("REGISTRY_DATABASE_URL") or stored.get("database_url") or f"sqlite:///{root / 'registry.db'}"
+        ),
+        origin=env.get("REGISTRY_ORIGIN") or stored.get("origin") or DEFAULT_ORIGIN,
+        base_url=(env.get("REGISTRY_BASE_URL") or stored.get("base_url") or "http://127.0.0.1:8000").rstrip("/"),
+        root_key=Path(env.get("REGISTRY_ROOT_KEY") or keys_dir / "root.key"),
+        maintainer_key=Path(env.get("REGISTRY_MAINTAINER_KEY") or keys_dir / "maintainer.key"),
+        log_key=Path(env.get("REGISTRY_LOG_KEY") or keys_dir / "log.key"),
+        signed_at_past=int(env.get("REGISTRY_SIGNED_AT_PAST", "3600")),
+        signed_at_future=int(env.get("REGISTRY_SIGNED_AT_FUTURE", "300")),
+        extra={k: v for k, v in env.items() if k.startswith("REGISTRY_POSTGRES_")},
+    )
+
+
+def read_config_file(root: Path) -> dict[str, Any]:
+    path = root / CONFIG_FILE
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as e:
+        raise ConfigurationError(f"{path} is not valid JSON: {e}") from None
+    if not isinstance(data, dict):
+        raise ConfigurationError(f"{path} must hold a JSON object")
+    return data
+
+
+def write_config_file(root: Path, values: dict[str, Any]) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / CONFIG_FILE).write_text(json.dumps(values, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def eventsourcing_env(settings: Settings) -> dict[str, str]:
+    """The ``eventsourcing`` library's environment for the configured database."""
+    url = settings.database_url
+    if url.startswith("sqlite:///"):
+        path = url[len("sqlite:///"):]
+        if not path:
+            raise ConfigurationError("sqlite URL needs a path: sqlite:///PATH")
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": path,
+            # Writers from several processes wait for each other this long before we retry.
+            "SQLITE_LOCK_TIMEOUT": "30",
+            "CREATE_TABLE": "y",
+        }
+    if settings.is_postgres:
+        parts = urlsplit(url)
+        if not parts.hostname or not parts.path.strip("/"):
+            raise ConfigurationError("PostgreSQL URL must be postgresql://USER[:PASS]@HOST[:PORT]/DB")
+        extra = settings.extra
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": parts.path.strip("/"),
+            "POSTGRES_HOST": parts.hostname,
+            "POSTGRES_PORT": str(parts.port or 5432),
+            "POSTGRES_USER": unquote(parts.username or "postgres"),
+            "POSTGRES_PASSWORD": unquote(parts.password or ""),
+            "POSTGRES_POOL_SIZE": extra.get("REGISTRY_POSTGRES_POOL_SIZE", "2"),
+            "POSTGRES_MAX_OVERFLOW": extra.get("REGISTRY_POSTGRES_MAX_OVERFLOW", "4"),
+            "POSTGRES_LOCK_TIMEOUT": extra.get("REGISTRY_POSTGRES_LOCK_TIMEOUT", "10"),
+            "POSTGRES_SCHEMA": extra.get("REGISTRY_POSTGRES_SCHEMA", "public"),
+            "POSTGRES_PRE_PING": "y",
+            # Never 'y': the library's DB functions drop the table lock and tailing readers miss events.
+            "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
+            "CREATE_TABLE": "y",
+        }
+    raise ConfigurationError(f"unsupported database URL {url!r}: use sqlite:///PATH or postgresql://...")

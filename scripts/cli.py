@@ -1,0 +1,575 @@
+"""The ``registry`` command line: a thin shell over the registry core.
+
+Output is for people by default and JSON with ``--json``. A refusal prints one
+line (``refused: <code>: <reason>``) on stderr and exits with status 1; a
+configuration problem exits with status 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from registry import compose, config, envelope, keys, seed
+from registry.application import Recorded, Registry, open_registry
+from registry.canonical import CanonicalError
+from registry.canonical import loads as strict_loads
+from registry.errors import ConfigurationError, MalformedError, RegistryError
+from registry.state import fold
+from registry.terminal import safe
+
+
+class Context:
+    """Lazily opened settings and application for one command."""
+
+    def __init__(self, data_dir: str | None) -> None:
+        self.data_dir = data_dir
+        self._registry: Registry | None = None
+
+    @property
+    def settings(self) -> config.Settings:
+        return config.load(self.data_dir)
+
+    @property
+    def registry(self) -> Registry:
+        if self._registry is None:
+            self._registry = open_registry(self.settings)
+        return self._registry
+
+    def close(self) -> None:
+        if self._registry is not None:
+            self._registry.close()
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+def fail(error: RegistryError) -> NoReturn:
+    kind = "error" if isinstance(error, ConfigurationError) else "refused"
+    click.echo(f"{kind}: {safe(error.diagnostics())}".replace("\n", " "), err=True)
+    sys.exit(2 if isinstance(error, ConfigurationError) else 1)
+
+
+class RegistryGroup(click.Group):
+    """Turns every RegistryError into a one-line refusal."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except RegistryError as e:
+            fail(e)
+        finally:
+            obj = ctx.find_object(Context)
+            if obj is not None:
+                obj.close()
+
+
+@click.group(cls=RegistryGroup)
+@click.option(
+    "--data-dir",
+    envvar="REGISTRY_DATA_DIR",
+    default=None,
+    help="Data directory (default $REGISTRY_DATA_DIR, else ./instance).",
+)
+@click.pass_context
+def main(ctx: click.Context, data_dir: str | None) -> None:
+    """The public, verifiable registry of AI code of conduct endorsements."""
+    ctx.obj = Context(data_dir)
+
+
+# --- setting up -------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--origin", default=None, help="Log origin, e.g. registry.example.org/hcoc (fixed forever).")
+@click.option("--base-url", default=None, help="Public base URL of the site.")
+@click.option("--demo", is_flag=True, help="Also load the demo data (the Hiroshima Code and organizations).")
+@pass_ctx
+def init(obj: Context, origin: str | None, base_url: str | None, demo: bool) -> None:
+    """Create the data directory, keys and genesis records (safe to run twice)."""
+    current = config.load(obj.data_dir)
+    stored = config.read_config_file(current.data_dir)
+    if origin and stored.get("origin") and stored["origin"] != origin:
+        raise ConfigurationError(f"this data directory already belongs to origin {stored['origin']!r}")
+    values = {
+        "origin": origin or stored.get("origin") or current.origin,
+        "base_url": base_url or stored.get("base_url") or current.base_url,
+    }
+    config.write_config_file(current.data_dir, values)
+    settings = obj.settings
+    (settings.data_dir / "keys").mkdir(mode=0o700, parents=True, exist_ok=True)
+    for path in (settings.root_key, settings.maintainer_key, settings.log_key):
+        if not path.exists():
+            keys.save_private(keys.generate(), path)
+            click.echo(f"created key {path}")
+    registry = obj.registry
+    root = keys.load_private(settings.root_key)
+    maintainer = keys.load_private(settings.maintainer_key)
+    if registry.size() == 0:
+        origin_ = settings.origin
+        _record(
+            registry,
+            compose.statement(
+                "registry.genesis",
+                origin_,
+                name="Hiroshima Code of Conduct registry",
+                root_key=keys.encode_public(root),
+            ),
+            root,
+        )
+        _record(
+            registry,
+            compose.statement(
+                "maintainer.key_added",
+                origin_,
+                public_key=keys.encode_public(maintainer),
+                name="maintainer (created by registry init)",
+            ),
+            root,
+        )
+    if demo:
+        loaded = _load_demo(registry, settings.origin, maintainer)
+        click.echo(f"demo data: {loaded} statements recorded" if loaded else "demo data: already loaded")
+    click.echo(f"data directory: {settings.data_dir}")
+    click.echo(f"origin: {safe(settings.origin)}")
+    click.echo(f"log verifier key: {_log_vkey(settings)}")
+    click.echo(f"tree size: {registry.size()}")
+
+
+def _record(registry: Registry, stmt: dict[str, Any], key: Any) -> Recorded:
+    return registry.submit(envelope.sign(stmt, key).canonical)
+
+
+def _load_demo(registry: Registry, origin: str, maintainer: Any) -> int:
+    loaded = 0
+    for stmt in seed.statements(origin):
+        try:
+            registry.submit(envelope.sign(stmt, maintainer).canonical)
+            loaded += 1
+        except RegistryError as e:
+            if e.code != "conflict":
+                raise
+    return loaded
+
+
+def _log_vkey(settings: config.Settings) -> str:
+    from registry.notes import format_verifier_key
+
+    public = keys.load_public_file(keys.public_path(settings.log_key))
+    return format_verifier_key(settings.origin, public)
+
+
+@main.group("keys")
+def keys_group() -> None:
+    """Key files."""
+
+
+@keys_group.command("generate")
+@click.option("--out", "out", required=True, type=click.Path(path_type=Path), help="Private key file to create.")
+def keys_generate(out: Path) -> None:
+    """Create an Ed25519 private key (owner-only) and FILE.pub; print the key id."""
+    if out.exists():
+        raise ConfigurationError(f"{out} exists; refusing to overwrite a key")
+    key = keys.generate()
+    keys.save_private(key, out)
+    click.echo(keys.key_id(key))
+
+
+# --- signing and submitting ---------------------------------------------------------
+
+
+def _read_json(path: str) -> Any:
+    data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    try:
+        return strict_loads(data)
+    except CanonicalError as e:
+        raise MalformedError(f"{path}: {e}") from None
+
+
+def _read_bytes(path: str) -> bytes:
+    return sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+
+
+@main.command()
+@click.option("--key", "key_file", required=True, type=click.Path(exists=True, path_type=Path))
+@click.argument("statement_file")
+@pass_ctx
+def sign(obj: Context, key_file: Path, statement_file: str) -> None:
+    """Print the DSSE envelope for STATEMENT_FILE (registry, signed_at and nonce filled in if absent)."""
+    stmt = _read_json(statement_file)
+    if not isinstance(stmt, dict):
+        raise MalformedError("a statement must be a JSON object")
+    env = envelope.sign(compose.complete(stmt, obj.settings.origin), keys.load_private(key_file))
+    click.echo(env.canonical.decode("ascii"))
+
+
+@main.command()
+@click.argument("envelope_file")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def submit(obj: Context, envelope_file: str, as_json: bool) -> None:
+    """Validate, authorize and record a signed envelope."""
+    _report(obj.registry.submit(_read_bytes(envelope_file)), as_json)
+
+
+def _report(rec: Recorded, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(rec.to_json(), sort_keys=True))
+        return
+    verb = "already recorded" if rec.duplicate else "recorded"
+    click.echo(f"{verb}: {rec.type} at leaf {rec.index} ({rec.recorded_at})")
+    click.echo(f"event hash: {rec.envelope_hash}")
+
+
+def _deliver(
+    obj: Context,
+    stmt: dict[str, Any],
+    key_file: Path | None,
+    printing: bool,
+    as_json: bool,
+    default_key: str | None = None,
+) -> None:
+    settings = obj.settings
+    path = key_file or (settings.maintainer_key if default_key == "maintainer" else None)
+    if path is None:
+        raise ConfigurationError("--key FILE is required")
+    env = envelope.sign(stmt, keys.load_private(path))
+    if printing:
+        click.echo(env.canonical.decode("ascii"))
+        return
+    _report(obj.registry.submit(env.canonical), as_json)
+
+
+def statement_options(f: Any) -> Any:
+    f = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")(f)
+    f = click.option("--print", "printing", is_flag=True, help="Print the signed envelope instead of submitting.")(f)
+    return f
+
+
+def _scope(actions: str | None) -> Any:
+    if actions is None or actions.strip().lower() == "all":
+        return "all"
+    try:
+        return sorted({int(a) for a in actions.split(",") if a.strip()})
+    except ValueError:
+        raise MalformedError(f"--actions must be 'all' or numbers like 1,3,7, not {actions!r}") from None
+
+
+def _today() -> str:
+    return datetime.now(UTC).date().isoformat()
+
+
+def _evidence(urls: tuple[str, ...]) -> list[dict[str, str]] | None:
+    return [{"url": u} for u in urls] or None
+
+
+@main.group()
+def org() -> None:
+    """Organizations."""
+
+
+@org.command("register")
+@click.option("--slug", required=True)
+@click.option("--name", required=True)
+@click.option("--country", required=True, help="ISO 3166-1 alpha-2 code, e.g. JP.")
+@click.option("--kind", required=True, type=click.Choice(["company", "academia", "civil-society", "public-sector"]))
+@click.option("--website", default=None)
+@click.option("--public-key", "public_keys", multiple=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--key", "key_file", type=click.Path(exists=True, path_type=Path), help="Maintainer key.")
+@statement_options
+@pass_ctx
+def org_register(
+    obj: Context,
+    slug: str,
+    name: str,
+    country: str,
+    kind: str,
+    website: str | None,
+    public_keys: tuple[Path, ...],
+    key_file: Path | None,
+    printing: bool,
+    as_json: bool,
+) -> None:
+    """Register an organization (maintainer-signed)."""
+    stmt = compose.statement(
+        "organization.registered",
+        obj.settings.origin,
+        **compose.present(
+            org=slug,
+            name=name,
+            country=country,
+            kind=kind,
+            website=website,
+            public_keys=[keys.encode_public(keys.load_public_file(p)) for p in public_keys],
+        ),
+    )
+    _deliver(obj, stmt, key_file, printing, as_json, default_key="maintainer")
+
+
+@org.command("add-key")
+@click.option("--org", "slug", required=True)
+@click.option("--public-key", required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--key", "key_file", type=click.Path(exists=True, path_type=Path))
+@statement_options
+@pass_ctx
+def org_add_key(
+    obj: Context, slug: str, public_key: Path, key_file: Path | None, printing: bool, as_json: bool
+) -> None:
+    """Add a key to an organization (signed by one of its keys or a maintainer)."""
+    stmt = compose.statement(
+        "organization.key_added",
+        obj.settings.origin,
+        **compose.present(org=slug, public_key=keys.encode_public(keys.load_public_file(public_key))),
+    )
+    _deliver(obj, stmt, key_file, printing, as_json, default_key="maintainer")
+
+
+@org.command("revoke-key")
+@click.option("--org", "slug", required=True)
+@click.option("--key-id", required=True)
+@click.option("--reason", default=None)
+@click.option("--key", "key_file", type=click.Path(exists=True, path_type=Path))
+@statement_options
+@pass_ctx
+def org_revoke_key(
+    obj: Context, slug: str, key_id: str, reason: str | None, key_file: Path | None, printing: bool, as_json: bool
+) -> None:
+    """Revoke an organization key; what it signed before stays valid."""
+    stmt = compose.statement(
+        "organization.key_revoked", obj.settings.origin, **compose.present(org=slug, key_id=key_id, reason=reason)
+    )
+    _deliver(obj, stmt, key_file, printing, as_json, default_key="maintainer")
+
+
+@main.group()
+def code() -> None:
+    """Codes of conduct."""
+
+
+@code.command("publish")
+@click.argument("revision_file")
+@click.option("--key", "key_file", type=click.Path(exists=True, path_type=Path), help="Maintainer key.")
+@statement_options
+@pass_ctx
+def code_publish(obj: Context, revision_file: str, key_file: Path | None, printing: bool, as_json: bool) -> None:
+    """Publish a Code revision from REVISION_FILE (JSON: code, version, title, actions, ...)."""
+    revision = _read_json(revision_file)
+    if not isinstance(revision, dict):
+        raise MalformedError("a revision must be a JSON object")
+    stmt = compose.complete({"type": "code.revision_published", **revision}, obj.settings.origin)
+    _deliver(obj, stmt, key_file, printing, as_json, default_key="maintainer")
+
+
+def endorsement_options(f: Any) -> Any:
+    f = click.option("--evidence", multiple=True, help="Evidence URL (required when a maintainer attests).")(f)
+    f = click.option("--effective-date", default=None, help="YYYY-MM-DD (default today, UTC).")(f)
+    f = click.option(
+        "--key",
+        "key_file",
+        required=True,
+        type=click.Path(exists=True, path_type=Path),
+        help="The organization's key, or a maintainer's for an attested record.",
+    )(f)
+    f = click.option("--code", "code_", required=True)(f)
+    f = click.option("--org", "slug", required=True)(f)
+    return statement_options(f)
+
+
+@main.command()
+@endorsement_options
+@click.option("--version", "version", required=True)
+@click.option("--actions", default=None, help="'all' (default) or action numbers like 1,3,7.")
+@click.option("--statement", "text", default=None, help="Public statement.")
+@pass_ctx
+def endorse(
+    obj: Context,
+    slug: str,
+    code_: str,
+    version: str,
+    actions: str | None,
+    text: str | None,
+    key_file: Path,
+    effective_date: str | None,
+    evidence: tuple[str, ...],
+    printing: bool,
+    as_json: bool,
+) -> None:
+    """Endorse a Code version."""
+    stmt = compose.statement(
+        "endorsement.made",
+        obj.settings.origin,
+        **compose.present(
+            org=slug,
+            code=code_,
+            version=version,
+            scope=_scope(actions),
+            statement=text,
+            effective_date=effective_date or _today(),
+            evidence=_evidence(evidence),
+        ),
+    )
+    _deliver(obj, stmt, key_file, printing, as_json)
+
+
+@main.command()
+@endorsement_options
+@click.option("--actions", default=None, help="New scope: 'all' or action numbers like 1,3,7.")
+@click.option("--statement", "text", default=None)
+@pass_ctx
+def amend(
+    obj: Context,
+    slug: str,
+    code_: str,
+    actions: str | None,
+    text: str | None,
+    key_file: Path,
+    effective_date: str | None,
+    evidence: tuple[str, ...],
+    printing: bool,
+    as_json: bool,
+) -> None:
+    """Change the scope or statement of an endorsement."""
+    stmt = compose.statement(
+        "endorsement.amended",
+        obj.settings.origin,
+        **compose.present(
+            org=slug,
+            code=code_,
+            scope=_scope(actions) if actions is not None else None,
+            statement=text,
+            effective_date=effective_date or _today(),
+            evidence=_evidence(evidence),
+        ),
+    )
+    _deliver(obj, stmt, key_file, printing, as_json)
+
+
+@main.command()
+@endorsement_options
+@click.option("--version", "version", required=True, help="The newer Code version.")
+@click.option("--actions", default=None)
+@click.option("--statement", "text", default=None)
+@pass_ctx
+def reaffirm(
+    obj: Context,
+    slug: str,
+    code_: str,
+    version: str,
+    actions: str | None,
+    text: str | None,
+    key_file: Path,
+    effective_date: str | None,
+    evidence: tuple[str, ...],
+    printing: bool,
+    as_json: bool,
+) -> None:
+    """Carry an endorsement forward to a newer Code version."""
+    stmt = compose.statement(
+        "endorsement.reaffirmed",
+        obj.settings.origin,
+        **compose.present(
+            org=slug,
+            code=code_,
+            version=version,
+            scope=_scope(actions) if actions is not None else None,
+            statement=text,
+            effective_date=effective_date or _today(),
+            evidence=_evidence(evidence),
+        ),
+    )
+    _deliver(obj, stmt, key_file, printing, as_json)
+
+
+@main.command()
+@endorsement_options
+@click.option("--reason", required=True)
+@pass_ctx
+def withdraw(
+    obj: Context,
+    slug: str,
+    code_: str,
+    reason: str,
+    key_file: Path,
+    effective_date: str | None,
+    evidence: tuple[str, ...],
+    printing: bool,
+    as_json: bool,
+) -> None:
+    """Withdraw an endorsement, with a stated reason."""
+    stmt = compose.statement(
+        "endorsement.withdrawn",
+        obj.settings.origin,
+        **compose.present(
+            org=slug,
+            code=code_,
+            reason=reason,
+            effective_date=effective_date or _today(),
+            evidence=_evidence(evidence),
+        ),
+    )
+    _deliver(obj, stmt, key_file, printing, as_json)
+
+
+# --- reading ---------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def status(obj: Context, as_json: bool) -> None:
+    """Origin, tree size, root hash, log key and counts."""
+    settings = obj.settings
+    state = fold(obj.registry.leaves())
+    snapshot = state.to_json()
+    info: dict[str, Any] = {
+        "origin": settings.origin,
+        "tree_size": state.size,
+        "root_hash": None,
+        "log_key": _log_vkey(settings),
+        "database": "postgresql" if settings.is_postgres else "sqlite",
+        "counts": {
+            "codes": len(snapshot["codes"]),
+            "organizations": len(snapshot["organizations"]),
+            "endorsements_active": sum(e["status"] == "active" for e in snapshot["endorsements"]),
+            "keys": len(snapshot["keys"]),
+        },
+    }
+    if as_json:
+        click.echo(json.dumps(info, sort_keys=True))
+        return
+    for name in ("origin", "tree_size", "root_hash", "log_key", "database"):
+        click.echo(f"{name}: {safe(info[name])}")
+    click.echo("counts: " + ", ".join(f"{k} {v}" for k, v in info["counts"].items()))
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def replay(obj: Context, as_json: bool) -> None:
+    """Rebuild the registry state from the log and print it."""
+    state = fold(obj.registry.leaves())
+    snapshot = state.to_json()
+    if as_json:
+        click.echo(json.dumps(snapshot, sort_keys=True, ensure_ascii=False))
+        return
+    click.echo(f"state after {state.size} statements (hash {state.hash()})")
+    for c in snapshot["codes"]:
+        versions = ", ".join(v["version"] for v in c["versions"])
+        click.echo(f"code {safe(c['code'])}: versions {safe(versions)}")
+    for o in snapshot["organizations"]:
+        click.echo(f"organization {safe(o['org'])}: {safe(o['name'])} ({o['country']}, {o['kind']})")
+    for e in snapshot["endorsements"]:
+        how = "attested" if e["attested"] else "self-signed"
+        click.echo(
+            f"endorsement {safe(e['org'])} / {safe(e['code'])}: {e['status']} {safe(e['version'])} "
+            f"scope {e['scope']} ({how})"
+        )
+
+
+if __name__ == "__main__":
+    main()
