@@ -28,6 +28,7 @@ from uuid import UUID, uuid5
 from eventsourcing.application import AggregateNotFoundError, Application, EventSourcedLog
 from eventsourcing.domain import Aggregate, DomainEvent, event
 from eventsourcing.persistence import IntegrityError, OperationalError, PersistenceError
+from eventsourcing.utils import register_topic
 
 from registry import envelope, rules, statements
 from registry.domain import NAMESPACE, statement_ref_id
@@ -50,6 +51,10 @@ class LogEntryRecorded(DomainEvent):
     TOPIC = "registry:Log.EntryRecorded"
     leaf: str
     envelope_hash: str
+
+
+# Aggregates register their explicit topics when defined; a free-standing event must be registered by hand.
+register_topic(LogEntryRecorded.TOPIC, LogEntryRecorded)
 
 
 class StatementRef(Aggregate):
