@@ -16,6 +16,7 @@ looked and forgets the cached aggregates those entries touched.
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections import OrderedDict
@@ -42,7 +43,7 @@ from registry.leaf import format_leaf, format_time, parse_leaf
 
 LOG_ID = uuid5(NAMESPACE, "statement-log")
 CACHE_SIZE = 4096
-MAX_ATTEMPTS = 50
+WRITE_DEADLINE = 30.0  # seconds a submission keeps retrying a busy store before answering 503
 
 
 class LogEntryRecorded(DomainEvent):
@@ -123,7 +124,10 @@ class Registry(Application):
             if live:
                 self._check_window(stmt, moment)
             verified_with: bytes | None = None
-            for attempt in range(MAX_ATTEMPTS):
+            deadline = time.monotonic() + WRITE_DEADLINE
+            attempt = 0
+            while time.monotonic() < deadline:
+                attempt += 1
                 self._catch_up()
                 signer = rules.resolve_signer(env.keyid, stmt, self._get)
                 if verified_with != signer.public_key:
@@ -150,8 +154,9 @@ class Registry(Application):
                     existing = self._find(env_hash)
                     if existing is not None:
                         return existing
-                    if isinstance(e, OperationalError):
-                        time.sleep(min(0.01 * (attempt + 1), 0.5))
+                    # Jittered backoff so that racing writers stop colliding in lockstep.
+                    limit = 0.05 if isinstance(e, IntegrityError) else 0.5
+                    time.sleep(random.uniform(0, min(0.002 * attempt, limit)))
                     continue
                 except PersistenceError as e:
                     self._forget(rules.affected(stmt))
@@ -186,6 +191,12 @@ class Registry(Application):
         for entry in self.statement_log.get(gt=index, lte=index + 1):
             return entry.leaf.encode("ascii")
         return None
+
+    def get(self, aggregate_id: UUID) -> Aggregate | None:
+        """The current aggregate with that id, or None."""
+        with self._lock:
+            self._catch_up()
+            return self._get(aggregate_id)
 
     def find(self, envelope_hash: str) -> Recorded | None:
         """The record of an envelope already submitted, by its hash."""

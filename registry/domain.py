@@ -216,8 +216,16 @@ class Organization(Aggregate):
     def add_key(self, key_id: str, index: int) -> None:
         self.keys.append(key_id)
 
-    @event("ReportPublished", topic="registry:Organization.ReportPublished")
     def publish_report(self, report: dict[str, Any], index: int, at: str) -> None:
+        for known in self.reports:
+            if (known["code"], known["framework"], known["period"], known["url"]) == (
+                report["code"], report["framework"], report["period"], report["url"]
+            ):
+                raise ConflictError(f"this report is already recorded (leaf {known['index']})")
+        self._publish_report(report, index, at)
+
+    @event("ReportPublished", topic="registry:Organization.ReportPublished")
+    def _publish_report(self, report: dict[str, Any], index: int, at: str) -> None:
         self.reports.append({**report, "index": index, "recorded_at": at})
 
     def to_state(self) -> dict[str, Any]:

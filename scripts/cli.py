@@ -19,6 +19,7 @@ from registry import compose, config, envelope, keys, seed
 from registry.application import Recorded, Registry, open_registry
 from registry.canonical import CanonicalError
 from registry.canonical import loads as strict_loads
+from registry.domain import code_id
 from registry.errors import ConfigurationError, MalformedError, RegistryError
 from registry.state import fold
 from registry.terminal import safe
@@ -146,6 +147,8 @@ def _record(registry: Registry, stmt: dict[str, Any], key: Any) -> Recorded:
 
 
 def _load_demo(registry: Registry, origin: str, maintainer: Any) -> int:
+    if registry.get(code_id(seed.CODE)) is not None:
+        return 0
     loaded = 0
     for stmt in seed.statements(origin):
         try:

@@ -225,7 +225,7 @@ def test_bad_statements(endorsed: tuple[World, Actor], change: dict, error: type
     refused(world, envelope.sign(stmt, acme.key).canonical, error)
 
 
-def test_restart_keeps_everything(backend, world: World) -> None:  # noqa: ANN001
+def test_restart_keeps_everything(backend, world: World) -> None:
     world.code()
     size = world.registry.size()
     state_hash = fold(world.registry.leaves()).hash()

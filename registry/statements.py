@@ -1,0 +1,521 @@
+"""Strict field validation of every registry statement type.
+
+A statement is the JSON object a DSSE envelope carries. :func:`validate` checks
+one against the table of field specs below: the ``type`` is known, every
+required field is present, no unknown field is, and every value has exactly
+the accepted JSON type and form. Nothing is normalized or repaired: the payload
+is signed bytes, so a value that is not already in its accepted form is refused
+with an :class:`~registry.errors.InvalidStatementError` naming the field (a
+dotted path such as ``actions.3.heading`` or ``evidence.0.url``).
+
+Text is checked for structure only (length, control characters, surrounding
+whitespace). Markup, quotes, bidi overrides and emoji are accepted on purpose:
+the registry must record hostile names faithfully, and the site escapes them.
+
+What this module does not do: verify signatures (``envelope``), decide whether
+the signer's key is known, active or allowed for this organization, check the
+``signed_at`` window, or apply any rule that depends on registry state (unknown
+organizations or versions, endorsing twice, ...). Those belong to the domain
+layer, which uses :data:`SIGNERS`, :data:`ATTESTABLE` and :func:`requires_evidence`.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any, NoReturn
+from urllib.parse import urlsplit
+
+from registry import keys
+from registry.countries import COUNTRIES
+from registry.errors import InvalidStatementError, WrongRegistryError
+
+STATEMENT_TYPES: tuple[str, ...] = (
+    "registry.genesis",
+    "maintainer.key_added",
+    "maintainer.key_revoked",
+    "code.revision_published",
+    "organization.registered",
+    "organization.updated",
+    "organization.key_added",
+    "organization.key_revoked",
+    "endorsement.made",
+    "endorsement.amended",
+    "endorsement.reaffirmed",
+    "endorsement.withdrawn",
+    "endorsement.declined",
+    "report.published",
+)
+KINDS: tuple[str, ...] = ("company", "academia", "civil-society", "public-sector")
+
+ROOT = "root"
+MAINTAINER = "maintainer"
+ORGANIZATION = "organization"
+ROLES: tuple[str, ...] = (ROOT, MAINTAINER, ORGANIZATION)
+
+MAX_URL = 2048
+MAX_ACTIONS = 100
+MAX_PUBLIC_KEYS = 8
+MAX_EVIDENCE = 20
+
+Check = Callable[[Any, str], None]
+
+# [0-9] rather than \d: \d also matches non-ASCII digits such as "٣".
+_SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
+_VERSION_ID = re.compile(r"[0-9A-Za-z](?:[0-9A-Za-z.-]{0,62}[0-9A-Za-z])?")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_NONCE = re.compile(r"[0-9a-f]{32,64}")
+_DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
+_TIMESTAMP = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})Z")
+# Printable ASCII without space or "+": the origin is the key name of C2SP
+# signed notes and the first part of the "name+hash+base64" verifier key.
+_ORIGIN = re.compile(r"[\x21-\x2a\x2c-\x7e]{1,200}")
+_LONG_TEXT_CONTROLS = frozenset("\n\t")
+
+
+# --- dates and times -------------------------------------------------------------
+
+
+def parse_timestamp(s: str, field: str | None = None) -> datetime:
+    """The UTC datetime of an exact ``YYYY-MM-DDTHH:MM:SSZ`` string (years 2000..2999)."""
+    match = _TIMESTAMP.fullmatch(s) if isinstance(s, str) else None
+    if match is None:
+        _fail("must be a UTC timestamp YYYY-MM-DDTHH:MM:SSZ", field)
+    year, month, day, hour, minute, second = (int(part) for part in match.groups())
+    if not 2000 <= year <= 2999:
+        _fail("year must be between 2000 and 2999", field)
+    try:
+        return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
+    except ValueError:
+        _fail("not a real date and time", field)
+
+
+def parse_date(s: str, field: str | None = None) -> date:
+    """The date of an exact ``YYYY-MM-DD`` string (years 1900..2999)."""
+    match = _DATE.fullmatch(s) if isinstance(s, str) else None
+    if match is None:
+        _fail("must be a date YYYY-MM-DD", field)
+    year, month, day = (int(part) for part in match.groups())
+    if not 1900 <= year <= 2999:
+        _fail("year must be between 1900 and 2999", field)
+    try:
+        return date(year, month, day)
+    except ValueError:
+        _fail("not a real date", field)
+
+
+# --- field kinds -----------------------------------------------------------------
+# Each check takes (value, field path) and raises InvalidStatementError or returns.
+
+
+def _fail(message: str, field: str | None) -> NoReturn:
+    raise InvalidStatementError(message, field or None)
+
+
+def _string(value: Any, field: str) -> str:
+    if not isinstance(value, str):
+        _fail("must be a string", field)
+    try:
+        # Lone surrogates cannot be encoded, so they could never be signed bytes.
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        _fail("must not contain lone surrogates", field)
+    return value
+
+
+def _pattern(regex: re.Pattern[str], what: str) -> Check:
+    def check(value: Any, field: str) -> None:
+        if not isinstance(value, str) or regex.fullmatch(value) is None:
+            _fail(f"must be {what}", field)
+
+    return check
+
+
+_slug = _pattern(_SLUG, "a slug (lowercase letters, digits and inner hyphens, at most 64)")
+_version_id = _pattern(_VERSION_ID, "a version id (letters, digits, inner dots and hyphens, at most 64)")
+_sha256 = _pattern(_HEX64, "64 lowercase hex characters")
+_key_id = _sha256
+_nonce = _pattern(_NONCE, "32 to 64 lowercase hex characters")
+_registry = _pattern(_ORIGIN, "a registry origin (1 to 200 printable ASCII characters, no space or '+')")
+
+
+def _date(value: Any, field: str) -> None:
+    parse_date(value, field)
+
+
+def _timestamp(value: Any, field: str) -> None:
+    parse_timestamp(value, field)
+
+
+def _choice(choices: tuple[str, ...] | frozenset[str], what: str) -> Check:
+    def check(value: Any, field: str) -> None:
+        # The isinstance test first: a list is unhashable and "in frozenset" would raise.
+        if not isinstance(value, str) or value not in choices:
+            _fail(f"must be {what}", field)
+
+    return check
+
+
+_type = _choice(STATEMENT_TYPES, "a known statement type")
+_kind = _choice(KINDS, "one of " + ", ".join(KINDS))
+_country = _choice(COUNTRIES, "an ISO 3166-1 alpha-2 country code (uppercase)")
+
+
+def _line(max_len: int) -> Check:
+    """Single-line text: names, titles, headings."""
+
+    def check(value: Any, field: str) -> None:
+        text = _string(value, field)
+        if not 1 <= len(text) <= max_len:
+            _fail(f"must be 1 to {max_len} characters", field)
+        if any(unicodedata.category(c) == "Cc" for c in text):
+            _fail("must not contain control characters or line breaks", field)
+        if text != text.strip():
+            _fail("must not start or end with whitespace", field)
+
+    return check
+
+
+def _long(max_len: int, min_len: int = 0) -> Check:
+    """Multi-line text: statements, reasons, summaries (newlines and tabs allowed)."""
+
+    def check(value: Any, field: str) -> None:
+        text = _string(value, field)
+        if not min_len <= len(text) <= max_len:
+            _fail(f"must be {min_len} to {max_len} characters", field)
+        if any(unicodedata.category(c) == "Cc" and c not in _LONG_TEXT_CONTROLS for c in text):
+            # \r is refused too: one line-ending convention keeps signed bytes unambiguous.
+            _fail("must not contain control characters other than newline and tab", field)
+
+    return check
+
+
+def _url(value: Any, field: str) -> None:
+    text = _string(value, field)
+    if len(text) > MAX_URL:
+        _fail(f"must be at most {MAX_URL} characters", field)
+    # urlsplit silently drops tabs and newlines, so look at the raw text first.
+    if any(c.isspace() or unicodedata.category(c) == "Cc" for c in text):
+        _fail("must not contain whitespace or control characters", field)
+    try:
+        parts = urlsplit(text)
+        _ = parts.port  # raises ValueError on a non-numeric or out-of-range port
+    except ValueError:
+        _fail("not a valid URL", field)
+    # urlsplit lowercases the scheme; require the exact lowercase form in the bytes.
+    if parts.scheme not in ("http", "https") or not text.startswith(parts.scheme + "://"):
+        _fail("must be an http:// or https:// URL", field)
+    if "@" in parts.netloc:
+        _fail("must not contain user info", field)
+    # Browsers read "\" as "/", so the host they visit would differ from the one shown.
+    if "\\" in parts.netloc:
+        _fail("must not contain a backslash in the host", field)
+    if not parts.hostname:
+        _fail("must name a host", field)
+
+
+def _public_key(value: Any, field: str) -> None:
+    if not isinstance(value, str):
+        _fail("must be a string", field)
+    keys.decode_public(value, field)
+
+
+def _int_in(low: int, high: int) -> Check:
+    def check(value: Any, field: str) -> None:
+        # type() rather than isinstance(): bool is an int subclass but not a JSON number.
+        if type(value) is not int:
+            _fail("must be an integer", field)
+        if not low <= value <= high:
+            _fail(f"must be between {low} and {high}", field)
+
+    return check
+
+
+def _nullable(inner: Check) -> Check:
+    def check(value: Any, field: str) -> None:
+        if value is not None:
+            inner(value, field)
+
+    return check
+
+
+def _list(value: Any, field: str, min_items: int, max_items: int) -> list[Any]:
+    if not isinstance(value, list):
+        _fail("must be a list", field)
+    if not min_items <= len(value) <= max_items:
+        _fail(f"must have {min_items} to {max_items} items", field)
+    return value
+
+
+def _list_of(item: Check, min_items: int, max_items: int) -> Check:
+    def check(value: Any, field: str) -> None:
+        for index, element in enumerate(_list(value, field, min_items, max_items)):
+            item(element, f"{field}.{index}")
+
+    return check
+
+
+def _object(fields: Mapping[str, Field]) -> Check:
+    def check(value: Any, field: str) -> None:
+        _check_fields(value, fields, field)
+
+    return check
+
+
+def _scope(value: Any, field: str) -> None:
+    if isinstance(value, str):
+        if value == "all":
+            return
+        _fail('must be "all" or a list of action numbers', field)
+    numbers = _list(value, field, 1, MAX_ACTIONS)
+    action = _int_in(1, MAX_ACTIONS)
+    for index, number in enumerate(numbers):
+        action(number, f"{field}.{index}")
+        if index and number <= numbers[index - 1]:
+            _fail("action numbers must be distinct and in increasing order", f"{field}.{index}")
+
+
+def _public_keys(value: Any, field: str) -> None:
+    seen: set[str] = set()
+    for index, key in enumerate(_list(value, field, 0, MAX_PUBLIC_KEYS)):
+        _public_key(key, f"{field}.{index}")
+        if key in seen:
+            _fail("duplicate public key", f"{field}.{index}")
+        seen.add(key)
+
+
+# --- objects ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Field:
+    """How one field of an object is checked, and whether it must be present."""
+
+    check: Check
+    required: bool = True
+
+
+def _opt(check: Check) -> Field:
+    return Field(check, required=False)
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
+def _check_fields(value: Any, fields: Mapping[str, Field], path: str) -> None:
+    if not isinstance(value, dict):
+        _fail("must be a JSON object", path)
+    for name in value:
+        if not isinstance(name, str):
+            _fail("field names must be strings", path)
+        if name not in fields:
+            _fail("unknown field", _join(path, name[:100]))
+    for name, spec in fields.items():
+        if spec.required and name not in value:
+            _fail("required field is missing", _join(path, name))
+    for name, spec in fields.items():
+        if name in value:
+            spec.check(value[name], _join(path, name))
+
+
+_ACTION = {"number": Field(_int_in(1, MAX_ACTIONS)), "heading": Field(_line(300))}
+
+
+def _actions(value: Any, field: str) -> None:
+    items = _list(value, field, 1, MAX_ACTIONS)
+    for index, item in enumerate(items):
+        _check_fields(item, _ACTION, f"{field}.{index}")
+        if item["number"] != index + 1:
+            _fail(f"actions must be numbered 1..n in order; expected {index + 1}", f"{field}.{index}.number")
+
+
+_EVIDENCE = _object(
+    {
+        "url": Field(_url),
+        "sha256": _opt(_sha256),
+        "title": _opt(_line(300)),
+        "retrieved_on": _opt(_date),
+    }
+)
+
+
+# --- statement types -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Spec:
+    """The fields of one statement type, who may sign it, and its at-least-one group."""
+
+    signers: frozenset[str]
+    fields: Mapping[str, Field]
+    at_least_one: tuple[str, ...] = ()
+
+
+_COMMON: dict[str, Field] = {
+    "type": Field(_type),
+    "registry": Field(_registry),
+    "signed_at": Field(_timestamp),
+    "nonce": Field(_nonce),
+}
+
+_BY_ROOT = frozenset({ROOT})
+_BY_MAINTAINER = frozenset({MAINTAINER})
+_BY_EITHER = frozenset({ORGANIZATION, MAINTAINER})
+
+_ORG = Field(_slug)
+_CODE = Field(_slug)
+_VERSION = Field(_version_id)
+_EFFECTIVE = Field(_date)
+_REASON = _opt(_long(2000))
+_STATEMENT = _opt(_long(5000))
+_OPTIONAL_EVIDENCE = _opt(_list_of(_EVIDENCE, 0, MAX_EVIDENCE))
+
+
+def _spec(signers: frozenset[str], at_least_one: tuple[str, ...] = (), **fields: Field) -> Spec:
+    return Spec(signers, {**_COMMON, **fields}, at_least_one)
+
+
+SPECS: dict[str, Spec] = {
+    "registry.genesis": _spec(_BY_ROOT, name=Field(_line(200)), root_key=Field(_public_key)),
+    "maintainer.key_added": _spec(_BY_ROOT, public_key=Field(_public_key), name=Field(_line(200))),
+    "maintainer.key_revoked": _spec(_BY_ROOT, key_id=Field(_key_id), reason=_REASON),
+    "code.revision_published": _spec(
+        _BY_MAINTAINER,
+        code=_CODE,
+        version=_VERSION,
+        title=Field(_line(300)),
+        issuer=Field(_line(500)),
+        published_on=Field(_date),
+        source_url=Field(_url),
+        text_sha256=_opt(_sha256),
+        actions=Field(_actions),
+        supersedes=Field(_nullable(_version_id)),
+        summary_of_changes=_opt(_long(5000)),
+        note=_opt(_long(2000)),
+    ),
+    "organization.registered": _spec(
+        _BY_MAINTAINER,
+        org=_ORG,
+        name=Field(_line(300)),
+        country=Field(_country),
+        kind=Field(_kind),
+        website=_opt(_url),
+        public_keys=Field(_public_keys),
+        evidence=_OPTIONAL_EVIDENCE,
+        note=_opt(_long(2000)),
+    ),
+    "organization.updated": _spec(
+        _BY_MAINTAINER,
+        ("name", "country", "kind", "website"),
+        org=_ORG,
+        name=_opt(_line(300)),
+        country=_opt(_country),
+        kind=_opt(_kind),
+        website=_opt(_url),
+    ),
+    "organization.key_added": _spec(_BY_EITHER, org=_ORG, public_key=Field(_public_key)),
+    "organization.key_revoked": _spec(_BY_EITHER, org=_ORG, key_id=Field(_key_id), reason=_REASON),
+    "endorsement.made": _spec(
+        _BY_EITHER,
+        org=_ORG,
+        code=_CODE,
+        version=_VERSION,
+        scope=Field(_scope),
+        statement=_STATEMENT,
+        effective_date=_EFFECTIVE,
+        evidence=_OPTIONAL_EVIDENCE,
+    ),
+    "endorsement.amended": _spec(
+        _BY_EITHER,
+        ("scope", "statement"),
+        org=_ORG,
+        code=_CODE,
+        effective_date=_EFFECTIVE,
+        scope=_opt(_scope),
+        statement=_STATEMENT,
+        evidence=_OPTIONAL_EVIDENCE,
+    ),
+    "endorsement.reaffirmed": _spec(
+        _BY_EITHER,
+        org=_ORG,
+        code=_CODE,
+        version=_VERSION,
+        effective_date=_EFFECTIVE,
+        scope=_opt(_scope),
+        statement=_STATEMENT,
+        evidence=_OPTIONAL_EVIDENCE,
+    ),
+    "endorsement.withdrawn": _spec(
+        _BY_EITHER,
+        org=_ORG,
+        code=_CODE,
+        effective_date=_EFFECTIVE,
+        reason=Field(_long(5000, min_len=1)),
+        evidence=_OPTIONAL_EVIDENCE,
+    ),
+    "endorsement.declined": _spec(
+        _BY_MAINTAINER,
+        org=_ORG,
+        code=_CODE,
+        version=_VERSION,
+        effective_date=_EFFECTIVE,
+        evidence=Field(_list_of(_EVIDENCE, 1, MAX_EVIDENCE)),
+        statement=_STATEMENT,
+    ),
+    "report.published": _spec(
+        _BY_EITHER,
+        org=_ORG,
+        code=_CODE,
+        framework=Field(_slug),
+        period=Field(_line(64)),
+        url=Field(_url),
+        document_sha256=_opt(_sha256),
+        title=_opt(_line(300)),
+        published_on=_opt(_date),
+        evidence=_OPTIONAL_EVIDENCE,
+    ),
+}
+assert tuple(SPECS) == STATEMENT_TYPES
+
+SIGNERS: dict[str, frozenset[str]] = {type_: spec.signers for type_, spec in SPECS.items()}
+
+# Types an organization signs for itself that a maintainer may also record on its
+# behalf from public sources; such attested records must cite evidence.
+# (organization.key_* are signed by either role too, but a maintainer rotating a
+# key is an administrative act, not a claim about what the organization said.)
+ATTESTABLE: frozenset[str] = frozenset(
+    {
+        "endorsement.made",
+        "endorsement.amended",
+        "endorsement.reaffirmed",
+        "endorsement.withdrawn",
+        "report.published",
+    }
+)
+
+
+def requires_evidence(type_: str, role: str) -> bool:
+    """Whether a statement of ``type_`` signed in ``role`` must carry non-empty ``evidence``."""
+    # A decline is only ever a maintainer's record of someone else's refusal.
+    return type_ == "endorsement.declined" or (role == MAINTAINER and type_ in ATTESTABLE)
+
+
+def validate(statement: object, *, origin: str | None = None) -> dict[str, Any]:
+    """Return ``statement`` unchanged if every field is valid; else raise InvalidStatementError."""
+    if not isinstance(statement, dict):
+        _fail("a statement must be a JSON object", None)
+    type_ = statement.get("type")
+    if type_ is None and "type" not in statement:
+        _fail("required field is missing", "type")
+    _type(type_, "type")
+    spec = SPECS[type_]
+    _check_fields(statement, spec.fields, "")
+    if spec.at_least_one and not any(name in statement for name in spec.at_least_one):
+        _fail(f"{type_} needs at least one of: {', '.join(spec.at_least_one)}", None)
+    if origin is not None and statement["registry"] != origin:
+        raise WrongRegistryError(f"statement is for registry {statement['registry']!r}, not {origin!r}")
+    return statement

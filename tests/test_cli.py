@@ -1,0 +1,158 @@
+"""The ``registry`` command line, end to end on each backend, each step signed by the right key."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from scripts.cli import main
+from tests.conftest import ORIGIN, Backend
+
+
+class Cli:
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self.runner = CliRunner()
+
+    def __call__(self, *args: str, ok: bool = True) -> str:
+        env = {**self.backend.env, "REGISTRY_DATA_DIR": str(self.backend.data_dir)}
+        result = self.runner.invoke(main, list(args), env=env, catch_exceptions=False)
+        if ok:
+            assert result.exit_code == 0, f"{args}: {result.output}{result.stderr if result.stderr_bytes else ''}"
+        else:
+            assert result.exit_code != 0, f"{args} should have failed: {result.output}"
+        return result.output if ok else result.stderr
+
+    def json(self, *args: str) -> dict:
+        return json.loads(self(*args).strip().splitlines()[-1])
+
+
+REVISION = {
+    "code": "hiroshima-coc", "version": "2023-10-30", "title": "Hiroshima Process International Code of Conduct",
+    "issuer": "G7", "published_on": "2023-10-30", "source_url": "https://example.org/hcoc",
+    "text_sha256": "12" * 32, "supersedes": None,
+    "actions": [{"number": n, "heading": f"Action {n}"} for n in range(1, 12)],
+}
+
+
+def test_lifecycle_through_the_command_line(backend: Backend, tmp_path: Path) -> None:
+    cli = Cli(backend)
+    out = cli("init", "--origin", ORIGIN)
+    assert "log verifier key: " + ORIGIN + "+" in out
+    keyfile = backend.data_dir / "keys" / "maintainer.key"
+    assert stat.S_IMODE(keyfile.stat().st_mode) == 0o600
+    assert cli("init", "--origin", ORIGIN).count("created key") == 0  # safe to run twice
+    # a maintainer publishes the Code
+    rev = tmp_path / "rev.json"
+    rev.write_text(json.dumps(REVISION))
+    cli("code", "publish", str(rev))
+    # the organization makes its own key; a maintainer registers it with that public key
+    acme_key = tmp_path / "acme.key"
+    key_id = cli("keys", "generate", "--out", str(acme_key)).strip()
+    assert len(key_id) == 64 and stat.S_IMODE(acme_key.stat().st_mode) == 0o600
+    cli("org", "register", "--slug", "acme", "--name", "Acme Research", "--country", "GB",
+        "--kind", "academia", "--public-key", f"{acme_key}.pub")
+    # the organization endorses actions 1-3 with its own key, then amends to all actions
+    made = cli.json("endorse", "--org", "acme", "--code", "hiroshima-coc", "--version", "2023-10-30",
+                    "--actions", "1,2,3", "--statement", "We commit.", "--key", str(acme_key), "--json")
+    assert made["type"] == "endorsement.made" and made["duplicate"] is False
+    cli("amend", "--org", "acme", "--code", "hiroshima-coc", "--actions", "all", "--key", str(acme_key))
+    # a maintainer publishes a new version; the organization reaffirms under it
+    rev2 = tmp_path / "rev2.json"
+    rev2.write_text(json.dumps({**REVISION, "version": "2026-06-01", "supersedes": "2023-10-30",
+                                "summary_of_changes": "Adds a twelfth action.",
+                                "actions": [*REVISION["actions"], {"number": 12, "heading": "Action 12"}]}))
+    cli("code", "publish", str(rev2))
+    cli("reaffirm", "--org", "acme", "--code", "hiroshima-coc", "--version", "2026-06-01", "--key", str(acme_key))
+    # then withdraws with a reason
+    cli("withdraw", "--org", "acme", "--code", "hiroshima-coc", "--reason", "Policy review.", "--key", str(acme_key))
+    # an attested record by a maintainer for another organization, via sign + submit
+    cli("org", "register", "--slug", "beta", "--name", "Beta", "--country", "FR", "--kind", "company")
+    envelope_text = cli("endorse", "--org", "beta", "--code", "hiroshima-coc", "--version", "2026-06-01",
+                        "--key", str(keyfile), "--evidence", "https://news.example/beta", "--print")
+    env_file = tmp_path / "beta.json"
+    env_file.write_text(envelope_text)
+    assert "recorded: endorsement.made" in cli("submit", str(env_file))
+    assert "already recorded" in cli("submit", str(env_file))
+    state = cli.json("replay", "--json")
+    ends = {e["org"]: e for e in state["endorsements"]}
+    assert ends["acme"]["status"] == "withdrawn" and ends["acme"]["version"] == "2026-06-01"
+    assert ends["acme"]["attested"] is False and ends["beta"]["attested"] is True
+    assert [h["type"].split(".")[1] for h in ends["acme"]["history"]] == ["made", "amended", "reaffirmed",
+                                                                          "withdrawn"]
+    status = cli.json("status", "--json")
+    assert {"origin", "tree_size", "root_hash", "log_key"} <= set(status)
+    assert status["tree_size"] == state["size"] == 11
+
+
+def test_refusals_are_one_line_with_non_zero_exit(backend: Backend, tmp_path: Path) -> None:
+    cli = Cli(backend)
+    cli("init", "--origin", ORIGIN)
+    acme_key = tmp_path / "acme.key"
+    cli("keys", "generate", "--out", str(acme_key))
+    err = cli("endorse", "--org", "acme", "--code", "nope", "--version", "1", "--key", str(acme_key), ok=False)
+    assert err.startswith("refused: unknown-key:") and err.count("\n") == 1
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"payload": "x"')
+    err = cli("submit", str(bad), ok=False)
+    assert err.startswith("refused: malformed:") and err.count("\n") == 1
+    status = cli.json("status", "--json")
+    assert status["tree_size"] == 2  # genesis and the maintainer key only
+
+
+def test_sign_fills_in_common_fields(sqlite_backend: Backend, tmp_path: Path) -> None:
+    cli = Cli(sqlite_backend)
+    cli("init", "--origin", ORIGIN)
+    stmt = tmp_path / "stmt.json"
+    stmt.write_text(json.dumps({"type": "organization.registered", "org": "gamma", "name": "Gamma",
+                                "country": "JP", "kind": "company", "public_keys": []}))
+    env_text = cli("sign", "--key", str(sqlite_backend.data_dir / "keys" / "maintainer.key"), str(stmt))
+    (tmp_path / "env.json").write_text(env_text)
+    assert "organization.registered at leaf 2" in cli("submit", str(tmp_path / "env.json"))
+
+
+def test_demo_data(sqlite_backend: Backend) -> None:
+    cli = Cli(sqlite_backend)
+    cli("init", "--origin", ORIGIN, "--demo")
+    state = cli.json("replay", "--json")
+    (code,) = state["codes"]
+    assert code["code"] == "hiroshima-coc" and [v["version"] for v in code["versions"]] == ["2023-10-30"]
+    assert len(code["versions"][0]["actions"]) == 11 and "paraphrases" in code["versions"][0]["note"]
+    orgs = {o["org"]: o for o in state["organizations"]}
+    assert len(orgs) == 11 and orgs["kddi"]["country"] == "JP"
+    # reports only where the source is a HAIP report; an endorsement only where the source says so
+    assert {o for o, v in orgs.items() if v["reports"]} == {"kddi", "ntt", "microsoft", "google", "abeja"}
+    assert [(e["org"], e["attested"]) for e in state["endorsements"]] == [("milestone-systems", True)]
+    assert all(h["evidence"] for e in state["endorsements"] for h in e["history"])
+    # loading twice adds nothing
+    size = state["size"]
+    assert "already loaded" in cli("init", "--demo")
+    assert cli.json("replay", "--json")["size"] == size
+
+
+def test_world_readable_key_is_refused(sqlite_backend: Backend, tmp_path: Path) -> None:
+    cli = Cli(sqlite_backend)
+    cli("init", "--origin", ORIGIN)
+    key = sqlite_backend.data_dir / "keys" / "maintainer.key"
+    os.chmod(key, 0o644)
+    err = cli("org", "register", "--slug", "x", "--name", "X", "--country", "JP", "--kind", "company", ok=False)
+    assert err.startswith("error: configuration:") and "chmod 600" in err
+
+
+@pytest.mark.parametrize("name,shown", [("Evil\u200f[2J", "Evil\\u200f[2J"), ("RTL\u202eevil", "RTL\\u202eevil")])
+def test_terminal_output_escapes_format_characters(sqlite_backend: Backend, name: str, shown: str) -> None:
+    # Escape sequences (ESC) never get into the store; bidi and other format characters do, and are
+    # shown escaped so they cannot reorder or hide what the terminal prints.
+    cli = Cli(sqlite_backend)
+    cli("init", "--origin", ORIGIN)
+    cli("org", "register", "--slug", "evil", "--name", name, "--country", "JP", "--kind", "company")
+    out = cli("replay")
+    assert name not in out and shown in out
+    err = cli("org", "register", "--slug", "esc", "--name", "A\x1b[2J", "--country", "JP", "--kind", "company",
+              ok=False)
+    assert "\x1b" not in err and err.startswith("refused: invalid-statement:")
