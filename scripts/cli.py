@@ -7,6 +7,7 @@ configuration problem exits with status 2.
 
 from __future__ import annotations
 
+import base64
 import json
 import sys
 from datetime import UTC, datetime
@@ -15,14 +16,16 @@ from typing import Any, NoReturn
 
 import click
 
-from registry import compose, config, envelope, keys, seed
+from registry import compose, config, envelope, keys, notes, seed, tlog
 from registry.application import Recorded, Registry, open_registry
 from registry.canonical import CanonicalError
 from registry.canonical import loads as strict_loads
 from registry.domain import code_id
-from registry.errors import ConfigurationError, MalformedError, RegistryError
+from registry.errors import ConfigurationError, MalformedError, RegistryError, VerificationError
+from registry.leaf import parse_leaf
 from registry.state import fold
 from registry.terminal import safe
+from registry.transparency import TransparencyLog, open_log
 
 
 class Context:
@@ -31,6 +34,7 @@ class Context:
     def __init__(self, data_dir: str | None) -> None:
         self.data_dir = data_dir
         self._registry: Registry | None = None
+        self._log: TransparencyLog | None = None
 
     @property
     def settings(self) -> config.Settings:
@@ -42,6 +46,11 @@ class Context:
             self._registry = open_registry(self.settings)
         return self._registry
 
+    def log(self, signer: bool = False) -> TransparencyLog:
+        if self._log is None or (signer and self._log.signer is None):
+            self._log = open_log(self.settings, self.registry, with_signer=signer)
+        return self._log
+
     def close(self) -> None:
         if self._registry is not None:
             self._registry.close()
@@ -51,7 +60,7 @@ pass_ctx = click.make_pass_decorator(Context)
 
 
 def fail(error: RegistryError) -> NoReturn:
-    kind = "error" if isinstance(error, ConfigurationError) else "refused"
+    kind = {ConfigurationError: "error", VerificationError: "FAILED"}.get(type(error), "refused")
     click.echo(f"{kind}: {safe(error.diagnostics())}".replace("\n", " "), err=True)
     sys.exit(2 if isinstance(error, ConfigurationError) else 1)
 
@@ -139,7 +148,7 @@ def init(obj: Context, origin: str | None, base_url: str | None, demo: bool) -> 
     click.echo(f"data directory: {settings.data_dir}")
     click.echo(f"origin: {safe(settings.origin)}")
     click.echo(f"log verifier key: {_log_vkey(settings)}")
-    click.echo(f"tree size: {registry.size()}")
+    click.echo(f"tree size: {obj.log().catch_up()}")
 
 
 def _record(registry: Registry, stmt: dict[str, Any], key: Any) -> Recorded:
@@ -217,7 +226,9 @@ def sign(obj: Context, key_file: Path, statement_file: str) -> None:
 @pass_ctx
 def submit(obj: Context, envelope_file: str, as_json: bool) -> None:
     """Validate, authorize and record a signed envelope."""
-    _report(obj.registry.submit(_read_bytes(envelope_file)), as_json)
+    rec = obj.registry.submit(_read_bytes(envelope_file))
+    obj.log().catch_up()
+    _report(rec, as_json)
 
 
 def _report(rec: Recorded, as_json: bool) -> None:
@@ -245,7 +256,9 @@ def _deliver(
     if printing:
         click.echo(env.canonical.decode("ascii"))
         return
-    _report(obj.registry.submit(env.canonical), as_json)
+    rec = obj.registry.submit(env.canonical)
+    obj.log().catch_up()
+    _report(rec, as_json)
 
 
 def statement_options(f: Any) -> Any:
@@ -525,15 +538,19 @@ def withdraw(
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 def status(obj: Context, as_json: bool) -> None:
-    """Origin, tree size, root hash, log key and counts."""
+    """Origin, tree size, root hash, log key, latest checkpoint and counts."""
     settings = obj.settings
-    state = fold(obj.registry.leaves())
-    snapshot = state.to_json()
+    log = obj.log()
+    size = log.catch_up()
+    latest = log.latest_checkpoint()
+    snapshot = fold(obj.registry.leaves(0, size)).to_json()
     info: dict[str, Any] = {
         "origin": settings.origin,
-        "tree_size": state.size,
-        "root_hash": None,
+        "tree_size": size,
+        "root_hash": base64.b64encode(log.root(size)).decode("ascii"),
         "log_key": _log_vkey(settings),
+        "statements_recorded": obj.registry.size(),
+        "latest_checkpoint": None if latest is None else {"size": latest.size, "published_at": latest.published_at},
         "database": "postgresql" if settings.is_postgres else "sqlite",
         "counts": {
             "codes": len(snapshot["codes"]),
@@ -547,7 +564,134 @@ def status(obj: Context, as_json: bool) -> None:
         return
     for name in ("origin", "tree_size", "root_hash", "log_key", "database"):
         click.echo(f"{name}: {safe(info[name])}")
+    checkpoint = info["latest_checkpoint"]
+    click.echo("latest checkpoint: " + ("none yet (run: registry checkpoint)" if checkpoint is None
+                                        else f"size {checkpoint['size']} at {checkpoint['published_at']}"))
     click.echo("counts: " + ", ".join(f"{k} {v}" for k, v in info["counts"].items()))
+
+
+@main.command()
+@pass_ctx
+def checkpoint(obj: Context) -> None:
+    """Sign and publish a checkpoint for the current tree if it grew (idempotent)."""
+    stored, new = obj.log(signer=True).publish_checkpoint()
+    if stored is None:
+        click.echo("the log is empty; nothing to sign")
+        return
+    click.echo(("published" if new else "unchanged: latest") + f" checkpoint for size {stored.size}", err=True)
+    click.echo(stored.note.decode("utf-8"), nl=False)
+
+
+@main.command()
+@click.argument("index", type=int)
+@pass_ctx
+def receipt(obj: Context, index: int) -> None:
+    """Print the tlog-proof@v1 receipt for leaf INDEX against the latest checkpoint."""
+    log = obj.log()
+    log.catch_up()
+    click.echo(log.receipt(index).decode("utf-8"), nl=False)
+
+
+@main.group()
+def verify() -> None:
+    """Offline verification with public keys only (no data directory, no network)."""
+
+
+def _vkey(text: str, what: str = "--log-key") -> notes.NoteVerifier:
+    try:
+        return notes.parse_verifier_key(text.strip())
+    except (notes.NoteError, ValueError) as e:
+        raise VerificationError(f"{what} is not a verifier key (name+hash+base64): {e}", "key") from None
+
+
+def _ok(step: str, detail: str) -> None:
+    click.echo(f"ok   {step}: {safe(detail)}")
+
+
+@verify.command("receipt")
+@click.argument("receipt_file", type=click.Path(exists=True, path_type=Path))
+@click.option("--log-key", required=True, help="The log's verifier key (name+hash+base64).")
+@click.option("--signer-key", type=click.Path(exists=True, path_type=Path),
+              help="Public key file of the statement's signer: also check the DSSE signature.")
+@click.option("--witness-key", "witness_keys", multiple=True, help="Witness cosignature verifier key.")
+@click.option("--quorum", default=0, show_default=True, help="How many witness cosignatures are required.")
+def verify_receipt(receipt_file: Path, log_key: str, signer_key: Path | None, witness_keys: tuple[str, ...],
+                   quorum: int) -> None:
+    """Check a tlog-proof receipt: checkpoint signature, leaf hash, inclusion; optionally the statement."""
+    log_verifier = _vkey(log_key)
+    try:
+        verified = notes.verify_receipt(
+            receipt_file.read_bytes(), origin=log_verifier.name, log_verifier=log_verifier,
+            witness_verifiers=[_vkey(w, "--witness-key") for w in witness_keys], witness_quorum=quorum,
+        )
+    except notes.ReceiptError as e:
+        raise VerificationError(str(e), e.step) from None
+    except (notes.NoteError, ValueError) as e:
+        raise VerificationError(str(e), "receipt") from None
+    cp = verified.checkpoint.checkpoint
+    _ok("checkpoint", f"signed by {log_verifier.name} for tree size {cp.size}")
+    _ok("inclusion", f"leaf {verified.index} is in the tree with root {base64.b64encode(cp.root).decode()}")
+    if verified.leaf is None:
+        return
+    try:
+        leaf = parse_leaf(verified.leaf)
+    except RegistryError as e:
+        raise VerificationError(e.message, "leaf") from None
+    stmt = leaf.envelope.statement()
+    _ok("entry", f"{stmt.get('type')} recorded at {leaf.recorded_at}, envelope sha256 {leaf.envelope.hash}")
+    if signer_key is not None:
+        try:
+            envelope.verify(leaf.envelope, keys.load_public_file(signer_key))
+        except RegistryError as e:
+            raise VerificationError(e.message, "statement signature") from None
+        _ok("statement signature", f"signed by key {leaf.envelope.keyid}")
+
+
+@verify.command("checkpoint")
+@click.argument("checkpoint_file", type=click.Path(exists=True, path_type=Path))
+@click.option("--log-key", required=True)
+@click.option("--witness-key", "witness_keys", multiple=True)
+@click.option("--quorum", default=0, show_default=True)
+def verify_checkpoint(checkpoint_file: Path, log_key: str, witness_keys: tuple[str, ...], quorum: int) -> None:
+    """Check a signed checkpoint against the log key (and witness cosignatures)."""
+    log_verifier = _vkey(log_key)
+    signed = _open_checkpoint(checkpoint_file.read_bytes(), log_verifier,
+                              [_vkey(w, "--witness-key") for w in witness_keys], quorum)
+    cp = signed.checkpoint
+    _ok("checkpoint", f"{cp.origin} size {cp.size} root {base64.b64encode(cp.root).decode()}")
+    for cosig in signed.cosignatures:
+        _ok("cosignature", f"{cosig.name} at {cosig.timestamp}")
+
+
+def _open_checkpoint(data: bytes, log_verifier: notes.NoteVerifier, witnesses: list[notes.NoteVerifier],
+                     quorum: int) -> notes.SignedCheckpoint:
+    try:
+        return notes.open_checkpoint(data, log_verifier.name, log_verifier, witnesses, quorum)
+    except (notes.NoteError, ValueError) as e:
+        raise VerificationError(str(e), "checkpoint") from None
+
+
+@verify.command("consistency")
+@click.argument("old_file", type=click.Path(exists=True, path_type=Path))
+@click.argument("new_file", type=click.Path(exists=True, path_type=Path))
+@click.option("--log-key", required=True)
+@click.option("--proof", "proof_file", type=click.Path(exists=True, path_type=Path), required=True,
+              help="The consistency proof as served by /api/v1/log/proofs/consistency (JSON).")
+def verify_consistency(old_file: Path, new_file: Path, log_key: str, proof_file: Path) -> None:
+    """Check that a newer checkpoint extends an older one (no history rewritten)."""
+    log_verifier = _vkey(log_key)
+    old = _open_checkpoint(old_file.read_bytes(), log_verifier, [], 0).checkpoint
+    new = _open_checkpoint(new_file.read_bytes(), log_verifier, [], 0).checkpoint
+    try:
+        doc = strict_loads(proof_file.read_bytes())
+        hashes = [base64.b64decode(h, validate=True) for h in doc["hashes"]]
+    except (CanonicalError, KeyError, TypeError, ValueError) as e:
+        raise VerificationError(f"not a consistency proof document: {e}", "proof") from None
+    try:
+        tlog.verify_consistency(old.size, new.size, old.root, new.root, hashes)
+    except tlog.ProofError as e:
+        raise VerificationError(str(e), "consistency") from None
+    _ok("consistency", f"size {new.size} extends size {old.size}")
 
 
 @main.command()

@@ -91,6 +91,14 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
 
 
 @pytest.fixture
+def second_backend(backend: Backend, tmp_path: Path) -> Iterator[Backend]:
+    """Another, empty store of the same kind as ``backend``."""
+    other = tmp_path / "second"
+    other.mkdir()
+    yield from _make_backend(backend.name, other)
+
+
+@pytest.fixture
 def sqlite_backend(tmp_path: Path) -> Iterator[Backend]:
     yield from _make_backend("sqlite", tmp_path)
 

@@ -1,0 +1,306 @@
+"""The transparency log's storage: tree hashes kept as C2SP tiles, checkpoints.
+
+Each row of ``log_tiles`` is one tile of height 8 (C2SP tlog-tiles): the
+hashes of Merkle level ``8*L`` it serves, *plus* the seven interior levels
+above them, so that any stored hash (any level) is one slice of one row. An
+inclusion or consistency proof therefore reads a handful of rows, never more
+than O(log n) of them, and never rebuilds anything. Rows only ever grow, from
+partial to full, as leaves are integrated.
+
+``integrate`` appends leaf hashes and records the tracking position of the
+last event it took in the same transaction (the ``eventsourcing`` tracking
+recorder), so catch-up is exactly-once and a crash at any point leaves either
+all of a batch or none of it. A one-row ``log_head`` is updated first in that
+transaction: it serializes integrators across processes and holds the size
+and root.
+
+SQLite and PostgreSQL differ only in placeholders, blob types and table
+names; see the two small subclasses at the bottom.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from eventsourcing.persistence import Tracking
+from eventsourcing.postgres import PostgresTrackingRecorder
+from eventsourcing.sqlite import SQLiteTrackingRecorder
+
+from registry import tlog
+from registry.tlog import Address
+
+TILE_HEIGHT = 8
+TILE_WIDTH = 1 << TILE_HEIGHT
+HASH = tlog.HASH_SIZE
+UPSTREAM = "registry"  # the application whose notifications the log tracks
+
+
+class LogCorruptionError(RuntimeError):
+    """The stored log disagrees with the event store (a leaf out of place)."""
+
+
+@dataclass(frozen=True)
+class StoredCheckpoint:
+    """A signed checkpoint as published."""
+
+    size: int
+    root: bytes
+    note: bytes
+    published_at: str
+
+
+# --- the tile row layout (pure) ------------------------------------------------
+
+
+def tile_position(level: int, index: int) -> tuple[int, int, int, int]:
+    """Where stored hash (level, index) lives: (tile level, tile index, interior level, offset)."""
+    tile_level, interior = divmod(level, TILE_HEIGHT)
+    per_tile = TILE_WIDTH >> interior
+    tile_index, offset = divmod(index, per_tile)
+    return tile_level, tile_index, interior, offset
+
+
+def decode_tile(data: bytes) -> list[list[bytes]]:
+    """A stored tile row as its levels: level 0 (the served hashes) first, then the interior levels."""
+    width = _width_of(len(data))
+    levels, position = [], 0
+    for interior in range(TILE_HEIGHT):
+        count = width >> interior
+        levels.append([data[p:p + HASH] for p in range(position, position + count * HASH, HASH)])
+        position += count * HASH
+    return levels
+
+
+def encode_tile(levels: list[list[bytes]]) -> bytes:
+    """The stored form: every level's hashes, bottom level first."""
+    return b"".join(h for level in levels for h in level)
+
+
+def served_tile(data: bytes) -> bytes:
+    """The C2SP tile bytes of a stored row: only its bottom level."""
+    return data[: _width_of(len(data)) * HASH]
+
+
+_WIDTH_BY_LENGTH = {sum(w >> i for i in range(TILE_HEIGHT)) * HASH: w for w in range(1, TILE_WIDTH + 1)}
+
+
+def _width_of(length: int) -> int:
+    # A row of width w holds sum(w >> i for i < 8) hashes; the table inverts that.
+    width = _WIDTH_BY_LENGTH.get(length)
+    if width is None:
+        raise LogCorruptionError(f"a stored tile of {length} bytes has no valid width")
+    return width
+
+
+# --- the SQL shell ---------------------------------------------------------------
+
+
+class LogStoreMixin:
+    """Tiles, head and checkpoints over one SQL connection pool (dialect in subclasses)."""
+
+    datastore: Any
+    blob_type = "BLOB"
+
+    def _q(self, sql: str) -> str:
+        raise NotImplementedError
+
+    def _blob_literal(self, value: bytes) -> str:
+        raise NotImplementedError
+
+    def log_table_statements(self) -> list[str]:
+        b = self.blob_type
+        return [self._q(s) for s in (
+            f"CREATE TABLE IF NOT EXISTS {{t}}log_tiles (level INTEGER NOT NULL, idx BIGINT NOT NULL, "
+            f"data {b} NOT NULL, PRIMARY KEY (level, idx))",
+            f"CREATE TABLE IF NOT EXISTS {{t}}log_head (id INTEGER PRIMARY KEY, size BIGINT NOT NULL, "
+            f"root {b} NOT NULL, writes BIGINT NOT NULL)",
+            "INSERT INTO {t}log_head (id, size, root, writes) VALUES (1, 0, "  # noqa: S608 - a constant
+            + self._blob_literal(tlog.EMPTY_ROOT) + ", 0) ON CONFLICT (id) DO NOTHING",
+            f"CREATE TABLE IF NOT EXISTS {{t}}log_checkpoints (size BIGINT PRIMARY KEY, root {b} NOT NULL, "
+            f"note {b} NOT NULL, published_at TEXT NOT NULL)",
+        )]
+
+    # --- reading --------------------------------------------------------------
+
+    def head(self) -> tuple[int, bytes]:
+        """(size, root) of the integrated log."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self._q("SELECT size, root FROM {t}log_head WHERE id = 1"))
+            row = c.fetchone()
+        if row is None:
+            return 0, tlog.EMPTY_ROOT
+        size, root = _cols(row)
+        return int(size), bytes(root)
+
+    def size(self) -> int:
+        return self.head()[0]
+
+    def read(self, addresses: Sequence[Address]) -> list[bytes]:
+        """HashReader over stored tiles: one query for all the rows the addresses live in."""
+        with self.datastore.transaction(commit=False) as c:
+            return self._read(c, addresses)
+
+    def _read(self, c: Any, addresses: Sequence[Address]) -> list[bytes]:
+        if not addresses:
+            return []
+        positions = [tile_position(level, index) for level, index in addresses]
+        rows = self._tiles(c, sorted({(p[0], p[1]) for p in positions}))
+        out = []
+        for (level, index), (tl, ti, interior, offset) in zip(addresses, positions, strict=True):
+            data = rows.get((tl, ti))
+            start = (sum(_width_of(len(data)) >> i for i in range(interior)) + offset) * HASH if data else -1
+            if data is None or offset >= (_width_of(len(data)) >> interior):
+                raise KeyError(f"no stored hash at level {level} index {index}")
+            out.append(bytes(data[start:start + HASH]))
+        return out
+
+    def _tiles(self, c: Any, keys: list[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        if not keys:
+            return {}
+        clause = " OR ".join(["(level = %s AND idx = %s)"] * len(keys))  # placeholders only, no values
+        c.execute(self._q(f"SELECT level, idx, data FROM {{t}}log_tiles WHERE {clause}"),  # noqa: S608
+                  [v for k in keys for v in k])
+        return {(int(level), int(idx)): bytes(data) for level, idx, data in map(_cols, c.fetchall())}
+
+    def tile(self, level: int, index: int) -> bytes | None:
+        """The served bytes (bottom level only) of a stored tile row, or None."""
+        with self.datastore.transaction(commit=False) as c:
+            data = self._tiles(c, [(level, index)]).get((level, index))
+        return None if data is None else served_tile(data)
+
+    def tracking_position(self) -> int:
+        return self.max_tracking_id(UPSTREAM) or 0  # type: ignore[attr-defined]
+
+    # --- writing --------------------------------------------------------------
+
+    def integrate(self, entries: Sequence[tuple[int, int, bytes]], fault: Any = None) -> int:
+        """Append leaves (notification id, log version, leaf hash) exactly once; return the new size.
+
+        ``fault`` is a test hook called between steps to simulate a crash.
+        """
+        if not entries:
+            return self.size()
+        with self.datastore.transaction(commit=True) as c:
+            # 1. take the head row first: this serializes integrators (row lock / SQLite write lock)
+            c.execute(self._q("UPDATE {t}log_head SET writes = writes + 1 WHERE id = 1"))
+            c.execute(self._q("SELECT size FROM {t}log_head WHERE id = 1"))
+            size = int(_cols(c.fetchone())[0])
+            _fault(fault, "locked")
+            # 2. the leaves must continue the log exactly: log version v is leaf v - 1
+            for offset, (_, version, _) in enumerate(entries):
+                if version != size + offset + 1:
+                    raise LogCorruptionError(
+                        f"log entry version {version} arrived where leaf {size + offset} was expected"
+                    )
+            hashes = [h for _, _, h in entries]
+            new_nodes = tlog.append_leaves(size, hashes, lambda a: self._read(c, a))
+            _fault(fault, "computed")
+            # 3. merge the new hashes into their tile rows
+            self._write_tiles(c, new_nodes)
+            _fault(fault, "tiles-written")
+            new_size = size + len(entries)
+            root = tlog.tree_hash(new_size, lambda a: self._read(c, a))
+            c.execute(self._q("UPDATE {t}log_head SET size = %s, root = %s WHERE id = 1"), (new_size, root))
+            _fault(fault, "head-written")
+            # 4. the tracking record in the same transaction: exactly-once
+            self._insert_tracking(c, Tracking(UPSTREAM, entries[-1][0]))
+            _fault(fault, "tracked")
+        return new_size
+
+    def _write_tiles(self, c: Any, nodes: list[tuple[int, int, bytes]]) -> None:
+        grouped: dict[tuple[int, int], list[tuple[int, int, bytes]]] = {}
+        for level, index, value in nodes:
+            tl, ti, interior, offset = tile_position(level, index)
+            grouped.setdefault((tl, ti), []).append((interior, offset, value))
+        existing = self._tiles(c, sorted(grouped))
+        for key, additions in grouped.items():
+            levels = decode_tile(existing[key]) if key in existing else [[] for _ in range(TILE_HEIGHT)]
+            for interior, offset, value in sorted(additions):
+                if offset != len(levels[interior]):
+                    raise LogCorruptionError(f"tile {key} level {interior}: hash {offset} out of order")
+                levels[interior].append(value)
+            c.execute(self._q(
+                "INSERT INTO {t}log_tiles (level, idx, data) VALUES (%s, %s, %s) "
+                "ON CONFLICT (level, idx) DO UPDATE SET data = excluded.data"
+            ), (key[0], key[1], encode_tile(levels)))
+
+    # --- checkpoints ----------------------------------------------------------
+
+    def add_checkpoint(self, size: int, root: bytes, note: bytes, published_at: str) -> bool:
+        """Keep a signed checkpoint; False if one for that size exists already."""
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(self._q("SELECT size FROM {t}log_checkpoints WHERE size = %s"), (size,))
+            if c.fetchone() is not None:
+                return False
+            c.execute(self._q("INSERT INTO {t}log_checkpoints (size, root, note, published_at) "
+                              "VALUES (%s, %s, %s, %s)"), (size, root, note, published_at))
+        return True
+
+    def latest_checkpoint(self) -> StoredCheckpoint | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self._q("SELECT size, root, note, published_at FROM {t}log_checkpoints "
+                              "ORDER BY size DESC LIMIT 1"))
+            row = c.fetchone()
+        return _checkpoint(row)
+
+    def checkpoint(self, size: int) -> StoredCheckpoint | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self._q("SELECT size, root, note, published_at FROM {t}log_checkpoints WHERE size = %s"),
+                      (size,))
+            return _checkpoint(c.fetchone())
+
+    def checkpoints(self) -> list[StoredCheckpoint]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self._q("SELECT size, root, note, published_at FROM {t}log_checkpoints ORDER BY size"))
+            return [cp for cp in (_checkpoint(r) for r in c.fetchall()) if cp is not None]
+
+
+def _checkpoint(row: Any) -> StoredCheckpoint | None:
+    if row is None:
+        return None
+    size, root, note, published_at = _cols(row)
+    return StoredCheckpoint(int(size), bytes(root), bytes(note), str(published_at))
+
+
+def _cols(row: Any) -> tuple[Any, ...]:
+    # psycopg is configured by the library to return dict rows; sqlite3 returns sequences.
+    return tuple(row.values()) if isinstance(row, dict) else tuple(row)
+
+
+def _fault(hook: Any, step: str) -> None:
+    if hook is not None:
+        hook(step)
+
+
+class SQLiteLogStore(LogStoreMixin, SQLiteTrackingRecorder):
+    """The log in its own SQLite file (the library's tracking table name is fixed per file)."""
+
+    def _q(self, sql: str) -> str:
+        return sql.replace("{t}", "").replace("%s", "?")
+
+    def _blob_literal(self, value: bytes) -> str:
+        return f"x'{value.hex()}'"
+
+    def construct_create_table_statements(self) -> list[str]:
+        return [*super().construct_create_table_statements(), *self.log_table_statements()]
+
+
+class PostgresLogStore(LogStoreMixin, PostgresTrackingRecorder):
+    """The log's tables beside the events in PostgreSQL (same schema)."""
+
+    blob_type = "BYTEA"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        from psycopg.sql import SQL
+
+        self.sql_create_statements.extend(SQL(statement) for statement in self.log_table_statements())  # type: ignore[arg-type]
+
+    def _blob_literal(self, value: bytes) -> str:
+        return f"'\\x{value.hex()}'::bytea"
+
+    def _q(self, sql: str) -> str:
+        schema = self.datastore.schema
+        return sql.replace("{t}", f'"{schema}".')
