@@ -1,0 +1,42 @@
+"""Events in, feed bytes out: Atom/RSS rendering and RFC 5005 archive paging.
+
+Pure: no Flask, no database, no clock. The web layer builds ``FeedItem`` and
+``FeedPage`` values, picks leaf ranges with the ``feeds.archive`` helpers and
+serves the bytes ``render_atom`` / ``render_rss`` return.
+"""
+
+from feeds.archive import (
+    PAGE_SIZE,
+    PageLinks,
+    archive_count,
+    archive_links,
+    archive_url,
+    is_complete,
+    page_of,
+    page_range,
+    subscription_links,
+    subscription_range,
+)
+from feeds.items import EMPTY_FEED_UPDATED, FeedItem, FeedPage, newest_updated
+from feeds.render import FORMAT_VERSION, REG_NS, render_atom, render_rss
+
+__all__ = [
+    "EMPTY_FEED_UPDATED",
+    "FORMAT_VERSION",
+    "PAGE_SIZE",
+    "REG_NS",
+    "FeedItem",
+    "FeedPage",
+    "PageLinks",
+    "archive_count",
+    "archive_links",
+    "archive_url",
+    "is_complete",
+    "newest_updated",
+    "page_of",
+    "page_range",
+    "render_atom",
+    "render_rss",
+    "subscription_links",
+    "subscription_range",
+]

@@ -11,11 +11,13 @@ them and they are where JCS implementations disagree.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import rfc8785
 
 MAX_DEPTH = 16
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class CanonicalError(ValueError):
@@ -82,7 +84,10 @@ def _no_constant(text: str) -> Any:
 def _check_value(value: Any, depth: int) -> None:
     if depth > MAX_DEPTH:
         raise CanonicalError("nested too deeply")
-    if isinstance(value, bool) or value is None or isinstance(value, str):
+    if isinstance(value, bool) or value is None:
+        return
+    if isinstance(value, str):
+        _check_string(value)
         return
     if isinstance(value, int):
         # I-JSON (RFC 7493) integers: beyond 2**53 readers silently lose precision.
@@ -99,6 +104,14 @@ def _check_value(value: Any, depth: int) -> None:
         for key, item in value.items():
             if not isinstance(key, str):
                 raise CanonicalError("object keys must be strings")
+            _check_string(key)
             _check_value(item, depth + 1)
         return
     raise CanonicalError(f"cannot canonicalize {type(value).__name__}")
+
+
+def _check_string(text: str) -> None:
+    # A lone surrogate (a "\\ud800" escape in JSON) has no UTF-8 form: refuse it
+    # here, as a value or as a key, rather than let an encoder fail later.
+    if _SURROGATE.search(text):
+        raise CanonicalError("strings must not contain lone surrogates")

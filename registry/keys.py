@@ -15,6 +15,7 @@ import os
 import stat
 from pathlib import Path
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -101,7 +102,7 @@ def load_private(path: Path) -> Ed25519PrivateKey:
         )
     try:
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    except ValueError as e:
+    except (ValueError, TypeError, UnsupportedAlgorithm) as e:  # TypeError: encrypted
         raise ConfigurationError(f"{path} is not a PEM private key: {e}") from None
     if not isinstance(key, Ed25519PrivateKey):
         raise ConfigurationError(f"{path} is not an Ed25519 key")
@@ -115,7 +116,10 @@ def load_public_file(path: Path) -> bytes:
     except FileNotFoundError:
         raise ConfigurationError(f"no public key file at {path}") from None
     if data.startswith(b"-----BEGIN PUBLIC KEY-----"):
-        key = serialization.load_pem_public_key(data)
+        try:
+            key = serialization.load_pem_public_key(data)
+        except (ValueError, UnsupportedAlgorithm) as e:
+            raise ConfigurationError(f"{path} is not a PEM public key: {e}") from None
         if not isinstance(key, Ed25519PublicKey):
             raise ConfigurationError(f"{path} is not an Ed25519 public key")
         return public_bytes(key)
