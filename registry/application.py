@@ -104,9 +104,9 @@ class Registry(Application):
         self.origin = origin
         self.signed_at_past, self.signed_at_future = signed_at_window
         self.statement_log: EventSourcedLog[LogEntryRecorded] = EventSourcedLog(self.events, LOG_ID, LogEntryRecorded)
-        self._cache: OrderedDict[UUID, Aggregate] = OrderedDict()
-        self._size = 0
+        self._cache: OrderedDict[UUID, Aggregate | None] = OrderedDict()
         self._lock = threading.RLock()
+        self._size = self.size()
         self._check_origin()
 
     # --- commands ---------------------------------------------------------------
@@ -117,28 +117,32 @@ class Registry(Application):
         env_hash = env.hash
         stmt = statements.validate(env.statement(), origin=self.origin)
         with self._lock:
-            existing = self._find(env_hash)
-            if existing is not None:
-                return existing
             moment = now or datetime.now(UTC)
-            if live:
-                self._check_window(stmt, moment)
             verified_with: bytes | None = None
             deadline = time.monotonic() + WRITE_DEADLINE
             attempt = 0
             while time.monotonic() < deadline:
                 attempt += 1
-                self._catch_up()
-                signer = rules.resolve_signer(env.keyid, stmt, self._get)
-                if verified_with != signer.public_key:
-                    envelope.verify(env, signer.public_key)
-                    verified_with = signer.public_key
-                rules.authorize(stmt, signer)
+                # Optimistic: validate against the cached state at log position ``_size`` and write
+                # entry ``_size``. If another writer got there first the write conflicts and we catch
+                # up; a refusal is only final once checked against the newest state.
                 position = rules.Position(index=self._size, recorded_at=format_time(moment))
                 try:
+                    if live:
+                        self._check_window(stmt, moment)
+                    signer = rules.resolve_signer(env.keyid, stmt, self._get)
+                    if verified_with != signer.public_key:
+                        envelope.verify(env, signer.public_key)
+                        verified_with = signer.public_key
+                    rules.authorize(stmt, signer)
                     changed = rules.execute(stmt, signer, position, self._get)
                 except RegistryError:
                     self._forget(rules.affected(stmt))
+                    existing = self._find(env_hash)
+                    if existing is not None:
+                        return existing
+                    if self._catch_up():
+                        continue
                     raise
                 entry = self.statement_log.trigger_event(
                     next_originator_version=position.index + 1,
@@ -149,11 +153,12 @@ class Registry(Application):
                 try:
                     self.save(entry, ref, *changed)
                 except (IntegrityError, OperationalError) as e:
-                    # Another writer got there first (or held the lock): re-read and try again.
+                    # Another writer took this position (or held the lock), or it is a duplicate.
                     self._forget(rules.affected(stmt))
                     existing = self._find(env_hash)
                     if existing is not None:
                         return existing
+                    self._catch_up()
                     # Jittered backoff so that racing writers stop colliding in lockstep.
                     limit = 0.05 if isinstance(e, IntegrityError) else 0.5
                     time.sleep(random.uniform(0, min(0.002 * attempt, limit)))
@@ -163,7 +168,7 @@ class Registry(Application):
                     raise StorageUnavailableError(f"the event store failed: {e}") from None
                 self._size = position.index + 1
                 for aggregate in changed:
-                    self._remember(aggregate)
+                    self._remember(aggregate.id, aggregate)
                 return Recorded(position.index, env_hash, position.recorded_at, stmt["type"])
             raise StorageUnavailableError("the event store stayed busy; try again")
 
@@ -221,27 +226,32 @@ class Registry(Application):
         type_ = parsed.envelope.statement()["type"]
         return Recorded(ref.index, envelope_hash, parsed.recorded_at, type_, duplicate=True)
 
-    def _catch_up(self) -> None:
+    def _catch_up(self) -> bool:
+        """Forget cached aggregates that log entries written since ``_size`` touched; True if any."""
+        moved = False
         for entry in self.statement_log.get(gt=self._size):
             stmt = parse_leaf(entry.leaf.encode("ascii")).envelope.statement()
             self._forget(rules.affected(stmt))
             self._size = entry.originator_version
+            moved = True
+        return moved
 
     def _get(self, aggregate_id: UUID) -> Aggregate | None:
-        found = self._cache.get(aggregate_id)
-        if found is not None:
+        if aggregate_id in self._cache:
             self._cache.move_to_end(aggregate_id)
-            return found
+            return self._cache[aggregate_id]
         try:
-            found = self.repository.get(aggregate_id)
+            found: Aggregate | None = self.repository.get(aggregate_id)
         except AggregateNotFoundError:
-            return None
-        self._remember(found)
+            found = None
+        # Absence is cached too: only a log entry can create an aggregate, and catch-up forgets
+        # every id a new entry touches, so a cached "absent" is as current as the log position.
+        self._remember(aggregate_id, found)
         return found
 
-    def _remember(self, aggregate: Aggregate) -> None:
-        self._cache[aggregate.id] = aggregate
-        self._cache.move_to_end(aggregate.id)
+    def _remember(self, aggregate_id: UUID, aggregate: Aggregate | None) -> None:
+        self._cache[aggregate_id] = aggregate
+        self._cache.move_to_end(aggregate_id)
         while len(self._cache) > CACHE_SIZE:
             self._cache.popitem(last=False)
 

@@ -720,3 +720,12 @@ def replay(obj: Context, as_json: bool) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def _register_bench() -> None:
+    from scripts.bench import bench
+
+    main.add_command(bench)
+
+
+_register_bench()

@@ -1,0 +1,246 @@
+"""``registry bench``: the benchmarks the issues ask for, each against a baseline in the same run.
+
+Every benchmark alternates baseline and subject runs (A/B, ``--reps`` times),
+reports medians and per-repetition figures, prints progress on stderr, and
+ends with one JSON object on the last line of stdout. Figures on a shared
+machine are noisy; the ratios are what the targets are written against.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+import click
+from eventsourcing.application import Application
+from eventsourcing.domain import Aggregate, event
+
+from registry import compose, config, envelope, keys
+from registry.application import LogEntryRecorded, Registry, open_registry
+from registry.transparency import open_log
+
+
+def progress(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def emit(result: dict[str, Any]) -> None:
+    click.echo(json.dumps(result, sort_keys=True))
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else 0.0
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
+
+
+def settings_for(root: Path, postgres_url: str | None) -> config.Settings:
+    environ = {"REGISTRY_ORIGIN": "bench.example/registry"}
+    if postgres_url:
+        schema = f"bench_{uuid4().hex[:12]}"
+        import psycopg
+
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            conn.execute(f"CREATE SCHEMA {schema}")
+        environ |= {"REGISTRY_DATABASE_URL": postgres_url, "REGISTRY_POSTGRES_SCHEMA": schema}
+    return config.load(root, environ=environ)
+
+
+class Payload(Aggregate):
+    """The baseline: one aggregate, one event with a payload as large as a log entry."""
+
+    @event("Recorded")
+    def __init__(self, body: str) -> None:
+        self.body = body
+
+
+@click.group()
+def bench() -> None:
+    """Benchmarks (each prints one JSON object as its last line)."""
+
+
+# --- ingest ------------------------------------------------------------------------------
+
+
+@bench.command("ingest")
+@click.option("--statements", default=2000, show_default=True, help="Submissions per repetition.")
+@click.option("--reps", default=3, show_default=True)
+@click.option("--postgres-url", default=None, help="Measure on PostgreSQL instead of SQLite.")
+@click.option("--json", "as_json", is_flag=True, help="Accepted for symmetry; the last line is always JSON.")
+def ingest(statements: int, reps: int, postgres_url: str | None, as_json: bool) -> None:
+    """Signed submissions per second end to end, beside bare eventsourcing saves (one per commit)."""
+    bare_rates, ours_rates = [], []
+    for rep in range(reps):
+        with tempfile.TemporaryDirectory() as tmp:
+            bare_rates.append(_bare_saves(settings_for(Path(tmp), postgres_url), statements))
+        with tempfile.TemporaryDirectory() as tmp:
+            ours_rates.append(_submissions(settings_for(Path(tmp), postgres_url), statements))
+        progress(f"rep {rep + 1}/{reps}: bare {bare_rates[-1]:.0f}/s, submissions {ours_rates[-1]:.0f}/s")
+    emit({
+        "benchmark": "ingest",
+        "backend": "postgresql" if postgres_url else "sqlite",
+        "statements": statements,
+        "reps": reps,
+        "bare_saves_per_s": round(median(bare_rates)),
+        "submissions_per_s": round(median(ours_rates)),
+        "ratio": round(median(ours_rates) / median(bare_rates), 3),
+        "ratios_per_rep": [round(o / b, 3) for o, b in zip(ours_rates, bare_rates, strict=True)],
+        "target_ratio": 0.6,
+    })
+
+
+def _bare_saves(settings: config.Settings, n: int) -> float:
+    app = Application(config.eventsourcing_env(settings))
+    body = "x" * 900  # about the size of a registration's log entry
+    aggregates = [Payload(body=body) for _ in range(n)]
+    start = time.perf_counter()
+    for aggregate in aggregates:
+        app.save(aggregate)
+    elapsed = time.perf_counter() - start
+    app.close()
+    return n / elapsed
+
+
+def _submissions(settings: config.Settings, n: int) -> float:
+    registry = open_registry(settings)
+    root, maintainer = keys.generate(), keys.generate()
+    origin = settings.origin
+    registry.submit(envelope.sign(compose.statement("registry.genesis", origin, name="bench",
+                                                    root_key=keys.encode_public(root)), root).canonical)
+    registry.submit(envelope.sign(compose.statement("maintainer.key_added", origin, name="m",
+                                                    public_key=keys.encode_public(maintainer)), root).canonical)
+    # Signing is the submitter's work, not the registry's: done before the clock starts.
+    signed = [
+        envelope.sign(compose.statement("organization.registered", origin, org=f"org-{i}", name=f"Org {i}",
+                                        country="JP", kind="company", public_keys=[]), maintainer).canonical
+        for i in range(n)
+    ]
+    start = time.perf_counter()
+    for data in signed:
+        registry.submit(data)
+    elapsed = time.perf_counter() - start
+    registry.close()
+    return n / elapsed
+
+
+# --- log ---------------------------------------------------------------------------------
+
+
+@bench.command("log")
+@click.option("--leaves", default=100_000, show_default=True)
+@click.option("--samples", default=2000, show_default=True, help="Proofs timed for the latency figures.")
+@click.option("--reps", default=3, show_default=True)
+@click.option("--cache-dir", type=click.Path(path_type=Path), default=Path("bench-cache"), show_default=True,
+              help="Where the synthetic event store is kept between runs.")
+@click.option("--json", "as_json", is_flag=True)
+def log_bench(leaves: int, samples: int, reps: int, cache_dir: Path, as_json: bool) -> None:
+    """Leaf integration rate beside the bare notification read rate; proof latency at that size."""
+    source = _synthetic_store(cache_dir, leaves)
+    read_rates, integrate_rates = [], []
+    for rep in range(reps):
+        registry = _open_store(source)
+        read_rates.append(_bare_read(registry, leaves))
+        with tempfile.TemporaryDirectory() as tmp:
+            settings = config.load(Path(tmp), environ={
+                "REGISTRY_ORIGIN": "bench.example/registry",
+                "REGISTRY_DATABASE_URL": f"sqlite:///{Path(tmp) / 'registry.db'}",
+            })
+            log = open_log(settings, registry)
+            start = time.perf_counter()
+            size = log.catch_up()
+            integrate_rates.append(size / (time.perf_counter() - start))
+            progress(f"rep {rep + 1}/{reps}: read {read_rates[-1]:.0f}/s, integrate {integrate_rates[-1]:.0f}/s")
+            if rep == reps - 1:
+                inclusion, consistency = _proof_latency(log, size, samples)
+        registry.close()
+    emit({
+        "benchmark": "log",
+        "leaves": leaves,
+        "reps": reps,
+        "bare_read_per_s": round(median(read_rates)),
+        "integrate_per_s": round(median(integrate_rates)),
+        "ratio": round(median(integrate_rates) / median(read_rates), 3),
+        "ratios_per_rep": [round(i / r, 3) for i, r in zip(integrate_rates, read_rates, strict=True)],
+        "target_ratio": 0.5,
+        "inclusion_ms": inclusion,
+        "consistency_ms": consistency,
+        "target_p50_ms": 1.0,
+    })
+
+
+def _synthetic_store(cache_dir: Path, leaves: int) -> Path:
+    """An event store holding ``leaves`` log entries (built once, then reused)."""
+    path = cache_dir / f"log-{leaves}.db"
+    if path.exists():
+        return path
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    partial.unlink(missing_ok=True)
+    registry = Registry(_sqlite_env(partial), origin="bench.example/registry")
+    rng = random.Random(7)
+    progress(f"building a synthetic store of {leaves} log entries in {path} (once)")
+    batch: list[Any] = []
+    for i in range(leaves):
+        leaf = '{"bench":%d,"pad":"%s"}' % (i, "%032x" % rng.getrandbits(128) * 16)  # noqa: UP031 - hot loop
+        batch.append(registry.statement_log.trigger_event(next_originator_version=i + 1, leaf=leaf,
+                                                           envelope_hash="%064x" % i))  # noqa: UP031
+        if len(batch) == 1000 or i == leaves - 1:
+            registry.save(*batch)
+            batch = []
+            if (i + 1) % 100_000 == 0:
+                progress(f"  {i + 1} entries")
+    registry.close()
+    partial.rename(path)
+    return path
+
+
+def _sqlite_env(path: Path) -> dict[str, str]:
+    return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path), "CREATE_TABLE": "y"}
+
+
+def _open_store(path: Path) -> Registry:
+    return Registry(_sqlite_env(path), origin="bench.example/registry")
+
+
+def _bare_read(registry: Registry, leaves: int) -> float:
+    start, position, count = time.perf_counter(), 0, 0
+    while True:
+        found = registry.recorder.select_notifications(position, 1000, topics=[LogEntryRecorded.TOPIC],
+                                                       inclusive_of_start=False)
+        if not found:
+            break
+        count += len(found)
+        position = found[-1].id
+    assert count == leaves, f"read {count} of {leaves}"
+    return count / (time.perf_counter() - start)
+
+
+def _proof_latency(log: Any, size: int, samples: int) -> tuple[dict[str, float], dict[str, float]]:
+    rng = random.Random(11)
+
+    def timed(fn: Callable[[], Any]) -> float:
+        start = time.perf_counter()
+        fn()
+        return (time.perf_counter() - start) * 1000
+
+    inclusion = [timed(lambda: log.inclusion(rng.randrange(size), size)) for _ in range(samples)]
+    pairs = [sorted((rng.randrange(1, size + 1), rng.randrange(1, size + 1))) for _ in range(samples)]
+    consistency = [timed(lambda p=p: log.consistency(p[0], p[1])) for p in pairs]
+    summary = lambda xs: {"p50": round(percentile(xs, 0.5), 3), "p99": round(percentile(xs, 0.99), 3)}  # noqa: E731
+    return summary(inclusion), summary(consistency)
+
+
+if __name__ == "__main__":
+    bench()
+    sys.exit(0)
