@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -398,3 +399,10 @@ def test_arbitrary_bytes_raise_only_malformed(data: bytes) -> None:
 @given(mutated_bytes() | mutated_fields())
 def test_mutated_envelope_never_parses_and_verifies_unless_unchanged(data: bytes) -> None:
     _check_only_expected_errors(data)
+
+
+@given(st.binary(min_size=0, max_size=512))
+def test_constructed_canonical_equals_rfc8785(payload_seed: bytes) -> None:
+    # Envelope.canonical is built by formatting for speed; it must equal the rfc8785 package's bytes.
+    env = dataclasses.replace(ENV, payload=canonical.dumps({"p": payload_seed.hex()}))
+    assert env.canonical == rfc8785.dumps(env.to_json())

@@ -226,3 +226,12 @@ def test_parse_leaf_checks_size_before_parsing() -> None:
 def test_arbitrary_bytes_raise_only_malformed(data: bytes) -> None:
     with pytest.raises(MalformedError):
         parse_leaf(data)
+
+
+def test_constructed_leaf_equals_rfc8785() -> None:
+    # format_leaf concatenates for speed; it must equal the rfc8785 package's bytes.
+    import rfc8785
+
+    for when in ("2024-02-29T23:59:59Z", "2026-11-28T05:36:43Z"):
+        expected = rfc8785.dumps({"envelope": ENV.to_json(), "format": LEAF_FORMAT, "recorded_at": when})
+        assert format_leaf(ENV, when) == expected
