@@ -1,0 +1,145 @@
+"""The Flask application factory of the registry's web front end.
+
+What it does: :func:`create_app` reads the registry settings, opens the
+:class:`~registry.application.Registry` and its read-only
+:class:`~registry.transparency.TransparencyLog` once per app, keeps them in
+``app.extensions``, sets request limits, trusted hosts and security headers,
+and registers the error handlers and blueprints. Views reach the shared
+objects through :func:`get_registry`, :func:`get_log` and :func:`get_settings`.
+
+What it does not do: no module-level app and nothing opened at import time.
+Database pools and SQLite connections must not cross a ``fork()``, so the app
+is built in each gunicorn worker: run ``gunicorn 'web:create_app()'`` and
+never with ``--preload``. The web process never holds the log's private key
+(checkpoints are signed by the clock process) and never starts a scheduler.
+
+Configuration: ``test_config`` may carry ``DATA_DIR`` and ``ENVIRON`` (a
+mapping used *instead of* ``os.environ`` for every ``REGISTRY_*`` setting,
+so tests are isolated from the developer's shell); any other keys go into
+``app.config`` last. ``REGISTRY_TRUSTED_HOSTS`` is a comma-separated host list
+(unset: no Host check).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask, Response, current_app, request
+from werkzeug.routing import BaseConverter, ValidationError
+
+from registry import config
+from registry.application import Registry, open_registry
+from registry.transparency import TransparencyLog, open_log
+from web import problems
+
+MAX_CONTENT_LENGTH = 64 * 1024
+# A log index or tree size: canonical ASCII decimal that fits a signed 64-bit column.
+MAX_INDEX = (1 << 63) - 1
+CONTENT_SECURITY_POLICY = "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+HSTS = "max-age=31536000"
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the web app for the configured data directory and database."""
+    overrides = dict(test_config or {})
+    environ: Mapping[str, str] | None = overrides.pop("ENVIRON", None)
+    if environ is None:
+        environ = os.environ
+    settings = config.load(overrides.pop("DATA_DIR", None), dict(environ))
+
+    app = Flask(__name__)
+    app.config.from_mapping(
+        MAX_CONTENT_LENGTH=MAX_CONTENT_LENGTH,
+        TRUSTED_HOSTS=trusted_hosts(environ.get("REGISTRY_TRUSTED_HOSTS")),
+    )
+    app.config.from_mapping(overrides)
+
+    registry = open_registry(settings)
+    app.extensions["settings"] = settings
+    app.extensions["registry"] = registry
+    app.extensions["log"] = open_log(settings, registry, with_signer=False)
+
+    app.url_map.converters["index"] = IndexConverter
+    problems.init_app(app)
+    app.after_request(_security_headers)
+
+    from web import log  # here, not at the top: the blueprints import get_registry from this module
+
+    app.register_blueprint(log.bp)
+    return app
+
+
+def close_app(app: Flask) -> None:
+    """Close the app's database connections (tests, and commands that build an app)."""
+    app.extensions["log"].store.datastore.close()
+    app.extensions["registry"].close()
+
+
+def get_registry() -> Registry:
+    """The app's registry application."""
+    registry: Registry = current_app.extensions["registry"]
+    return registry
+
+
+def get_log() -> TransparencyLog:
+    """The app's transparency log (no signer: the web process never signs)."""
+    log: TransparencyLog = current_app.extensions["log"]
+    return log
+
+
+def get_settings() -> config.Settings:
+    """The registry settings the app was built with."""
+    settings: config.Settings = current_app.extensions["settings"]
+    return settings
+
+
+def trusted_hosts(value: str | None) -> list[str] | None:
+    """``REGISTRY_TRUSTED_HOSTS`` as Flask's ``TRUSTED_HOSTS``; None (no check) when unset or empty."""
+    hosts = [h.strip() for h in (value or "").split(",") if h.strip()]
+    return hosts or None
+
+
+_CANONICAL_DECIMAL = re.compile(r"0|[1-9][0-9]{0,18}")
+
+
+def parse_index(text: str) -> int:
+    """A non-negative decimal in canonical form (no sign, no leading zero, ASCII) up to 2**63-1.
+
+    Raises:
+        ValueError: anything else.
+    """
+    if not _CANONICAL_DECIMAL.fullmatch(text) or int(text) > MAX_INDEX:
+        raise ValueError(f"{text[:40]!r} is not a decimal between 0 and {MAX_INDEX} without leading zeros")
+    return int(text)
+
+
+class IndexConverter(BaseConverter):
+    """URL converter ``<index:name>``: :func:`parse_index`, so ``01`` or ``١`` never alias ``1``."""
+
+    regex = r"[0-9]{1,19}"
+
+    def to_python(self, value: str) -> int:
+        try:
+            return parse_index(value)
+        except ValueError:
+            raise ValidationError() from None
+
+    def to_url(self, value: int) -> str:
+        return str(value)
+
+
+def _security_headers(response: Response) -> Response:
+    headers = response.headers
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "no-referrer")
+    if response.mimetype == "text/html":
+        headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    if get_settings().base_url.startswith("https://"):
+        headers.setdefault("Strict-Transport-Security", HSTS)
+    # Read-only data is public: browser-based monitors may fetch it from any origin.
+    if request.method in ("GET", "HEAD") and problems.is_data_path(request.path):
+        headers.setdefault("Access-Control-Allow-Origin", "*")
+    return response
