@@ -16,6 +16,7 @@ Not here: signatures, the statement schema, storage, clocks.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid5
 
@@ -24,6 +25,21 @@ from eventsourcing.domain import Aggregate, event
 from registry.errors import ConflictError, RuleError, UnknownSubjectError
 
 NAMESPACE = UUID("6f1d3c52-8d7e-4b0a-9a43-2f0c5b7e8a11")
+
+
+PROFILE_FIELDS = ("name", "country", "kind", "website", "note", "evidence")
+_RESTORED_AT = datetime(2023, 10, 30, tzinfo=UTC)
+
+
+def restore(cls: type[Any], aggregate_id: UUID, attributes: dict[str, Any]) -> Any:
+    """An aggregate rebuilt from its canonical state (for the fold, not for saving: no event history)."""
+    aggregate = cls.__new__(cls)
+    aggregate._id = aggregate_id
+    aggregate._version = 0
+    aggregate._created_on = aggregate._modified_on = _RESTORED_AT
+    aggregate._pending_events = []
+    aggregate.__dict__.update(attributes)
+    return aggregate
 
 
 def maintainers_id() -> UUID:
@@ -74,7 +90,15 @@ class Maintainers(Aggregate):
         self.maintainer_keys.append(key_id)
 
     def to_state(self) -> dict[str, Any]:
-        return {"name": self.name, "root_key_id": self.root_key_id, "maintainer_keys": self.maintainer_keys}
+        return {"name": self.name, "root_key_id": self.root_key_id, "maintainer_keys": self.maintainer_keys,
+                "founded_index": self.founded_index}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Maintainers:
+        return restore(cls, maintainers_id(), {
+            "name": state["name"], "root_key_id": state["root_key_id"],
+            "maintainer_keys": list(state["maintainer_keys"]), "founded_index": state["founded_index"],
+        })
 
 
 class Key(Aggregate):
@@ -125,6 +149,10 @@ class Key(Aggregate):
             "revoked_index": self.revoked_index, "revoked_at": self.revoked_at,
             "revoked_reason": self.revoked_reason,
         }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Key:
+        return restore(cls, key_aggregate_id(state["key_id"]), dict(state))
 
 
 class Code(Aggregate):
@@ -186,6 +214,10 @@ class Code(Aggregate):
     def to_state(self) -> dict[str, Any]:
         return {"code": self.code, "versions": self.versions}
 
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Code:
+        return restore(cls, code_id(state["code"]), {"code": state["code"], "versions": list(state["versions"])})
+
 
 class Organization(Aggregate):
     """An organization: its profile, its keys and its published reports."""
@@ -230,9 +262,18 @@ class Organization(Aggregate):
 
     def to_state(self) -> dict[str, Any]:
         return {
-            "org": self.org, **self.profile, "registered_index": self.registered_index,
-            "registered_at": self.registered_at, "keys": self.keys, "reports": self.reports,
+            "org": self.org, **{k: self.profile.get(k) for k in PROFILE_FIELDS},
+            "registered_index": self.registered_index, "registered_at": self.registered_at,
+            "keys": self.keys, "reports": self.reports,
         }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Organization:
+        return restore(cls, organization_id(state["org"]), {
+            "org": state["org"], "profile": {k: state[k] for k in PROFILE_FIELDS},
+            "registered_index": state["registered_index"], "registered_at": state["registered_at"],
+            "keys": list(state["keys"]), "reports": list(state["reports"]),
+        })
 
 
 class Endorsement(Aggregate):
@@ -258,7 +299,8 @@ class Endorsement(Aggregate):
         self.effective_date: str | None = None
         self.attested = False
         self.since_index: int | None = None
-        self.history: list[dict[str, Any]] = []
+        self.endorsed_on: str | None = None
+        self.last: dict[str, Any] | None = None
 
     @property
     def active(self) -> bool:
@@ -297,6 +339,7 @@ class Endorsement(Aggregate):
         self.statement = record.get("statement")
         self._record("endorsement.made", record)
         self.since_index = record["index"]
+        self.endorsed_on = record["effective_date"]
 
     @event("Amended", topic="registry:Endorsement.Amended")
     def _amended(self, scope: str | list[int] | None, record: dict[str, Any]) -> None:
@@ -330,11 +373,22 @@ class Endorsement(Aggregate):
         # Only called from @event bodies: assigns, checks nothing.
         self.effective_date = record["effective_date"]
         self.attested = record["attested"]
-        self.history.append({"type": type_, **record})
+        # The latest act only: the full timeline is the log itself (and its read model).
+        self.last = {"type": type_, **record}
 
     def to_state(self) -> dict[str, Any]:
         return {
             "org": self.org, "code": self.code, "status": self.status, "version": self.code_version,
             "scope": self.scope, "statement": self.statement, "effective_date": self.effective_date,
-            "attested": self.attested, "since_index": self.since_index, "history": self.history,
+            "attested": self.attested, "since_index": self.since_index, "endorsed_on": self.endorsed_on,
+            "last": self.last,
         }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Endorsement:
+        return restore(cls, endorsement_id(state["org"], state["code"]), {
+            "org": state["org"], "code": state["code"], "status": state["status"],
+            "code_version": state["version"], "scope": state["scope"], "statement": state["statement"],
+            "effective_date": state["effective_date"], "attested": state["attested"],
+            "since_index": state["since_index"], "endorsed_on": state["endorsed_on"], "last": state["last"],
+        })

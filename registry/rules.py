@@ -19,6 +19,7 @@ from eventsourcing.domain import Aggregate
 
 from registry import keys, statements
 from registry.domain import (
+    PROFILE_FIELDS,
     Code,
     Endorsement,
     Key,
@@ -194,7 +195,7 @@ def _code_published(stmt: dict[str, Any], signer: Signer, at: Position, get: Rea
 def _org_registered(stmt: dict[str, Any], signer: Signer, at: Position, get: Reader) -> list[Aggregate]:
     if get(organization_id(stmt["org"])) is not None:
         raise ConflictError(f"organization {stmt['org']!r} is already registered")
-    profile = {k: stmt.get(k) for k in ("name", "country", "kind", "website")}
+    profile = {k: stmt.get(k) for k in PROFILE_FIELDS}
     org = Organization(org=stmt["org"], profile=profile, index=at.index, at=at.recorded_at)
     new_keys = [_new_key(p, "organization", stmt["org"], stmt["name"], at, get) for p in stmt["public_keys"]]
     for key in new_keys:

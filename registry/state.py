@@ -58,20 +58,47 @@ class RegistryState:
         return [a for a in self.aggregates.values() if isinstance(a, cls)]
 
     def to_json(self) -> dict[str, Any]:
-        """The canonical registry state (sorted, JSON values only)."""
+        """The canonical registry state (sorted, JSON values only), with derived flags."""
         registry = self.aggregates.get(maintainers_id())
+        keys = sorted((k.to_state() for k in self.of_type(Key)), key=lambda k: k["key_id"])
+        codes = sorted((c.to_state() for c in self.of_type(Code)), key=lambda c: c["code"])
+        latest = {c["code"]: c["versions"][-1]["version"] if c["versions"] else None for c in codes}
+        revoked = {k["key_id"] for k in keys if k["revoked_index"] is not None}
+        organizations = []
+        for org in sorted((o.to_state() for o in self.of_type(Organization)), key=lambda o: o["org"]):
+            org["flags"] = {"keys_all_revoked": bool(org["keys"]) and all(k in revoked for k in org["keys"])}
+            organizations.append(org)
+        endorsements = []
+        for e in sorted((e.to_state() for e in self.of_type(Endorsement)), key=lambda e: (e["org"], e["code"])):
+            e["flags"] = {"superseded_version": e["status"] == "active" and e["version"] != latest.get(e["code"])}
+            endorsements.append(e)
         return {
             "format": STATE_FORMAT,
             "origin": self.origin,
             "size": self.size,
             "registry": registry.to_state() if isinstance(registry, Maintainers) else None,
-            "keys": sorted((k.to_state() for k in self.of_type(Key)), key=lambda k: k["key_id"]),
-            "codes": sorted((c.to_state() for c in self.of_type(Code)), key=lambda c: c["code"]),
-            "organizations": sorted((o.to_state() for o in self.of_type(Organization)), key=lambda o: o["org"]),
-            "endorsements": sorted(
-                (e.to_state() for e in self.of_type(Endorsement)), key=lambda e: (e["org"], e["code"])
-            ),
+            "keys": keys,
+            "codes": codes,
+            "organizations": organizations,
+            "endorsements": endorsements,
         }
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> RegistryState:
+        """Rebuild the fold's state from :meth:`to_json` output (derived flags are recomputed)."""
+        if doc.get("format") != STATE_FORMAT:
+            raise ValueError(f"not a {STATE_FORMAT} document")
+        state = cls()
+        state.size, state.origin = doc["size"], doc["origin"]
+        restored: list[Aggregate] = []
+        if doc["registry"] is not None:
+            restored.append(Maintainers.from_state(doc["registry"]))
+        restored += [Key.from_state(k) for k in doc["keys"]]
+        restored += [Code.from_state(c) for c in doc["codes"]]
+        restored += [Organization.from_state(o) for o in doc["organizations"]]
+        restored += [Endorsement.from_state(e) for e in doc["endorsements"]]
+        state.aggregates = {a.id: a for a in restored}
+        return state
 
     def canonical(self) -> bytes:
         return canonical.dumps(self.to_json())

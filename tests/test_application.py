@@ -49,12 +49,16 @@ def test_lifecycle_self_signed_and_attested(world: World) -> None:
     ends = {(e["org"], e["code"]): e for e in state["endorsements"]}
     acme_e, beta_e = ends[("acme", "hiroshima-coc")], ends[("beta", "hiroshima-coc")]
     assert acme_e["status"] == "withdrawn" and acme_e["version"] == "2025-01-15" and acme_e["scope"] == "all"
-    assert [h["type"] for h in acme_e["history"]] == [
-        "endorsement.made", "endorsement.amended", "endorsement.reaffirmed", "endorsement.withdrawn"]
-    assert acme_e["history"][0]["scope"] == [1, 2, 3]
-    assert acme_e["attested"] is False and acme_e["history"][-1]["reason"] == "Merged into a group policy."
+    assert acme_e["endorsed_on"] == "2024-02-01" and acme_e["since_index"] == made.index
+    assert acme_e["last"]["type"] == "endorsement.withdrawn" and acme_e["effective_date"] == "2026-01-01"
+    assert acme_e["attested"] is False and acme_e["last"]["reason"] == "Merged into a group policy."
     assert beta_e["status"] == "active" and beta_e["attested"] is True
-    assert beta_e["history"][0]["evidence"] == [{"url": "https://news.example/beta-signs"}]
+    assert beta_e["last"]["evidence"] == [{"url": "https://news.example/beta-signs"}]
+    # the endorsement's whole timeline is in the log
+    acme_types = [s["type"] for s in (parse_leaf(x).envelope.statement() for x in world.registry.leaves())
+                  if s.get("org") == "acme" and s["type"].startswith("endorsement.")]
+    assert acme_types == ["endorsement.made", "endorsement.amended", "endorsement.reaffirmed",
+                          "endorsement.withdrawn"]
     # Check the log order is exactly the submission order, leaf by leaf.
     types = [parse_leaf(leaf).envelope.statement()["type"] for leaf in world.registry.leaves()]
     assert types[:2] == ["registry.genesis", "maintainer.key_added"] and types[-1] == "endorsement.withdrawn"

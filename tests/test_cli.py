@@ -83,8 +83,7 @@ def test_lifecycle_through_the_command_line(backend: Backend, tmp_path: Path) ->
     ends = {e["org"]: e for e in state["endorsements"]}
     assert ends["acme"]["status"] == "withdrawn" and ends["acme"]["version"] == "2026-06-01"
     assert ends["acme"]["attested"] is False and ends["beta"]["attested"] is True
-    assert [h["type"].split(".")[1] for h in ends["acme"]["history"]] == ["made", "amended", "reaffirmed",
-                                                                          "withdrawn"]
+    assert ends["acme"]["last"]["type"] == "endorsement.withdrawn" and ends["acme"]["endorsed_on"]
     status = cli.json("status", "--json")
     assert {"origin", "tree_size", "root_hash", "log_key"} <= set(status)
     assert status["tree_size"] == state["size"] == 11
@@ -128,7 +127,7 @@ def test_demo_data(sqlite_backend: Backend) -> None:
     # reports only where the source is a HAIP report; an endorsement only where the source says so
     assert {o for o, v in orgs.items() if v["reports"]} == {"kddi", "ntt", "microsoft", "google", "abeja"}
     assert [(e["org"], e["attested"]) for e in state["endorsements"]] == [("milestone-systems", True)]
-    assert all(h["evidence"] for e in state["endorsements"] for h in e["history"])
+    assert all(e["last"]["evidence"] for e in state["endorsements"])
     # loading twice adds nothing
     size = state["size"]
     assert "already loaded" in cli("init", "--demo")
