@@ -29,6 +29,8 @@ from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteTrackingRecorder
 
 from registry import tlog
+from registry.sqlstore import PostgresDialect, SQLiteDialect
+from registry.sqlstore import cols as _cols
 from registry.tlog import Address
 
 TILE_HEIGHT = 8
@@ -101,15 +103,11 @@ class LogStoreMixin:
     """Tiles, head and checkpoints over one SQL connection pool (dialect in subclasses)."""
 
     datastore: Any
-    blob_type = "BLOB"
+    blob_type: str
+    _q: Any  # from the dialect mixin
+    _blob_literal: Any
 
-    def _q(self, sql: str) -> str:
-        raise NotImplementedError
-
-    def _blob_literal(self, value: bytes) -> str:
-        raise NotImplementedError
-
-    def log_table_statements(self) -> list[str]:
+    def _create_statements(self) -> list[str]:
         b = self.blob_type
         return [self._q(s) for s in (
             f"CREATE TABLE IF NOT EXISTS {{t}}log_tiles (level INTEGER NOT NULL, idx BIGINT NOT NULL, "
@@ -264,43 +262,18 @@ def _checkpoint(row: Any) -> StoredCheckpoint | None:
     return StoredCheckpoint(int(size), bytes(root), bytes(note), str(published_at))
 
 
-def _cols(row: Any) -> tuple[Any, ...]:
-    # psycopg is configured by the library to return dict rows; sqlite3 returns sequences.
-    return tuple(row.values()) if isinstance(row, dict) else tuple(row)
-
-
 def _fault(hook: Any, step: str) -> None:
     if hook is not None:
         hook(step)
 
 
-class SQLiteLogStore(LogStoreMixin, SQLiteTrackingRecorder):
+class SQLiteLogStore(LogStoreMixin, SQLiteDialect, SQLiteTrackingRecorder):
     """The log in its own SQLite file (the library's tracking table name is fixed per file)."""
 
-    def _q(self, sql: str) -> str:
-        return sql.replace("{t}", "").replace("%s", "?")
 
-    def _blob_literal(self, value: bytes) -> str:
-        return f"x'{value.hex()}'"
-
-    def construct_create_table_statements(self) -> list[str]:
-        return [*super().construct_create_table_statements(), *self.log_table_statements()]
-
-
-class PostgresLogStore(LogStoreMixin, PostgresTrackingRecorder):
+class PostgresLogStore(LogStoreMixin, PostgresDialect, PostgresTrackingRecorder):
     """The log's tables beside the events in PostgreSQL (same schema)."""
-
-    blob_type = "BYTEA"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        from psycopg.sql import SQL
-
-        self.sql_create_statements.extend(SQL(statement) for statement in self.log_table_statements())  # type: ignore[arg-type]
-
-    def _blob_literal(self, value: bytes) -> str:
-        return f"'\\x{value.hex()}'::bytea"
-
-    def _q(self, sql: str) -> str:
-        schema = self.datastore.schema
-        return sql.replace("{t}", f'"{schema}".')
+        self._register_create_statements()

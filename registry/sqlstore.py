@@ -1,0 +1,55 @@
+"""The two SQL dialects the projections speak: SQLite and PostgreSQL.
+
+Projection stores write SQL once, with ``%s`` placeholders and ``{t}`` where
+a table name needs its schema; these mixins turn it into what each driver
+wants. Rows come back as tuples either way (:func:`cols`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def cols(row: Any) -> tuple[Any, ...]:
+    """A result row as a tuple: psycopg is set up by the library to return dict rows, sqlite3 tuples."""
+    return tuple(row.values()) if isinstance(row, dict) else tuple(row)
+
+
+class SQLiteDialect:
+    """SQLite: ``?`` placeholders, BLOB, tables in the store's own file."""
+
+    blob_type = "BLOB"
+
+    def _q(self, sql: str) -> str:
+        return sql.replace("{t}", "").replace("%s", "?")
+
+    def _blob_literal(self, value: bytes) -> str:
+        return f"x'{value.hex()}'"
+
+    def _create_statements(self) -> list[str]:
+        raise NotImplementedError
+
+    def construct_create_table_statements(self) -> list[str]:
+        return [*super().construct_create_table_statements(), *self._create_statements()]  # type: ignore[misc]
+
+
+class PostgresDialect:
+    """PostgreSQL: ``%s`` placeholders, BYTEA, tables in the configured schema."""
+
+    blob_type = "BYTEA"
+    datastore: Any
+    sql_create_statements: list[Any]
+
+    def _q(self, sql: str) -> str:
+        return sql.replace("{t}", f'"{self.datastore.schema}".')
+
+    def _blob_literal(self, value: bytes) -> str:
+        return f"'\\x{value.hex()}'::bytea"
+
+    def _create_statements(self) -> list[str]:
+        raise NotImplementedError
+
+    def _register_create_statements(self) -> None:
+        from psycopg.sql import SQL
+
+        self.sql_create_statements.extend(SQL(s) for s in self._create_statements())  # type: ignore[arg-type]
