@@ -12,6 +12,7 @@ Pure: leaves in, values out. Reading leaves from a store is the caller's job.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -22,6 +23,16 @@ from registry.domain import Code, Endorsement, Key, Maintainers, Organization, m
 from registry.leaf import Leaf, parse_leaf
 
 STATE_FORMAT = "hcoc-registry/state/v1"
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What applying one leaf did."""
+
+    leaf: Leaf
+    statement: dict[str, Any]
+    signer: rules.Signer
+    changed: list[Aggregate]
 
 
 class RegistryState:
@@ -35,7 +46,7 @@ class RegistryState:
     def get(self, aggregate_id: UUID) -> Aggregate | None:
         return self.aggregates.get(aggregate_id)
 
-    def apply(self, data: bytes, *, verify: bool = False) -> Leaf:
+    def apply(self, data: bytes, *, verify: bool = False) -> Applied:
         """Apply leaf ``self.size``; raise a RegistryError if it breaks a rule (state unchanged)."""
         leaf = parse_leaf(data)
         stmt = statements.validate(leaf.envelope.statement(), origin=self.origin)
@@ -52,7 +63,7 @@ class RegistryState:
         if self.origin is None:
             self.origin = stmt["registry"]
         self.size += 1
-        return leaf
+        return Applied(leaf, stmt, signer, changed)
 
     def of_type(self, cls: type[Aggregate]) -> list[Any]:
         return [a for a in self.aggregates.values() if isinstance(a, cls)]

@@ -1,0 +1,338 @@
+"""Read models: caches of the state fold, kept current by exactly-once catch-up.
+
+For every log entry the catch-up applies the leaf to the in-memory
+:class:`RegistryState` (the same fold as replay and audit) and writes, in one
+transaction with the tracking record: one ``view_events`` row (what happened,
+for timelines, feeds and the log explorer), the current form of every entity
+the leaf changed (``view_entities``), the new head, and every ``K`` leaves a
+state snapshot (``view_snapshots``) from which point-in-time replays start.
+
+Rebuilding from scratch and catching up incrementally write the same bytes:
+rows hold RFC 8785 documents and nothing depends on when the work was done.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from eventsourcing.persistence import InfrastructureFactory, IntegrityError, OperationalError, Tracking
+from eventsourcing.postgres import PostgresTrackingRecorder
+from eventsourcing.sqlite import SQLiteTrackingRecorder
+from eventsourcing.utils import Environment
+
+from registry import canonical, config
+from registry.application import LogEntryRecorded, Registry
+from registry.domain import Code, Endorsement, Key, Maintainers, Organization
+from registry.errors import NotFoundError
+from registry.sqlstore import PostgresDialect, SQLiteDialect, cols
+from registry.state import STATE_FORMAT, Applied, RegistryState
+
+UPSTREAM = "registry"
+SNAPSHOT_EVERY = 1000
+BATCH = 500
+_KINDS = {Maintainers: "registry", Key: "key", Code: "code", Organization: "organization", Endorsement: "endorsement"}
+
+
+@dataclass(frozen=True)
+class EventRow:
+    index: int
+    type: str
+    org: str | None
+    code: str | None
+    version: str | None
+    attested: bool
+    recorded_at: str
+    doc: bytes
+
+
+class ViewStoreMixin:
+    """The read-model tables (dialect from a mixin)."""
+
+    datastore: Any
+    blob_type: str
+    _q: Any
+    _insert_tracking: Any
+
+    def _create_statements(self) -> list[str]:
+        b = self.blob_type
+        return [self._q(s) for s in (
+            f"CREATE TABLE IF NOT EXISTS {{t}}view_events (idx BIGINT PRIMARY KEY, type TEXT NOT NULL, org TEXT, "
+            f"code TEXT, version TEXT, attested INTEGER NOT NULL, recorded_at TEXT NOT NULL, doc {b} NOT NULL)",
+            "CREATE INDEX IF NOT EXISTS view_events_org ON {t}view_events (org, idx)",
+            "CREATE INDEX IF NOT EXISTS view_events_code ON {t}view_events (code, idx)",
+            "CREATE INDEX IF NOT EXISTS view_events_type ON {t}view_events (type, idx)",
+            "CREATE INDEX IF NOT EXISTS view_events_time ON {t}view_events (recorded_at)",
+            f"CREATE TABLE IF NOT EXISTS {{t}}view_entities (kind TEXT NOT NULL, name TEXT NOT NULL, "
+            f"doc {b} NOT NULL, PRIMARY KEY (kind, name))",
+            "CREATE TABLE IF NOT EXISTS {t}view_head (id INTEGER PRIMARY KEY, size BIGINT NOT NULL, "
+            "origin TEXT, writes BIGINT NOT NULL)",
+            "INSERT INTO {t}view_head (id, size, origin, writes) VALUES (1, 0, NULL, 0) ON CONFLICT (id) DO NOTHING",
+            f"CREATE TABLE IF NOT EXISTS {{t}}view_snapshots (size BIGINT PRIMARY KEY, hash TEXT NOT NULL, "
+            f"doc {b} NOT NULL)",
+        )]
+
+    # --- reading ------------------------------------------------------------------
+
+    def head(self) -> tuple[int, str | None]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self._q("SELECT size, origin FROM {t}view_head WHERE id = 1"))
+            row = c.fetchone()
+        if row is None:
+            return 0, None
+        size, origin = cols(row)
+        return int(size), origin
+
+    def entities(self) -> list[tuple[str, bytes]]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self._q("SELECT kind, doc FROM {t}view_entities ORDER BY kind, name"))
+            return [(kind, bytes(doc)) for kind, doc in map(cols, c.fetchall())]
+
+    def events(self, *, after: int = -1, before: int | None = None, limit: int = 50, descending: bool = False,
+               org: str | None = None, code: str | None = None, types: Sequence[str] = ()) -> list[bytes]:
+        where, args = ["idx > %s"], [after]
+        if before is not None:
+            where.append("idx < %s")
+            args.append(before)
+        for column, value in (("org", org), ("code", code)):
+            if value is not None:
+                where.append(f"{column} = %s")
+                args.append(value)
+        if types:
+            where.append("type IN (" + ", ".join(["%s"] * len(types)) + ")")
+            args.extend(types)
+        order = "DESC" if descending else "ASC"
+        sql = f"SELECT doc FROM {{t}}view_events WHERE {' AND '.join(where)} ORDER BY idx {order} LIMIT %s"  # noqa: S608
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self._q(sql), [*args, limit])
+            return [bytes(cols(r)[0]) for r in c.fetchall()]
+
+    def size_until(self, moment: str) -> int:
+        """The number of leaves before the first one recorded after ``moment``."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self._q("SELECT MIN(idx) FROM {t}view_events WHERE recorded_at > %s"), (moment,))
+            first_after = cols(c.fetchone())[0]
+        return self.head()[0] if first_after is None else int(first_after)
+
+    def counts_by_month(self) -> list[tuple[str, str, int]]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self._q("SELECT substr(recorded_at, 1, 7) AS month, type, COUNT(*) FROM {t}view_events "
+                              "GROUP BY substr(recorded_at, 1, 7), type ORDER BY 1, 2"))
+            return [(str(m), str(t), int(n)) for m, t, n in map(cols, c.fetchall())]
+
+    def snapshot_at_or_before(self, size: int) -> tuple[int, bytes] | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self._q("SELECT size, doc FROM {t}view_snapshots WHERE size <= %s ORDER BY size DESC LIMIT 1"),
+                      (size,))
+            row = c.fetchone()
+        if row is None:
+            return None
+        found, doc = cols(row)
+        return int(found), zlib.decompress(bytes(doc))
+
+    def tracking_position(self) -> int:
+        return self.max_tracking_id(UPSTREAM) or 0  # type: ignore[attr-defined]
+
+    # --- writing ------------------------------------------------------------------
+
+    def write(self, expected_size: int, origin: str | None, rows: list[EventRow],
+              entities: dict[tuple[str, str], bytes], snapshots: list[tuple[int, str, bytes]],
+              tracking: Tracking) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(self._q("UPDATE {t}view_head SET writes = writes + 1 WHERE id = 1"))  # serializes writers
+            c.execute(self._q("SELECT size FROM {t}view_head WHERE id = 1"))
+            if int(cols(c.fetchone())[0]) != expected_size:
+                raise IntegrityError("the read models moved on meanwhile")
+            c.executemany(self._q(
+                "INSERT INTO {t}view_events (idx, type, org, code, version, attested, recorded_at, doc) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+            ), [(r.index, r.type, r.org, r.code, r.version, int(r.attested), r.recorded_at, r.doc) for r in rows])
+            c.executemany(self._q(
+                "INSERT INTO {t}view_entities (kind, name, doc) VALUES (%s, %s, %s) "
+                "ON CONFLICT (kind, name) DO UPDATE SET doc = excluded.doc"
+            ), [(kind, name, doc) for (kind, name), doc in sorted(entities.items())])
+            if snapshots:
+                c.executemany(self._q("INSERT INTO {t}view_snapshots (size, hash, doc) VALUES (%s, %s, %s)"),
+                              snapshots)
+            c.execute(self._q("UPDATE {t}view_head SET size = %s, origin = %s WHERE id = 1"),
+                      (expected_size + len(rows), origin))
+            self._insert_tracking(c, tracking)
+
+    def clear(self) -> None:
+        """Empty every read model (a rebuild starts from here)."""
+        with self.datastore.transaction(commit=True) as c:
+            for table in ("view_events", "view_entities", "view_snapshots"):
+                c.execute(self._q(f"DELETE FROM {{t}}{table}"))  # noqa: S608 - fixed names
+            c.execute(self._q("UPDATE {t}view_head SET size = 0, origin = NULL WHERE id = 1"))
+            c.execute(self._q(self._tracking_reset_sql()), (UPSTREAM,))
+
+    def _tracking_reset_sql(self) -> str:
+        raise NotImplementedError
+
+
+class SQLiteViewStore(ViewStoreMixin, SQLiteDialect, SQLiteTrackingRecorder):
+    def _tracking_reset_sql(self) -> str:
+        return "DELETE FROM tracking WHERE application_name = %s"
+
+
+class PostgresViewStore(ViewStoreMixin, PostgresDialect, PostgresTrackingRecorder):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._register_create_statements()
+
+    def _tracking_reset_sql(self) -> str:
+        return f'DELETE FROM {{t}}"{self.tracking_table_name}" WHERE application_name = %s'  # noqa: S608
+
+
+def views_database_path(settings: config.Settings) -> str:
+    from pathlib import Path
+
+    events = Path(settings.database_url[len("sqlite:///"):])
+    return str(events.with_name(events.stem + "-views" + (events.suffix or ".db")))
+
+
+def open_view_store(settings: config.Settings) -> ViewStoreMixin:
+    env = config.eventsourcing_env(settings)
+    if settings.is_postgres:
+        return InfrastructureFactory.construct(Environment("views", env)).tracking_recorder(PostgresViewStore)
+    env["VIEWS_SQLITE_DBNAME"] = views_database_path(settings)
+    return InfrastructureFactory.construct(Environment("views", env)).tracking_recorder(SQLiteViewStore)
+
+
+# --- the projection -----------------------------------------------------------------
+
+
+def event_document(applied: Applied, index: int) -> dict[str, Any]:
+    """What one log entry did, as the read models and feeds show it."""
+    stmt = applied.statement
+    version = stmt.get("version")
+    if version is None:
+        for aggregate in applied.changed:
+            if isinstance(aggregate, Endorsement):
+                version = aggregate.code_version
+    leaf = applied.leaf
+    return {
+        "index": index,
+        "type": stmt["type"],
+        "org": stmt.get("org"),
+        "code": stmt.get("code"),
+        "version": version,
+        "attested": applied.signer.role != "organization",
+        "signer": applied.signer.key_id,
+        "signer_role": applied.signer.role,
+        "recorded_at": leaf.recorded_at,
+        "signed_at": stmt["signed_at"],
+        "envelope_hash": leaf.envelope.hash,
+        "statement": stmt,
+    }
+
+
+def entity_key(aggregate: Any) -> tuple[str, str]:
+    kind = _KINDS[type(aggregate)]
+    name = {
+        "registry": lambda a: "registry",
+        "key": lambda a: a.key_id,
+        "code": lambda a: a.code,
+        "organization": lambda a: a.org,
+        "endorsement": lambda a: f"{a.org}/{a.code}",
+    }[kind](aggregate)
+    return kind, name
+
+
+def state_from_entities(entities: list[tuple[str, bytes]], size: int, origin: str | None) -> RegistryState:
+    docs: dict[str, list[Any]] = {"registry": [], "key": [], "code": [], "organization": [], "endorsement": []}
+    for kind, doc in entities:
+        docs[kind].append(json.loads(doc))
+    return RegistryState.from_json({
+        "format": STATE_FORMAT, "origin": origin, "size": size,
+        "registry": docs["registry"][0] if docs["registry"] else None,
+        "keys": docs["key"], "codes": docs["code"], "organizations": docs["organization"],
+        "endorsements": docs["endorsement"],
+    })
+
+
+class ReadModels:
+    """Catch-up, rebuild and queries over the read-model store."""
+
+    def __init__(self, registry: Registry, store: ViewStoreMixin, *, snapshot_every: int = SNAPSHOT_EVERY) -> None:
+        self.registry = registry
+        self.store = store
+        self.snapshot_every = snapshot_every
+        self._state: RegistryState | None = None
+
+    def _current_state(self) -> RegistryState:
+        size, origin = self.store.head()
+        if self._state is None or self._state.size != size:
+            self._state = state_from_entities(self.store.entities(), size, origin)
+        return self._state
+
+    def catch_up(self, *, batch: int = BATCH) -> int:
+        """Apply every leaf not yet in the read models; return their size."""
+        while True:
+            state = self._current_state()
+            start = self.store.tracking_position()
+            found = self.registry.recorder.select_notifications(
+                start, batch, topics=[LogEntryRecorded.TOPIC], inclusive_of_start=False)
+            if not found:
+                return state.size
+            expected = state.size
+            rows, entities, snapshots = [], {}, []
+            for n in found:
+                index = n.originator_version - 1
+                if index != state.size:
+                    raise RuntimeError(f"read models at {state.size} met log entry {index}")
+                applied = state.apply(json.loads(n.state)["leaf"].encode("ascii"))
+                doc = event_document(applied, index)
+                rows.append(EventRow(index, doc["type"], doc["org"], doc["code"], doc["version"], doc["attested"],
+                                     doc["recorded_at"], canonical.dumps(doc)))
+                for aggregate in applied.changed:
+                    entities[entity_key(aggregate)] = canonical.dumps(aggregate.to_state())
+                if state.size % self.snapshot_every == 0:
+                    snapshot = state.canonical()
+                    snapshots.append((state.size, hashlib.sha256(snapshot).hexdigest(), zlib.compress(snapshot, 6)))
+            try:
+                self.store.write(expected, state.origin, rows, entities, snapshots,
+                                 Tracking(UPSTREAM, found[-1].id))
+            except (IntegrityError, OperationalError):
+                self._state = None  # someone else wrote first: reload and continue
+                continue
+
+    def rebuild(self) -> int:
+        """Drop every read model and build them again from the log."""
+        self.store.clear()
+        self._state = None
+        return self.catch_up()
+
+    # --- queries -------------------------------------------------------------------
+
+    def state(self) -> RegistryState:
+        return self._current_state()
+
+    def state_at(self, size: int) -> RegistryState:
+        """The state after ``size`` leaves: from the nearest snapshot, then the fold."""
+        current = self.store.head()[0]
+        if not 0 <= size <= current:
+            raise NotFoundError(f"the read models hold {current} leaves; no state at size {size}")
+        found = self.store.snapshot_at_or_before(size)
+        state = RegistryState() if found is None else RegistryState.from_json(json.loads(found[1]))
+        for leaf in self.registry.leaves(state.size, size):
+            state.apply(leaf)
+        return state
+
+    def events(self, **query: Any) -> list[dict[str, Any]]:
+        return [json.loads(doc) for doc in self.store.events(**query)]
+
+    def iter_all_events(self, page: int = 1000) -> Iterator[dict[str, Any]]:
+        after = -1
+        while batch := self.events(after=after, limit=page):
+            yield from batch
+            after = batch[-1]["index"]
+
+
+def open_read_models(settings: config.Settings, registry: Registry, **kwargs: Any) -> ReadModels:
+    return ReadModels(registry, open_view_store(settings), **kwargs)
+
