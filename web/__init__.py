@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -33,6 +34,7 @@ from werkzeug.routing import BaseConverter, ValidationError
 from registry import config
 from registry.application import Registry, open_registry
 from registry.transparency import TransparencyLog, open_log
+from registry.views import ReadModels, open_read_models
 from web import problems
 
 MAX_CONTENT_LENGTH = 64 * 1024
@@ -61,20 +63,27 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["settings"] = settings
     app.extensions["registry"] = registry
     app.extensions["log"] = open_log(settings, registry, with_signer=False)
+    app.extensions["views"] = open_read_models(settings, registry)
+    app.extensions["refreshed_at"] = 0.0
 
     app.url_map.converters["index"] = IndexConverter
     problems.init_app(app)
     app.after_request(_security_headers)
 
-    from web import log  # here, not at the top: the blueprints import get_registry from this module
+    # Here, not at the top: the blueprints import get_registry and friends from this module.
+    from web import api, feeds, log, pages
 
     app.register_blueprint(log.bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(feeds.bp)
+    app.register_blueprint(pages.bp)
     return app
 
 
 def close_app(app: Flask) -> None:
     """Close the app's database connections (tests, and commands that build an app)."""
     app.extensions["log"].store.datastore.close()
+    app.extensions["views"].store.datastore.close()
     app.extensions["registry"].close()
 
 
@@ -88,6 +97,29 @@ def get_log() -> TransparencyLog:
     """The app's transparency log (no signer: the web process never signs)."""
     log: TransparencyLog = current_app.extensions["log"]
     return log
+
+
+def get_views() -> ReadModels:
+    """The app's read models (state, timelines, events)."""
+    views: ReadModels = current_app.extensions["views"]
+    return views
+
+
+REFRESH_INTERVAL = 1.0  # seconds between a worker's checks for entries recorded by other processes
+
+
+def refresh(force: bool = False) -> int:
+    """Integrate new log entries into the tree and the read models (at most once a second); the size.
+
+    Submissions through this process integrate at once; this catches entries other processes
+    recorded. Catch-up is exactly-once, so racing workers and the clock process are harmless.
+    """
+    now = time.monotonic()
+    if force or now - current_app.extensions["refreshed_at"] >= REFRESH_INTERVAL:
+        current_app.extensions["refreshed_at"] = now
+        get_log().catch_up()
+        return get_views().catch_up()
+    return get_views().store.head()[0]
 
 
 def get_settings() -> config.Settings:
