@@ -20,6 +20,7 @@ names; see the two small subclasses at the bottom.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +42,16 @@ UPSTREAM = "registry"  # the application whose notifications the log tracks
 
 class LogCorruptionError(RuntimeError):
     """The stored log disagrees with the event store (a leaf out of place)."""
+
+
+@dataclass(frozen=True)
+class StoredSnapshot:
+    """A signed snapshot document as published."""
+
+    size: int
+    state_hash: str
+    document: bytes
+    published_at: str
 
 
 @dataclass(frozen=True)
@@ -118,6 +129,8 @@ class LogStoreMixin:
             + self._blob_literal(tlog.EMPTY_ROOT) + ", 0) ON CONFLICT (id) DO NOTHING",
             f"CREATE TABLE IF NOT EXISTS {{t}}log_checkpoints (size BIGINT PRIMARY KEY, root {b} NOT NULL, "
             f"note {b} NOT NULL, published_at TEXT NOT NULL)",
+            f"CREATE TABLE IF NOT EXISTS {{t}}log_snapshots (size BIGINT PRIMARY KEY, state_hash TEXT NOT NULL, "
+            f"document {b} NOT NULL, published_at TEXT NOT NULL)",
         )]
 
     # --- reading --------------------------------------------------------------
@@ -249,10 +262,45 @@ class LogStoreMixin:
                       (size,))
             return _checkpoint(c.fetchone())
 
+    # --- snapshots ------------------------------------------------------------------
+
+    def add_snapshot(self, size: int, state_hash: str, document: bytes, published_at: str) -> bool:
+        """Keep a signed snapshot document; False if one for that size exists already."""
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(self._q("SELECT size FROM {t}log_snapshots WHERE size = %s"), (size,))
+            if c.fetchone() is not None:
+                return False
+            c.execute(self._q("INSERT INTO {t}log_snapshots (size, state_hash, document, published_at) "
+                              "VALUES (%s, %s, %s, %s)"), (size, state_hash, zlib.compress(document, 6), published_at))
+        return True
+
+    def snapshot(self, size: int | None = None) -> StoredSnapshot | None:
+        """The snapshot at ``size``, or the latest one."""
+        with self.datastore.transaction(commit=False) as c:
+            if size is None:
+                c.execute(self._q("SELECT size, state_hash, document, published_at FROM {t}log_snapshots "
+                                  "ORDER BY size DESC LIMIT 1"))
+            else:
+                c.execute(self._q("SELECT size, state_hash, document, published_at FROM {t}log_snapshots "
+                                  "WHERE size = %s"), (size,))
+            return _snapshot(c.fetchone())
+
+    def snapshot_sizes(self) -> list[int]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self._q("SELECT size FROM {t}log_snapshots ORDER BY size"))
+            return [int(_cols(r)[0]) for r in c.fetchall()]
+
     def checkpoints(self) -> list[StoredCheckpoint]:
         with self.datastore.transaction(commit=False) as c:
             c.execute(self._q("SELECT size, root, note, published_at FROM {t}log_checkpoints ORDER BY size"))
             return [cp for cp in (_checkpoint(r) for r in c.fetchall()) if cp is not None]
+
+
+def _snapshot(row: Any) -> StoredSnapshot | None:
+    if row is None:
+        return None
+    size, state_hash, document, published_at = _cols(row)
+    return StoredSnapshot(int(size), str(state_hash), zlib.decompress(bytes(document)), str(published_at))
 
 
 def _checkpoint(row: Any) -> StoredCheckpoint | None:

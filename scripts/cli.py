@@ -16,16 +16,19 @@ from typing import Any, NoReturn
 
 import click
 
-from registry import compose, config, envelope, keys, notes, seed, tlog
+from registry import bundle, compose, config, envelope, keys, notes, seed, snapshots, tlog
 from registry.application import Recorded, Registry, open_registry
 from registry.canonical import CanonicalError
 from registry.canonical import loads as strict_loads
+from registry.diff import diff_states
 from registry.domain import code_id
 from registry.errors import ConfigurationError, MalformedError, RegistryError, VerificationError
-from registry.leaf import parse_leaf
+from registry.leaf import format_time, parse_leaf, parse_time
+from registry.publish import publish_snapshot
 from registry.state import fold
 from registry.terminal import safe
 from registry.transparency import TransparencyLog, open_log
+from registry.views import ReadModels, open_read_models
 
 
 class Context:
@@ -35,6 +38,7 @@ class Context:
         self.data_dir = data_dir
         self._registry: Registry | None = None
         self._log: TransparencyLog | None = None
+        self._views: ReadModels | None = None
 
     @property
     def settings(self) -> config.Settings:
@@ -50,6 +54,11 @@ class Context:
         if self._log is None or (signer and self._log.signer is None):
             self._log = open_log(self.settings, self.registry, with_signer=signer)
         return self._log
+
+    def views(self) -> ReadModels:
+        if self._views is None:
+            self._views = open_read_models(self.settings, self.registry)
+        return self._views
 
     def close(self) -> None:
         if self._registry is not None:
@@ -695,16 +704,24 @@ def verify_consistency(old_file: Path, new_file: Path, log_key: str, proof_file:
 
 
 @main.command()
+@click.option("--size", type=int, default=None, help="State after this many log entries.")
+@click.option("--until", "until", default=None, help="State as of this UTC time (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ).")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
-def replay(obj: Context, as_json: bool) -> None:
-    """Rebuild the registry state from the log and print it."""
-    state = fold(obj.registry.leaves())
+def replay(obj: Context, size: int | None, until: str | None, as_json: bool) -> None:
+    """Rebuild the registry state from the log (now, or at a size or date) and print it."""
+    views = obj.views()
+    current = views.catch_up()
+    if size is not None and until is not None:
+        raise MalformedError("give --size or --until, not both")
+    if until is not None:
+        size = views.store.size_until(_moment(until))
+    state = views.state_at(current if size is None else size)
     snapshot = state.to_json()
     if as_json:
         click.echo(json.dumps(snapshot, sort_keys=True, ensure_ascii=False))
         return
-    click.echo(f"state after {state.size} statements (hash {state.hash()})")
+    click.echo(f"state after {state.size} of {current} log entries (sha256 {state.hash()})")
     for c in snapshot["codes"]:
         versions = ", ".join(v["version"] for v in c["versions"])
         click.echo(f"code {safe(c['code'])}: versions {safe(versions)}")
@@ -712,10 +729,68 @@ def replay(obj: Context, as_json: bool) -> None:
         click.echo(f"organization {safe(o['org'])}: {safe(o['name'])} ({o['country']}, {o['kind']})")
     for e in snapshot["endorsements"]:
         how = "attested" if e["attested"] else "self-signed"
-        click.echo(
-            f"endorsement {safe(e['org'])} / {safe(e['code'])}: {e['status']} {safe(e['version'])} "
-            f"scope {e['scope']} ({how})"
-        )
+        flag = " [endorses a superseded version]" if e["flags"]["superseded_version"] else ""
+        click.echo(f"endorsement {safe(e['org'])} / {safe(e['code'])}: {e['status']} {safe(e['version'])} "
+                   f"scope {e['scope']} ({how}){flag}")
+
+
+def _moment(text: str) -> str:
+    if len(text) == 10:
+        text += "T23:59:59Z"
+    try:
+        return format_time(parse_time(text))
+    except RegistryError:
+        raise MalformedError(f"--until must be YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ, not {text!r}") from None
+
+
+@main.command()
+@click.argument("size_a", type=int)
+@click.argument("size_b", type=int)
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def diff(obj: Context, size_a: int, size_b: int, as_json: bool) -> None:
+    """What changed between tree sizes A and B."""
+    views = obj.views()
+    views.catch_up()
+    changes = diff_states(views.state_at(size_a).to_json(), views.state_at(size_b).to_json())
+    if as_json:
+        click.echo(json.dumps({"from": size_a, "to": size_b, "changes": changes}, sort_keys=True, ensure_ascii=False))
+        return
+    if not changes:
+        click.echo(f"no changes between {size_a} and {size_b}")
+    for change in changes:
+        arrow = f": {safe(change['before'])} -> {safe(change['after'])}" if change["before"] is not None else (
+            f": {safe(change['after'])}" if change["after"] is not None else "")
+        click.echo(f"{change['kind']} {safe(change['subject'])}{arrow}")
+
+
+@main.command()
+@pass_ctx
+def snapshot(obj: Context) -> None:
+    """Sign and publish the state at the latest checkpoint (publishing one if the tree grew)."""
+    stored, new = publish_snapshot(obj.log(signer=True), obj.views())
+    if stored is None:
+        click.echo("the log is empty; nothing to sign")
+        return
+    click.echo(("published" if new else "unchanged: latest") + f" snapshot for size {stored.size} "
+               f"(state sha256 {stored.state_hash})", err=True)
+    click.echo(stored.document.decode("utf-8"))
+
+
+@verify.command("snapshot")
+@click.argument("snapshot_file", type=click.Path(exists=True, path_type=Path))
+@click.option("--log-key", required=True)
+@click.option("--bundle", "bundle_file", type=click.Path(exists=True, path_type=Path),
+              help="An export bundle: also rebuild the state from its entries and compare.")
+def verify_snapshot(snapshot_file: Path, log_key: str, bundle_file: Path | None) -> None:
+    """Check a signed snapshot; with --bundle, rebuild it from the log's entries."""
+    log_verifier = _vkey(log_key)
+    leaves = None if bundle_file is None else bundle.read_leaves(bundle_file)
+    verified = snapshots.verify_document(snapshot_file.read_bytes(), log_verifier, leaves)
+    _ok("snapshot", f"signed by {log_verifier.name} for tree size {verified.note.size}")
+    _ok("state hash", verified.note.state_hash.hex())
+    if verified.rebuilt:
+        _ok("rebuild", f"the state rebuilt from entries 0..{verified.note.size - 1} is identical")
 
 
 if __name__ == "__main__":

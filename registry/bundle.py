@@ -1,0 +1,134 @@
+"""The export bundle: the whole log in one versioned file.
+
+A bundle is gzip-compressed JSON Lines:
+
+1. a header ``{"format": "hcoc-registry/bundle/v1", "origin", "size", "root" (base64), "log_key"}``;
+2. ``{"leaf": "<leaf text>"}`` for every leaf, in index order (leaf text is the exact
+   RFC 8785 leaf bytes, which are ASCII);
+3. ``{"checkpoint": "<signed note>"}`` for every published checkpoint, by size;
+4. ``{"snapshot": "<snapshot document>"}`` for every published snapshot, by size;
+5. a trailer ``{"end": {"leaves": N, "sha256": "<hex SHA-256 of every line before it>"}}``.
+
+The trailer makes truncation and edits detectable before anything is imported;
+the leaves, checkpoints and snapshots then verify on their own. Evidence
+documents and Code texts are referenced by URL and SHA-256 inside the
+statements; this registry does not archive their bytes, so bundles carry none.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from registry.errors import VerificationError
+
+FORMAT = "hcoc-registry/bundle/v1"
+MAX_LINE = 1 << 21
+
+
+@dataclass
+class Bundle:
+    origin: str
+    size: int
+    root: bytes
+    log_key: str
+    leaves: list[bytes] = field(default_factory=list)
+    checkpoints: list[bytes] = field(default_factory=list)
+    snapshots: list[bytes] = field(default_factory=list)
+
+
+def write(path: Path, *, origin: str, size: int, root: bytes, log_key: str, leaves: Iterable[bytes],
+          checkpoints: Iterable[bytes], snapshots: Iterable[bytes]) -> int:
+    """Write a bundle; return the number of leaves written."""
+    digest, count = hashlib.sha256(), 0
+    tmp = path.with_name(path.name + ".partial")
+    with gzip.open(tmp, "wb") as out:
+        def line(obj: dict[str, Any]) -> None:
+            data = json.dumps(obj, sort_keys=True, ensure_ascii=True, separators=(",", ":")).encode() + b"\n"
+            digest.update(data)
+            out.write(data)
+
+        line({"format": FORMAT, "origin": origin, "size": size, "root": base64.b64encode(root).decode(),
+              "log_key": log_key})
+        for leaf in leaves:
+            line({"leaf": leaf.decode("ascii")})
+            count += 1
+        for note in checkpoints:
+            line({"checkpoint": note.decode("utf-8")})
+        for document in snapshots:
+            line({"snapshot": document.decode("utf-8")})
+        trailer = {"end": {"leaves": count, "sha256": digest.hexdigest()}}
+        out.write(json.dumps(trailer, sort_keys=True, separators=(",", ":")).encode() + b"\n")
+    if count != size:
+        tmp.unlink()
+        raise VerificationError(f"wrote {count} leaves, expected {size}", "export")
+    tmp.replace(path)
+    return count
+
+
+def read(path: Path) -> Bundle:
+    """Read and check a bundle's structure and trailer (not its signatures); raise VerificationError."""
+    try:
+        with gzip.open(path, "rb") as f:
+            return _read(f)
+    except (OSError, EOFError, gzip.BadGzipFile) as e:
+        raise VerificationError(f"not a readable bundle: {e}", "bundle") from None
+
+
+def read_leaves(path: Path) -> Iterator[bytes]:
+    """The leaves of a checked bundle."""
+    return iter(read(path).leaves)
+
+
+def _read(f: IO[bytes]) -> Bundle:
+    digest = hashlib.sha256()
+    lines = iter(f)
+    header = _line(next(lines, b""), digest)
+    if header.get("format") != FORMAT or set(header) != {"format", "origin", "size", "root", "log_key"}:
+        raise VerificationError(f"the first line must be a {FORMAT} header", "bundle")
+    try:
+        bundle = Bundle(str(header["origin"]), int(header["size"]), base64.b64decode(header["root"], validate=True),
+                        str(header["log_key"]))
+    except (ValueError, TypeError) as e:
+        raise VerificationError(f"bad header: {e}", "bundle") from None
+    order = ("leaf", "checkpoint", "snapshot")
+    stage = 0
+    for raw in lines:
+        entry = json.loads(raw) if raw.startswith(b'{"end"') else _line(raw, digest)
+        if "end" in entry:
+            end = entry["end"]
+            if end != {"leaves": len(bundle.leaves), "sha256": digest.hexdigest()}:
+                raise VerificationError("the trailer does not match the content (edited or truncated)", "bundle")
+            if next(lines, None) is not None:
+                raise VerificationError("data after the trailer", "bundle")
+            if len(bundle.leaves) != bundle.size:
+                raise VerificationError(f"header says {bundle.size} leaves, found {len(bundle.leaves)}", "bundle")
+            return bundle
+        if len(entry) != 1 or next(iter(entry)) not in order or not isinstance(next(iter(entry.values())), str):
+            raise VerificationError(f"unexpected line: {raw[:60]!r}", "bundle")
+        kind, value = next(iter(entry.items()))
+        if order.index(kind) < stage:
+            raise VerificationError(f"{kind} lines out of order", "bundle")
+        stage = order.index(kind)
+        {"leaf": bundle.leaves, "checkpoint": bundle.checkpoints, "snapshot": bundle.snapshots}[kind].append(
+            value.encode("ascii" if kind == "leaf" else "utf-8"))
+    raise VerificationError("the bundle ends without its trailer (truncated)", "bundle")
+
+
+def _line(raw: bytes, digest: Any) -> dict[str, Any]:
+    if len(raw) > MAX_LINE or not raw.endswith(b"\n"):
+        raise VerificationError("a bundle line is too long or unterminated", "bundle")
+    digest.update(raw)
+    try:
+        value = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise VerificationError(f"a bundle line is not JSON: {e}", "bundle") from None
+    if not isinstance(value, dict):
+        raise VerificationError("a bundle line must be a JSON object", "bundle")
+    return value
