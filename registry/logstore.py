@@ -131,6 +131,8 @@ class LogStoreMixin:
             f"note {b} NOT NULL, published_at TEXT NOT NULL)",
             f"CREATE TABLE IF NOT EXISTS {{t}}log_snapshots (size BIGINT PRIMARY KEY, state_hash TEXT NOT NULL, "
             f"document {b} NOT NULL, published_at TEXT NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS {t}clock_jobs (name TEXT PRIMARY KEY, runs BIGINT NOT NULL, "
+            "failures BIGINT NOT NULL, last_run TEXT, last_error TEXT)",
         )]
 
     # --- reading --------------------------------------------------------------
@@ -261,6 +263,22 @@ class LogStoreMixin:
             c.execute(self._q("SELECT size, root, note, published_at FROM {t}log_checkpoints WHERE size = %s"),
                       (size,))
             return _checkpoint(c.fetchone())
+
+    # --- the clock's job record (read by /metrics in the web processes) -------------
+
+    def record_job(self, name: str, ok: bool, at: str, error: str | None = None) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(self._q(
+                "INSERT INTO {t}clock_jobs (name, runs, failures, last_run, last_error) VALUES (%s, 1, %s, %s, %s) "
+                "ON CONFLICT (name) DO UPDATE SET runs = {t}clock_jobs.runs + 1, "
+                "failures = {t}clock_jobs.failures + excluded.failures, last_run = excluded.last_run, "
+                "last_error = COALESCE(excluded.last_error, {t}clock_jobs.last_error)"
+            ), (name, 0 if ok else 1, at, error))
+
+    def jobs(self) -> list[tuple[str, int, int, str | None, str | None]]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self._q("SELECT name, runs, failures, last_run, last_error FROM {t}clock_jobs ORDER BY name"))
+            return [(str(n), int(r), int(f), lr, le) for n, r, f, lr, le in map(_cols, c.fetchall())]
 
     # --- snapshots ------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 
 import click
 
-from registry import bundle, compose, config, envelope, keys, notes, seed, snapshots, tlog
+from registry import bundle, compose, config, envelope, jobs, keys, notes, seed, snapshots, tlog
 from registry.application import Recorded, Registry, open_registry
 from registry.canonical import CanonicalError
 from registry.canonical import loads as strict_loads
@@ -795,6 +795,66 @@ def verify_snapshot(snapshot_file: Path, log_key: str, bundle_file: Path | None)
 
 if __name__ == "__main__":
     main()
+
+
+@main.command()
+@pass_ctx
+def clock(obj: Context) -> None:
+    """Run the clock process: catch-up, checkpoints, snapshots (one per deployment; SIGTERM stops it)."""
+    from scripts.clock import main as run_clock
+
+    run_clock(obj.data_dir)
+
+
+@main.command()
+@pass_ctx
+def migrate(obj: Context) -> None:
+    """Create or upgrade the database schema of the store, the log and the read models (idempotent)."""
+    node = jobs.open_node(obj.settings, signer=False)
+    try:
+        click.echo(f"schema ready: {'postgresql' if obj.settings.is_postgres else 'sqlite'}, "
+                   f"{node.registry.size()} statements, log size {node.log.size()}")
+    finally:
+        node.close()
+
+
+@main.command("job")
+@click.argument("name", type=click.Choice(sorted(jobs.JOBS)))
+@pass_ctx
+def run_job(obj: Context, name: str) -> None:
+    """Run one of the clock's jobs by hand, once."""
+    node = jobs.open_node(obj.settings)
+    try:
+        click.echo(json.dumps(jobs.JOBS[name](node), sort_keys=True))
+    finally:
+        node.close()
+
+
+@main.command()
+@click.option("--port", type=int, default=None, help="Port (default $PORT, else 8000).")
+@click.option("--host", default=None, help="Bind address (default 127.0.0.1; $REGISTRY_BIND overrides).")
+@click.option("--workers", type=int, default=None, help="gunicorn workers (default $WEB_CONCURRENCY, else 2).")
+@pass_ctx
+def serve(obj: Context, port: int | None, host: str | None, workers: int | None) -> None:
+    """Run the web site and API under gunicorn."""
+    import os
+
+    settings = obj.settings
+    port = port or int(os.environ.get("PORT", "8000"))
+    host = host or os.environ.get("REGISTRY_BIND", "127.0.0.1")
+    workers = workers or int(os.environ.get("WEB_CONCURRENCY", "2"))
+    env = {**os.environ, "REGISTRY_DATA_DIR": str(settings.data_dir)}
+    args = [sys.executable, "-m", "gunicorn", "web:create_app()", "--bind", f"{host}:{port}",
+            "--workers", str(workers), "--timeout", "30", "--graceful-timeout", "10",
+            "--access-logfile", "-", "--access-logformat", ACCESS_LOG_FORMAT]
+    click.echo(f"serving {settings.origin} on http://{host}:{port}/ (data: {settings.data_dir})", err=True)
+    os.execvpe(sys.executable, args, env)  # noqa: S606 - replaces this process with gunicorn
+
+
+ACCESS_LOG_FORMAT = (
+    '{"time":"%(t)s","process":"web","request_id":"%({x-request-id}o)s","method":"%(m)s",'
+    '"path":"%(U)s","status":%(s)s,"bytes":%(B)s,"ms":%(M)s}'
+)
 
 
 def _register_bench() -> None:

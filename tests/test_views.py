@@ -74,7 +74,7 @@ def test_rebuild_is_byte_identical_to_incremental(world: World, views: ReadModel
 
 
 def test_queries(world: World, views: ReadModels) -> None:
-    acme, _ = story(world)
+    story(world)
     views.catch_up()
     state = views.state().to_json()
     ends = {(e["org"], e["code"]): e for e in state["endorsements"]}
