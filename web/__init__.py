@@ -54,6 +54,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     app = Flask(__name__)
     app.config.from_mapping(
+        READY_MAX_LAG=int(environ.get("REGISTRY_READY_MAX_LAG", "100")),
         MAX_CONTENT_LENGTH=MAX_CONTENT_LENGTH,
         TRUSTED_HOSTS=trusted_hosts(environ.get("REGISTRY_TRUSTED_HOSTS")),
     )
@@ -71,8 +72,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.after_request(_security_headers)
 
     # Here, not at the top: the blueprints import get_registry and friends from this module.
-    from web import api, feeds, log, pages
+    from web import api, feeds, log, ops, pages
 
+    ops.init_app(app)
     app.register_blueprint(log.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(feeds.bp)
