@@ -69,8 +69,11 @@ class Envelope:
         return hashlib.sha256(self.canonical).hexdigest()
 
     def statement(self) -> dict[str, Any]:
-        """The statement object inside (already checked to be canonical JSON)."""
-        return canonical.loads(self.payload)
+        """The statement object inside (parsed once; treat it as read-only)."""
+        cached = self.__dict__.get("_statement")
+        if cached is None:
+            cached = self.__dict__["_statement"] = canonical.loads(self.payload)
+        return cached
 
 
 def pae(payload_type: str, payload: bytes) -> bytes:
@@ -137,7 +140,9 @@ def from_json(obj: Any) -> Envelope:
         raise MalformedError(f"payload: {e}") from None
     if not isinstance(statement, dict):
         raise MalformedError("payload must be a JSON object")
-    return Envelope(payload=payload, keyid=keyid, sig=sig)
+    env = Envelope(payload=payload, keyid=keyid, sig=sig)
+    env.__dict__["_statement"] = statement  # parsed above; spares a second parse on the hot path
+    return env
 
 
 def _b64(data: bytes) -> str:
