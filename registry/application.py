@@ -282,9 +282,10 @@ class Registry(Application):
 def open_registry(settings: Any) -> Registry:
     """The application for a :class:`registry.config.Settings`."""
     from registry.config import eventsourcing_env
+    from registry.sqlstore import open_with_retry
 
-    return Registry(
+    return open_with_retry(lambda: Registry(
         eventsourcing_env(settings),
         origin=settings.origin,
         signed_at_window=(settings.signed_at_past, settings.signed_at_future),
-    )
+    ))

@@ -80,8 +80,10 @@ def snapshot(node: Node, now: datetime | None = None, force: bool = False) -> di
     with signer_lock(node.settings) as held:
         if not held:
             return {"published": False, "reason": "another process holds the signer lock"}
+        checkpoint, signed = node.log.publish_checkpoint(moment)
         stored, new = publish_snapshot(node.log, node.views, moment)
-    return {"published": new, "size": None if stored is None else stored.size}
+    return {"published": new, "size": None if stored is None else stored.size,
+            "checkpoint_signed": signed, "checkpoint_size": None if checkpoint is None else checkpoint.size}
 
 
 def flags(node: Node) -> dict[str, Any]:

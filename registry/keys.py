@@ -14,12 +14,16 @@ import hashlib
 import os
 import stat
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from registry.errors import ConfigurationError, InvalidStatementError
+
+if TYPE_CHECKING:
+    from registry.config import Settings
 
 PUBLIC_KEY_SIZE = 32
 PUBLIC_SUFFIX = ".pub"
@@ -107,6 +111,30 @@ def load_private(path: Path) -> Ed25519PrivateKey:
     if not isinstance(key, Ed25519PrivateKey):
         raise ConfigurationError(f"{path} is not an Ed25519 key")
     return key
+
+
+def check_key_permissions(settings: Settings) -> None:
+    """Refuse to run while a private key file is open to group or others.
+
+    Checks every file in the data directory's ``keys/`` folder except the
+    ``.pub`` twins, and the configured root, maintainer and log key files
+    wherever they live. Call it before anything is opened.
+
+    Raises:
+        ConfigurationError: names the first such file and the ``chmod 600`` fix.
+    """
+    folder = settings.data_dir / "keys"
+    in_folder = sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+    configured = [p for p in (settings.root_key, settings.maintainer_key, settings.log_key) if p.is_file()]
+    for path in dict.fromkeys([*in_folder, *configured]):
+        if path.name.endswith(PUBLIC_SUFFIX):
+            continue
+        mode = path.stat().st_mode
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise ConfigurationError(
+                f"private key file {path} is accessible by group or others (mode {stat.S_IMODE(mode):o}); "
+                f"run: chmod 600 {path}"
+            )
 
 
 def load_public_file(path: Path) -> bytes:

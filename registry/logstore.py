@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from eventsourcing.persistence import Tracking
+from eventsourcing.persistence import IntegrityError, Tracking
 from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteTrackingRecorder
 
@@ -203,6 +203,10 @@ class LogStoreMixin:
             _fault(fault, "locked")
             # 2. the leaves must continue the log exactly: log version v is leaf v - 1
             for offset, (_, version, _) in enumerate(entries):
+                if version <= size + offset:
+                    # Another integrator got here between our read of the tracking position and this
+                    # transaction: not corruption, just a lost race; the caller reads again.
+                    raise IntegrityError(f"leaf {version - 1} is already integrated")
                 if version != size + offset + 1:
                     raise LogCorruptionError(
                         f"log entry version {version} arrived where leaf {size + offset} was expected"
@@ -243,13 +247,12 @@ class LogStoreMixin:
 
     def add_checkpoint(self, size: int, root: bytes, note: bytes, published_at: str) -> bool:
         """Keep a signed checkpoint; False if one for that size exists already."""
+        # Write first (no read-then-write): SQLite cannot upgrade a read transaction under contention.
         with self.datastore.transaction(commit=True) as c:
-            c.execute(self._q("SELECT size FROM {t}log_checkpoints WHERE size = %s"), (size,))
-            if c.fetchone() is not None:
-                return False
             c.execute(self._q("INSERT INTO {t}log_checkpoints (size, root, note, published_at) "
-                              "VALUES (%s, %s, %s, %s)"), (size, root, note, published_at))
-        return True
+                              "VALUES (%s, %s, %s, %s) ON CONFLICT (size) DO NOTHING RETURNING size"),
+                      (size, root, note, published_at))
+            return c.fetchone() is not None
 
     def latest_checkpoint(self) -> StoredCheckpoint | None:
         with self.datastore.transaction(commit=False) as c:
@@ -285,12 +288,10 @@ class LogStoreMixin:
     def add_snapshot(self, size: int, state_hash: str, document: bytes, published_at: str) -> bool:
         """Keep a signed snapshot document; False if one for that size exists already."""
         with self.datastore.transaction(commit=True) as c:
-            c.execute(self._q("SELECT size FROM {t}log_snapshots WHERE size = %s"), (size,))
-            if c.fetchone() is not None:
-                return False
             c.execute(self._q("INSERT INTO {t}log_snapshots (size, state_hash, document, published_at) "
-                              "VALUES (%s, %s, %s, %s)"), (size, state_hash, zlib.compress(document, 6), published_at))
-        return True
+                              "VALUES (%s, %s, %s, %s) ON CONFLICT (size) DO NOTHING RETURNING size"),
+                      (size, state_hash, zlib.compress(document, 6), published_at))
+            return c.fetchone() is not None
 
     def snapshot(self, size: int | None = None) -> StoredSnapshot | None:
         """The snapshot at ``size``, or the latest one."""

@@ -53,3 +53,24 @@ class PostgresDialect:
         from psycopg.sql import SQL
 
         self.sql_create_statements.extend(SQL(s) for s in self._create_statements())  # type: ignore[arg-type]
+
+
+def open_with_retry(open_store: Any, attempts: int = 20) -> Any:
+    """Open a store, retrying while another process holds the lock its schema set-up needs.
+
+    SQLite answers "database is locked" at once, without waiting, when a transaction that has
+    read must upgrade to write under contention; table creation at start-up does exactly that.
+    """
+    import random
+    import time
+
+    from eventsourcing.persistence import OperationalError
+
+    for attempt in range(attempts):
+        try:
+            return open_store()
+        except OperationalError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(random.uniform(0.02, 0.1) * (attempt + 1))
+    raise AssertionError("unreachable")

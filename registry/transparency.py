@@ -24,6 +24,7 @@ from registry.application import LogEntryRecorded, Registry
 from registry.errors import NotFoundError, RegistryError
 from registry.leaf import format_time
 from registry.logstore import LogCorruptionError, LogStoreMixin, PostgresLogStore, SQLiteLogStore, StoredCheckpoint
+from registry.sqlstore import open_with_retry
 
 BATCH = 1000
 
@@ -43,10 +44,11 @@ def log_database_path(settings: config.Settings) -> Path:
 def open_log_store(settings: config.Settings) -> LogStoreMixin:
     """The log store for the configured database."""
     env = config.eventsourcing_env(settings)
-    if settings.is_postgres:
-        return InfrastructureFactory.construct(Environment("log", env)).tracking_recorder(PostgresLogStore)
-    env["LOG_SQLITE_DBNAME"] = str(log_database_path(settings))
-    return InfrastructureFactory.construct(Environment("log", env)).tracking_recorder(SQLiteLogStore)
+    cls: Any = PostgresLogStore
+    if not settings.is_postgres:
+        env["LOG_SQLITE_DBNAME"] = str(log_database_path(settings))
+        cls = SQLiteLogStore
+    return open_with_retry(lambda: InfrastructureFactory.construct(Environment("log", env)).tracking_recorder(cls))
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from apscheduler.events import (
 )
 from apscheduler.schedulers.blocking import BlockingScheduler
 
-from registry import config, jobs
+from registry import config, jobs, keys
 from registry.leaf import format_time
 
 log = logging.getLogger("registry.clock")
@@ -85,8 +85,23 @@ def build_scheduler(node: jobs.Node, *, catch_up_seconds: float = 1.0, checkpoin
     return scheduler
 
 
+class JSONFormatter(logging.Formatter):
+    """Library log records (APScheduler's own warnings) as JSON lines like ours."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return json.dumps({"time": datetime.now(UTC).isoformat(timespec="milliseconds"), "process": "clock",
+                           "event": "log", "level": record.levelname, "logger": record.name,
+                           "message": record.getMessage(),
+                           **({"exception": self.formatException(record.exc_info)} if record.exc_info else {})},
+                          sort_keys=True)
+
+
 def main(data_dir: str | None = None) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JSONFormatter())
+    logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
     settings = config.load(data_dir)
+    keys.check_key_permissions(settings)  # before anything is opened
     node = jobs.open_node(settings)
     scheduler = build_scheduler(
         node,
