@@ -100,28 +100,47 @@ def main(data_dir: str | None = None) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JSONFormatter())
     logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
+
+    # Until the scheduler runs, a stop request just ends the process cleanly.
+    def early_stop(signum: int, _frame: Any) -> None:
+        emit("stopped", signal=signal.Signals(signum).name, phase="starting")
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, early_stop)
+    signal.signal(signal.SIGINT, early_stop)
     settings = config.load(data_dir)
-    keys.check_key_permissions(settings)  # before anything is opened
+    keys.check_key_permissions(settings)
     node = jobs.open_node(settings)
-    scheduler = build_scheduler(
-        node,
-        catch_up_seconds=float(_env("REGISTRY_CLOCK_INTERVAL", "0.5")),
-        snapshot_seconds=float(_env("REGISTRY_SNAPSHOT_CHECK_SECONDS", "60")),
-    )
-    node.snapshot_every_leaves = int(_env("REGISTRY_SNAPSHOT_EVERY_LEAVES", str(jobs.SNAPSHOT_EVERY_LEAVES)))
-
-    def stop(signum: int, _frame: Any) -> None:
-        emit("stopping", signal=signal.Signals(signum).name)
-        scheduler.shutdown(wait=True)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    emit("started", origin=settings.origin, database="postgresql" if settings.is_postgres else "sqlite")
     try:
+        scheduler = build_scheduler(
+            node,
+            catch_up_seconds=float(_env("REGISTRY_CLOCK_INTERVAL", "0.5")),
+            snapshot_seconds=float(_env("REGISTRY_SNAPSHOT_CHECK_SECONDS", "60")),
+        )
+        node.snapshot_every_leaves = int(_env("REGISTRY_SNAPSHOT_EVERY_LEAVES", str(jobs.SNAPSHOT_EVERY_LEAVES)))
+
+        def stop(signum: int, _frame: Any) -> None:
+            emit("stopping", signal=signal.Signals(signum).name)
+            if scheduler.running:
+                # Not wait=True here: this runs inside the scheduler's own thread; start() returns
+                # once the loop sees the shutdown, and running jobs finish before node.close().
+                scheduler.shutdown(wait=False)
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        emit("started", origin=settings.origin, database="postgresql" if settings.is_postgres else "sqlite")
         scheduler.start()
     finally:
+        _wait_for_jobs(scheduler if "scheduler" in locals() else None)
         node.close()
         emit("stopped")
+
+
+def _wait_for_jobs(scheduler: BlockingScheduler | None) -> None:
+    if scheduler is None:
+        return
+    for executor in scheduler._executors.values():  # let a job that was running finish before closing
+        executor.shutdown(wait=True)
 
 
 def _env(name: str, default: str) -> str:

@@ -56,9 +56,15 @@ def test_jobs_are_idempotent(backend: Backend) -> None:
 
 def _start_clock(backend: Backend, log: Path) -> subprocess.Popen[bytes]:
     env = {**backend.subprocess_env(), "REGISTRY_CLOCK_INTERVAL": "0.1"}
+    started = log.read_text().count('"event": "started"') if log.exists() else 0
     with log.open("ab") as out:  # the child keeps its own descriptor
-        return subprocess.Popen([REGISTRY, "clock"], env=env, stdout=subprocess.DEVNULL, stderr=out,
-                                start_new_session=True)
+        process = subprocess.Popen([REGISTRY, "clock"], env=env, stdout=subprocess.DEVNULL, stderr=out,
+                                   start_new_session=True)
+    deadline = time.monotonic() + 30
+    while log.read_text().count('"event": "started"') == started and time.monotonic() < deadline:
+        assert process.poll() is None, log.read_text()[-2000:]
+        time.sleep(0.05)
+    return process
 
 
 def _signed_sizes(log: Path) -> list[int]:
