@@ -60,16 +60,19 @@ def open_with_retry(open_store: Any, attempts: int = 20) -> Any:
 
     SQLite answers "database is locked" at once, without waiting, when a transaction that has
     read must upgrade to write under contention; table creation at start-up does exactly that.
+    PostgreSQL processes racing to create the same schema collide on its unique rows.
     """
     import random
     import time
 
-    from eventsourcing.persistence import OperationalError
+    from eventsourcing.persistence import IntegrityError, OperationalError, ProgrammingError
 
     for attempt in range(attempts):
         try:
             return open_store()
-        except OperationalError:
+        # Several processes creating the same tables at once (gunicorn workers at first start) collide
+        # on the library's schema-version row or on CREATE TYPE: the loser just tries again.
+        except (OperationalError, IntegrityError, ProgrammingError):
             if attempt == attempts - 1:
                 raise
             time.sleep(random.uniform(0.02, 0.1) * (attempt + 1))

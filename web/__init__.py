@@ -31,7 +31,7 @@ from typing import Any
 from flask import Flask, Response, current_app, request
 from werkzeug.routing import BaseConverter, ValidationError
 
-from registry import config
+from registry import config, keys
 from registry.application import Registry, open_registry
 from registry.transparency import TransparencyLog, open_log
 from registry.views import ReadModels, open_read_models
@@ -51,10 +51,15 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if environ is None:
         environ = os.environ
     settings = config.load(overrides.pop("DATA_DIR", None), dict(environ))
+    # Before anything is opened: a key file others can read is a leak waiting to happen.
+    keys.check_key_permissions(settings)
 
     app = Flask(__name__)
     app.config.from_mapping(
         READY_MAX_LAG=int(environ.get("REGISTRY_READY_MAX_LAG", "100")),
+        # Per-client write limits (see web/ratelimit.py); unset keeps its defaults.
+        SUBMIT_RATE=environ.get("REGISTRY_SUBMIT_RATE"),
+        SUBMIT_BURST=environ.get("REGISTRY_SUBMIT_BURST"),
         MAX_CONTENT_LENGTH=MAX_CONTENT_LENGTH,
         TRUSTED_HOSTS=trusted_hosts(environ.get("REGISTRY_TRUSTED_HOSTS")),
     )
