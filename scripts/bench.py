@@ -247,6 +247,123 @@ def _proof_latency(log: Any, size: int, samples: int) -> tuple[dict[str, float],
     return summary(inclusion), summary(consistency)
 
 
+
+# --- merge delay ------------------------------------------------------------------------
+
+
+@bench.command("merge-delay")
+@click.option("--submissions", default=500, show_default=True)
+@click.option("--rate", default=25.0, show_default=True, help="Submissions per second.")
+@click.option("--postgres-url", default=None, help="Measure on PostgreSQL instead of SQLite.")
+@click.option("--json", "as_json", is_flag=True)
+def merge_delay(submissions: int, rate: float, postgres_url: str | None, as_json: bool) -> None:
+    """Time from a 201 to a served checkpoint covering the entry, with honcho running the Procfile."""
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import threading
+    import urllib.request
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        settings = settings_for(root / "instance", postgres_url)
+        port = _free_port()
+        env = {**os.environ, "REGISTRY_DATA_DIR": str(settings.data_dir), "REGISTRY_ORIGIN": settings.origin,
+               "PORT": str(port), "REGISTRY_SUBMIT_RATE": "100000/minute",
+               "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
+        if postgres_url:
+            env |= {"REGISTRY_DATABASE_URL": postgres_url, "REGISTRY_POSTGRES_SCHEMA":
+                    settings.extra["REGISTRY_POSTGRES_SCHEMA"]}
+        registry_bin = shutil.which("registry", path=env["PATH"]) or "registry"
+        subprocess.run([registry_bin, "init", "--base-url", f"http://127.0.0.1:{port}"], env=env, check=True,
+                       capture_output=True)
+        maintainer = keys.load_private(settings.maintainer_key)
+        signed = [
+            envelope.sign(compose.statement("organization.registered", settings.origin, org=f"org-{i}",
+                                            name=f"Org {i}", country="JP", kind="company", public_keys=[]),
+                          maintainer).canonical
+            for i in range(submissions)
+        ]
+        procfile = Path(__file__).resolve().parent.parent / "Procfile"
+        honcho = subprocess.Popen([str(Path(sys.executable).parent / "honcho"), "start", "-f", str(procfile),
+                                   "web", "clock"], env=env, cwd=procfile.parent, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL, start_new_session=True)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            _wait_http(base + "/healthz")
+            seen: dict[int, float] = {}  # checkpoint size -> when first served
+            done = threading.Event()
+
+            def poll() -> None:
+                while not done.is_set():
+                    try:
+                        with urllib.request.urlopen(base + "/checkpoint", timeout=5) as r:  # noqa: S310
+                            size = int(r.read().split(b"\n")[1])
+                        seen.setdefault(size, time.perf_counter())
+                    except (OSError, ValueError, IndexError):
+                        pass
+                    time.sleep(0.005)
+
+            poller = threading.Thread(target=poll, daemon=True)
+            poller.start()
+            accepted: list[tuple[int, float]] = []
+            for i, data in enumerate(signed):
+                request = urllib.request.Request(base + "/api/v1/statements", data=data, method="POST",  # noqa: S310
+                                                 headers={"Content-Type": "application/json"})
+                with urllib.request.urlopen(request, timeout=30) as r:  # noqa: S310 - loopback
+                    body = json.loads(r.read())
+                    accepted.append((body["index"], time.perf_counter()))
+                if (i + 1) % 100 == 0:
+                    progress(f"submitted {i + 1}/{submissions}")
+                time.sleep(max(0.0, 1 / rate))
+            last = accepted[-1][0]
+            deadline = time.monotonic() + 30
+            while max(seen, default=0) <= last and time.monotonic() < deadline:
+                time.sleep(0.05)
+            done.set()
+            poller.join()
+        finally:
+            os.killpg(honcho.pid, signal.SIGTERM)
+            honcho.wait(timeout=30)
+    delays = []
+    sizes = sorted(seen.items())
+    for index, at in accepted:
+        covered = next((t for size, t in sizes if size > index and t >= at), None)
+        if covered is None:
+            covered = next(t for size, t in sizes if size > index)
+        delays.append(max(0.0, covered - at) * 1000)
+    emit({
+        "benchmark": "merge-delay",
+        "backend": "postgresql" if postgres_url else "sqlite",
+        "submissions": len(accepted),
+        "p50_ms": round(percentile(delays, 0.5), 1),
+        "p99_ms": round(percentile(delays, 0.99), 1),
+        "max_ms": round(max(delays), 1),
+        "target_p99_ms": 1000,
+    })
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_http(url: str, timeout: float = 60) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2):  # noqa: S310 - loopback
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise click.ClickException(f"{url} did not answer within {timeout} s")
+
+
 if __name__ == "__main__":
     bench()
-    sys.exit(0)

@@ -60,6 +60,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         # Per-client write limits (see web/ratelimit.py); unset keeps its defaults.
         SUBMIT_RATE=environ.get("REGISTRY_SUBMIT_RATE"),
         SUBMIT_BURST=environ.get("REGISTRY_SUBMIT_BURST"),
+        FEED_PAGE_SIZE=int(environ.get("REGISTRY_FEED_PAGE_SIZE", "500")),
         MAX_CONTENT_LENGTH=MAX_CONTENT_LENGTH,
         TRUSTED_HOSTS=trusted_hosts(environ.get("REGISTRY_TRUSTED_HOSTS")),
     )

@@ -1,0 +1,309 @@
+"""From log entries to feed items: ids, words, links and hashes.
+
+What it does: :func:`entry_id` is the one place a feed entry's ``tag:`` id is
+made, so the same leaf has the same id in every feed, format and render.
+:func:`describe` words an event document as a title and a summary.
+:class:`ItemBuilder` turns event documents (``ReadModels.events``) into
+:class:`feeds.FeedItem` values: the statement as canonical JSON, the
+``sha256:`` of the leaf bytes, absolute links from the configured base URL,
+and organization names as they stood when the entry was recorded.
+
+Names are taken as of each entry (the newest ``organization.registered`` or
+``organization.updated`` with a name at or before it), not from the current
+state: an archive page must never change, and a later rename must not
+rewrite the titles of old entries.
+
+What it does not do: no HTTP, no caching, no paging (see ``web.feeds`` and
+``feeds.archive``); it never reads more than the entries it is given, their
+leaves, and the name history of the organizations they mention.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import re
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from feeds import FeedItem
+from registry import canonical
+from registry.application import Registry
+from registry.leaf import parse_time
+from registry.statements import ATTESTABLE, MAINTAINER, ORGANIZATION
+from registry.views import ReadModels
+
+# The date in every tag: id; fixed forever (RFC 4151): the day the Hiroshima Code was published.
+TAG_DATE = "2023-10-30"
+# Part of every feed ETag: bump it whenever the wording below changes, so that caches and
+# conditional requests do not keep the old words (archive pages are otherwise cached forever).
+WORDS_VERSION = "1"
+# Records a maintainer makes about what an organization said or did (never the organization's own act).
+ATTESTED_TYPES = ATTESTABLE | {"endorsement.declined"}
+NAME_EVENTS = ("organization.registered", "organization.updated")
+TITLE_REASON_CHARS = 120
+# XML 1.0 cannot carry these; statements may hold U+FFFE/U+FFFF (not control characters).
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# Characters allowed unescaped in a tag: URI's specific part besides letters and digits (RFC 3986 pchar, "/").
+_TAG_SAFE = "/:@!$&'()*,;=-._~"
+
+
+def tag_authority(base_url: str) -> str:
+    """The host of the public base URL, as the authority of every ``tag:`` id."""
+    host = urlsplit(base_url).hostname
+    if not host:
+        raise ValueError(f"the base URL {base_url!r} has no host")
+    return host
+
+
+def tag(base_url: str, origin: str, specific: str) -> str:
+    """``tag:<host>,2023-10-30:log/<origin>/<specific>``."""
+    return f"tag:{tag_authority(base_url)},{TAG_DATE}:log/{quote(origin, safe=_TAG_SAFE)}/{specific}"
+
+
+def entry_id(base_url: str, origin: str, index: int) -> str:
+    """The id of log entry ``index`` in every feed: ``tag:<host>,2023-10-30:log/<origin>/entry/<index>``."""
+    return tag(base_url, origin, f"entry/{index}")
+
+
+def xml_text(text: str) -> str:
+    """``text`` with characters XML 1.0 cannot carry replaced by U+FFFD."""
+    return _NOT_XML.sub("\ufffd", text)
+
+
+def statement_text(statement: dict[str, Any]) -> str:
+    """The canonical (RFC 8785) statement JSON as feed text.
+
+    Characters XML cannot carry can only sit inside JSON strings; there they
+    are written as ``\\uXXXX`` escapes, which parse to the same statement.
+    """
+    text = canonical.dumps(statement).decode("utf-8")
+    return _NOT_XML.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+# --- words -------------------------------------------------------------------------------
+
+
+def scope_words(scope: Any) -> str:
+    """``"all"`` → ``all actions``; ``[1, 2, 3, 5]`` → ``actions 1-3, 5``; ``[4]`` → ``action 4``."""
+    if scope == "all":
+        return "all actions"
+    if not isinstance(scope, list) or not scope:
+        return "no actions"
+    runs: list[list[int]] = []
+    for number in scope:
+        if runs and number == runs[-1][-1] + 1:
+            runs[-1].append(number)
+        else:
+            runs.append([number])
+    parts = [str(r[0]) if len(r) == 1 else f"{r[0]}-{r[-1]}" for r in runs]
+    return ("action " if len(scope) == 1 else "actions ") + ", ".join(parts)
+
+
+def _short(text: str, limit: int = TITLE_REASON_CHARS) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+
+
+Words = tuple[str, str]  # (title, detail)
+
+
+def _made(who: str, s: dict[str, Any], version: str | None) -> Words:
+    return f"{who} endorsed {s['code']} {version} ({scope_words(s['scope'])})", f"Effective {s['effective_date']}."
+
+
+def _amended(who: str, s: dict[str, Any], version: str | None) -> Words:
+    change = f"now {scope_words(s['scope'])}" if "scope" in s else "statement changed"
+    return f"{who} amended its endorsement of {s['code']}: {change}", f"Effective {s['effective_date']}."
+
+
+def _reaffirmed(who: str, s: dict[str, Any], version: str | None) -> Words:
+    title = f"{who} reaffirmed its endorsement of {s['code']}, now version {version}"
+    if "scope" in s:
+        title += f" ({scope_words(s['scope'])})"
+    return title, f"Effective {s['effective_date']}."
+
+
+def _withdrawn(who: str, s: dict[str, Any], version: str | None) -> Words:
+    return (f"{who} withdrew its endorsement of {s['code']}: {_short(s['reason'])}",
+            f"Effective {s['effective_date']}. Reason: {s['reason']}")
+
+
+def _declined(who: str, s: dict[str, Any], version: str | None) -> Words:
+    return f"{who} declined to endorse {s['code']} {version}", f"Effective {s['effective_date']}."
+
+
+def _report(who: str, s: dict[str, Any], version: str | None) -> Words:
+    return f"{who} published a report under {s['code']} ({s['framework']}, {s['period']})", f"Report: {s['url']}"
+
+
+def _revision(who: str, s: dict[str, Any], version: str | None) -> Words:
+    detail = f"Issued by {s['issuer']} on {s['published_on']}; {len(s['actions'])} actions; source {s['source_url']}."
+    if s.get("supersedes"):
+        detail += f" Supersedes {s['supersedes']}."
+    return f"{s['code']} {version} published: {s['title']}", detail
+
+
+def _registered(who: str, s: dict[str, Any], version: str | None) -> Words:
+    return f"{who} registered ({s['country']}, {s['kind']})", f"Slug {s['org']}; {len(s['public_keys'])} public key(s)."
+
+
+def _updated(who: str, s: dict[str, Any], version: str | None) -> Words:
+    changed = [f for f in PROFILE_CHANGES if f in s]
+    return (f"{who} updated its profile ({', '.join(changed)})",
+            "New values: " + "; ".join(f"{f} {s[f]}" for f in changed))
+
+
+def _org_key_added(who: str, s: dict[str, Any], version: str | None) -> Words:
+    return f"{who} added a signing key", "The key may sign the organization's statements from this entry on."
+
+
+def _org_key_revoked(who: str, s: dict[str, Any], version: str | None) -> Words:
+    return (f"{who} revoked signing key {s['key_id'][:16]}",
+            "Statements it signed before stay valid; it signs nothing new." + _reason(s))
+
+
+def _maintainer_added(who: str, s: dict[str, Any], version: str | None) -> Words:
+    return f"Maintainer key added: {s['name']}", "Signed by the registry root key."
+
+
+def _maintainer_revoked(who: str, s: dict[str, Any], version: str | None) -> Words:
+    return f"Maintainer key {s['key_id'][:16]} revoked", "Signed by the registry root key." + _reason(s)
+
+
+def _genesis(who: str, s: dict[str, Any], version: str | None) -> Words:
+    return f"Registry founded: {s['name']}", "The first entry of the log; it names the root key."
+
+
+def _reason(s: dict[str, Any]) -> str:
+    return f" Reason: {s['reason']}" if s.get("reason") else ""
+
+
+PROFILE_CHANGES = ("name", "country", "kind", "website")
+_WORDS: dict[str, Callable[[str, dict[str, Any], str | None], Words]] = {
+    "endorsement.made": _made,
+    "endorsement.amended": _amended,
+    "endorsement.reaffirmed": _reaffirmed,
+    "endorsement.withdrawn": _withdrawn,
+    "endorsement.declined": _declined,
+    "report.published": _report,
+    "code.revision_published": _revision,
+    "organization.registered": _registered,
+    "organization.updated": _updated,
+    "organization.key_added": _org_key_added,
+    "organization.key_revoked": _org_key_revoked,
+    "maintainer.key_added": _maintainer_added,
+    "maintainer.key_revoked": _maintainer_revoked,
+    "registry.genesis": _genesis,
+}
+
+
+def describe(doc: dict[str, Any], name: str | None) -> tuple[str, str]:
+    """The title and the summary of an event document; ``name`` is the organization's display name."""
+    s = doc["statement"]
+    who = name or s.get("org") or "An organization"
+    words = _WORDS.get(doc["type"])
+    # A type added later still gets a truthful, if plain, entry.
+    title, detail = words(who, s, doc.get("version")) if words else (f"{doc['type']} recorded", "")
+    role = doc.get("signer_role")
+    if role == MAINTAINER and doc["type"] in ATTESTED_TYPES:
+        title += " (attested by a maintainer)"
+        evidence = ", ".join(e["url"] for e in s.get("evidence", []))
+        signed = f"Recorded by a registry maintainer from public sources ({evidence})."
+    elif role == ORGANIZATION:
+        signed = f"Signed by the organization's own key {doc['signer'][:16]}."
+    else:
+        signed = f"Signed by the registry {role} key {doc['signer'][:16]}."
+    statement = s.get("statement")
+    parts = [detail, f"Statement: {statement}" if statement else "", signed]
+    return xml_text(title), xml_text(" ".join(p for p in parts if p))
+
+
+# --- items -------------------------------------------------------------------------------
+
+
+class NameHistory:
+    """Organization display names as of a log index, loaded once per organization."""
+
+    def __init__(self, views: ReadModels) -> None:
+        self.views = views
+        self._history: dict[str, tuple[list[int], list[str]]] = {}
+
+    def at(self, org: str, index: int) -> str | None:
+        indexes, names = self._history.get(org) or self._load(org)
+        position = bisect.bisect_right(indexes, index)
+        return names[position - 1] if position else None
+
+    def _load(self, org: str) -> tuple[list[int], list[str]]:
+        indexes: list[int] = []
+        names: list[str] = []
+        after = -1
+        # An organization's name changes rarely: a handful of rows, read in pages all the same.
+        while batch := self.views.events(org=org, types=NAME_EVENTS, after=after, limit=100):
+            for doc in batch:
+                if "name" in doc["statement"]:
+                    indexes.append(doc["index"])
+                    names.append(doc["statement"]["name"])
+            after = batch[-1]["index"]
+        self._history[org] = (indexes, names)
+        return indexes, names
+
+
+class ItemBuilder:
+    """Builds the feed items of event documents for one render."""
+
+    def __init__(self, registry: Registry, views: ReadModels, base_url: str, origin: str) -> None:
+        self.registry = registry
+        self.base = base_url
+        self.origin = origin
+        self.names = NameHistory(views)
+
+    def items(self, docs: Sequence[dict[str, Any]]) -> tuple[FeedItem, ...]:
+        """Items for ``docs`` (oldest first), with the leaf hashes read in contiguous runs."""
+        leaves = self._leaves([d["index"] for d in docs])
+        return tuple(self.item(doc, leaves[doc["index"]]) for doc in docs)
+
+    def item(self, doc: dict[str, Any], leaf: bytes) -> FeedItem:
+        index, org = doc["index"], doc["org"]
+        name = self.names.at(org, index) if org else None
+        title, summary = describe(doc, name)
+        base = self.base
+        return FeedItem(
+            index=index,
+            entry_id=entry_id(base, self.origin, index),
+            type=doc["type"],
+            title=title,
+            summary=summary,
+            recorded_at=parse_time(doc["recorded_at"]),
+            content=statement_text(doc["statement"]),
+            event_hash="sha256:" + hashlib.sha256(leaf).hexdigest(),
+            page_url=f"{base}/log/{index}",
+            json_url=f"{base}/api/v1/log/entries/{index}",
+            proof_url=f"{base}/api/v1/log/proofs/inclusion?index={index}",
+            receipt_url=f"{base}/api/v1/receipts/{index}",
+            org=org,
+            org_name=xml_text(name) if name else None,
+            org_url=f"{base}/organizations/{org}" if org else None,
+            code=doc["code"],
+            code_version=doc["version"],
+            attested=bool(doc["attested"]),
+        )
+
+    def _leaves(self, indexes: Iterable[int]) -> dict[int, bytes]:
+        found: dict[int, bytes] = {}
+        for start, stop in _runs(sorted(indexes)):
+            for offset, leaf in enumerate(self.registry.leaves(start, stop)):
+                found[start + offset] = leaf
+        return found
+
+
+def _runs(indexes: list[int]) -> list[tuple[int, int]]:
+    """Sorted indexes as half-open contiguous ranges: [1, 2, 3, 7] → [(1, 4), (7, 8)]."""
+    runs: list[tuple[int, int]] = []
+    for i in indexes:
+        if runs and runs[-1][1] == i:
+            runs[-1] = (runs[-1][0], i + 1)
+        else:
+            runs.append((i, i + 1))
+    return runs
