@@ -365,5 +365,159 @@ def _wait_http(url: str, timeout: float = 60) -> None:
     raise click.ClickException(f"{url} did not answer within {timeout} s")
 
 
+
+# --- feeds -------------------------------------------------------------------------------
+
+
+@bench.command("feeds")
+@click.option("--entries", default=1200, show_default=True, help="Log entries in the test registry.")
+@click.option("--seconds", default=10, show_default=True, help="Duration of each load run.")
+@click.option("--connections", default=16, show_default=True)
+@click.option("--reps", default=3, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def feeds_bench(entries: int, seconds: int, connections: int, reps: int, as_json: bool) -> None:
+    """Subscription feed requests/s (200 and 304) under gunicorn, beside a trivial route with the same bytes."""
+    import os
+    import shutil
+    import signal
+    import subprocess
+
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = settings_for(Path(tmp) / "instance", None)
+        registry = open_registry(settings)
+        _fill(registry, settings.origin, entries)
+        registry.close()
+        render_ms = _archive_render_ms(settings)
+        port = _free_port()
+        env = {**os.environ, "REGISTRY_DATA_DIR": str(settings.data_dir), "REGISTRY_ORIGIN": settings.origin,
+               "REGISTRY_BASE_URL": f"http://127.0.0.1:{port}"}
+        root = Path(__file__).resolve().parent.parent
+        server = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "scripts.bench_app:create_app()", "--bind", f"127.0.0.1:{port}",
+             "--workers", "2", "--worker-class", "sync", "--access-logfile", "/dev/null"],
+            env=env, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            _wait_http(base + "/healthz")
+            etag = _etag_of(base + "/feeds/events.atom")
+            tool = "wrk" if shutil.which("wrk") else "python"
+            runs: dict[str, list[dict[str, float]]] = {k: [] for k in ("feed", "fixed", "feed_304", "fixed_304")}
+            for rep in range(reps):  # alternate subject and baseline in every repetition
+                for name, path, inm in (("fixed", "/bench/fixed.atom", None), ("feed", "/feeds/events.atom", None),
+                                        ("fixed_304", "/bench/fixed.atom", etag),
+                                        ("feed_304", "/feeds/events.atom", etag)):
+                    runs[name].append(_load(base + path, inm, seconds, connections, tool))
+                progress(f"rep {rep + 1}/{reps}: " + ", ".join(f"{k} {v[-1]['rps']:.0f}/s" for k, v in runs.items()))
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=30)
+    rps = {k: median([r["rps"] for r in v]) for k, v in runs.items()}
+    p99 = {k: median([r["p99_ms"] for r in v]) for k, v in runs.items()}
+    emit({
+        "benchmark": "feeds", "tool": tool, "connections": connections, "seconds": seconds, "reps": reps,
+        "entries": entries,
+        "feed_rps": round(rps["feed"]), "fixed_rps": round(rps["fixed"]),
+        "feed_304_rps": round(rps["feed_304"]), "fixed_304_rps": round(rps["fixed_304"]),
+        "ratio": round(rps["feed"] / rps["fixed"], 3), "ratio_304": round(rps["feed_304"] / rps["fixed_304"], 3),
+        "p99_ms": {k: round(v, 2) for k, v in p99.items()},
+        "archive_500_render_ms": round(render_ms, 1),
+        "target_ratio": 0.8,
+    })
+
+
+def _fill(registry: Registry, origin: str, entries: int) -> None:
+    root, maintainer = keys.generate(), keys.generate()
+    registry.submit(envelope.sign(compose.statement("registry.genesis", origin, name="bench",
+                                                    root_key=keys.encode_public(root)), root).canonical)
+    registry.submit(envelope.sign(compose.statement("maintainer.key_added", origin, name="m",
+                                                    public_key=keys.encode_public(maintainer)), root).canonical)
+    for i in range(entries - 2):
+        registry.submit(envelope.sign(compose.statement(
+            "organization.registered", origin, org=f"org-{i}", name=f"Organization {i}", country="JP",
+            kind="company", public_keys=[]), maintainer).canonical)
+
+
+def _archive_render_ms(settings: config.Settings) -> float:
+    """Time to render archive page 0 (500 entries) with every cache cold."""
+    import os
+
+    from web import close_app, create_app
+
+    os.environ.setdefault("REGISTRY_ORIGIN", settings.origin)
+    app = create_app({"DATA_DIR": str(settings.data_dir),
+                      "ENVIRON": {"REGISTRY_ORIGIN": settings.origin, "REGISTRY_FEED_PAGE_SIZE": "500"}})
+    try:
+        with app.test_client() as client:
+            client.get("/healthz")
+            times = []
+            for _ in range(3):
+                app.extensions.pop("feed_cache", None)
+                start = time.perf_counter()
+                response = client.get("/feeds/events/archive/0.atom")
+                times.append((time.perf_counter() - start) * 1000)
+                assert response.status_code == 200, response.status_code
+        return median(times)
+    finally:
+        close_app(app)
+
+
+def _etag_of(url: str) -> str:
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=10) as r:  # noqa: S310 - loopback
+        return str(r.headers["ETag"])
+
+
+def _load(url: str, inm: str | None, seconds: int, connections: int, tool: str) -> dict[str, float]:
+    if tool == "wrk":
+        return _wrk(url, inm, seconds, connections)
+    return _python_load(url, inm, seconds, connections)
+
+
+def _wrk(url: str, inm: str | None, seconds: int, connections: int) -> dict[str, float]:
+    import re
+    import subprocess
+
+    args = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url]
+    if inm:
+        args[1:1] = ["-H", f"If-None-Match: {inm}"]
+    out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)] if p99 else 0.0
+    return {"rps": rps, "p99_ms": float(p99.group(1)) * scale if p99 else 0.0}
+
+
+def _python_load(url: str, inm: str | None, seconds: int, connections: int) -> dict[str, float]:
+    import http.client
+    import threading
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    latencies: list[float] = []
+    lock = threading.Lock()
+    stop = time.monotonic() + seconds
+    headers = {"If-None-Match": inm} if inm else {}
+
+    def worker() -> None:
+        mine = []
+        while time.monotonic() < stop:
+            conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+            start = time.perf_counter()
+            conn.request("GET", parts.path, headers=headers)
+            conn.getresponse().read()
+            mine.append((time.perf_counter() - start) * 1000)
+            conn.close()
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=worker) for _ in range(connections)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return {"rps": len(latencies) / seconds, "p99_ms": percentile(latencies, 0.99)}
+
+
 if __name__ == "__main__":
     bench()

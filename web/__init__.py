@@ -33,6 +33,7 @@ from werkzeug.routing import BaseConverter, ValidationError
 
 from registry import config, keys
 from registry.application import Registry, open_registry
+from registry.logstore import StoredCheckpoint
 from registry.transparency import TransparencyLog, open_log
 from registry.views import ReadModels, open_read_models
 from web import problems
@@ -71,7 +72,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["registry"] = registry
     app.extensions["log"] = open_log(settings, registry, with_signer=False)
     app.extensions["views"] = open_read_models(settings, registry)
-    app.extensions["refreshed_at"] = 0.0
+    app.extensions["refreshed_at"] = float("-inf")
+    app.extensions["head"] = (0, None)
 
     app.url_map.converters["index"] = IndexConverter
     problems.init_app(app)
@@ -122,12 +124,21 @@ def refresh(force: bool = False) -> int:
     Submissions through this process integrate at once; this catches entries other processes
     recorded. Catch-up is exactly-once, so racing workers and the clock process are harmless.
     """
+    extensions = current_app.extensions
     now = time.monotonic()
-    if force or now - current_app.extensions["refreshed_at"] >= REFRESH_INTERVAL:
-        current_app.extensions["refreshed_at"] = now
+    if force or now - extensions["refreshed_at"] >= REFRESH_INTERVAL:
         get_log().catch_up()
-        return get_views().catch_up()
-    return get_views().store.head()[0]
+        extensions["head"] = (get_views().catch_up(), get_log().latest_checkpoint())
+        extensions["refreshed_at"] = now
+    # Between refreshes the head is answered from memory: hot read paths (feeds) touch no database.
+    return int(extensions["head"][0])
+
+
+def latest_checkpoint() -> StoredCheckpoint | None:
+    """The latest checkpoint as of the last :func:`refresh` (at most a second old)."""
+    refresh()
+    checkpoint: StoredCheckpoint | None = current_app.extensions["head"][1]
+    return checkpoint
 
 
 def get_settings() -> config.Settings:

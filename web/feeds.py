@@ -53,7 +53,7 @@ from registry.errors import NotFoundError
 from registry.leaf import parse_time
 from registry.logstore import StoredCheckpoint
 from registry.statements import STATEMENT_TYPES
-from web import get_log, get_registry, get_settings, get_views, refresh
+from web import get_registry, get_settings, get_views, latest_checkpoint, refresh
 from web.feedviews import WORDS_VERSION, ItemBuilder, tag, xml_text
 
 bp = Blueprint("feeds", __name__, url_prefix="/feeds")
@@ -83,7 +83,7 @@ class Feed:
 @bp.get("/events.<any(atom, rss):fmt>")
 def events(fmt: str) -> Response:
     size = refresh()
-    checkpoint = get_log().latest_checkpoint()
+    checkpoint = latest_checkpoint()
     base, page_size = get_settings().base_url, _page_size()
     docs = _span(subscription_range(size, page_size))
     links = subscription_links(size, subscription_url=f"{base}/feeds/events.{fmt}",
@@ -157,7 +157,7 @@ def by_type(type_: str, fmt: str) -> Response:
 
 def _filtered(fmt: str, size: int, name: str, title: str, alternate: str, **query: Any) -> Response:
     """The newest FILTERED_ENTRIES entries matching ``query``, oldest first, with the checkpoint."""
-    checkpoint = get_log().latest_checkpoint()
+    checkpoint = latest_checkpoint()
     base = get_settings().base_url
     # before=size: exactly the entries this ETag names, even if the read models moved on meanwhile.
     newest_first = _cached(lambda: _events(descending=True, before=size, limit=FILTERED_ENTRIES, **query))
