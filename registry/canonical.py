@@ -17,6 +17,7 @@ from typing import Any
 import rfc8785
 
 MAX_DEPTH = 16
+_FAST = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False)
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -26,11 +27,17 @@ class CanonicalError(ValueError):
 
 def dumps(value: Any) -> bytes:
     """Return the RFC 8785 bytes of ``value`` (dicts, lists, str, int, bool, None)."""
-    _check_value(value, 0)
-    try:
-        return rfc8785.dumps(value)
-    except rfc8785.CanonicalizationError as e:
-        raise CanonicalError(str(e)) from e
+    if _check_value(value, 0):
+        try:
+            return rfc8785.dumps(value)
+        except rfc8785.CanonicalizationError as e:
+            raise CanonicalError(str(e)) from e
+    # Fast path, byte-identical to RFC 8785 for what _check_value admits (tests prove it against
+    # the rfc8785 package): no floats, integers within 2**53, and object keys without characters
+    # beyond U+FFFF, so Python's code-point key order equals JCS's UTF-16 order. The json module
+    # escapes exactly what JCS escapes (quote, backslash, controls as \b \f \n \r \t or \u00xx).
+    # rfc8785 is ~7x slower and sits on every hot path: submission, integration, audit, rebuild.
+    return _FAST.encode(value).encode("utf-8")
 
 
 def loads(data: bytes) -> Any:
@@ -81,32 +88,36 @@ def _no_constant(text: str) -> Any:
     raise CanonicalError(f"{text} is not JSON")
 
 
-def _check_value(value: Any, depth: int) -> None:
+def _check_value(value: Any, depth: int) -> bool:
+    """Refuse what the registry never canonicalizes; True if a key needs the slow JCS key order."""
     if depth > MAX_DEPTH:
         raise CanonicalError("nested too deeply")
-    if isinstance(value, bool) or value is None:
-        return
     if isinstance(value, str):
         _check_string(value)
-        return
+        return False
+    if isinstance(value, bool) or value is None:
+        return False
     if isinstance(value, int):
         # I-JSON (RFC 7493) integers: beyond 2**53 readers silently lose precision.
         if abs(value) > 2**53 - 1:
             raise CanonicalError("integer out of the I-JSON range")
-        return
+        return False
     if isinstance(value, float):
         raise CanonicalError("floats are not allowed")
+    slow = False
     if isinstance(value, list | tuple):
         for item in value:
-            _check_value(item, depth + 1)
-        return
+            slow = _check_value(item, depth + 1) or slow
+        return slow
     if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str):
                 raise CanonicalError("object keys must be strings")
             _check_string(key)
-            _check_value(item, depth + 1)
-        return
+            if not key.isascii() and max(map(ord, key)) > 0xFFFF:
+                slow = True
+            slow = _check_value(item, depth + 1) or slow
+        return slow
     raise CanonicalError(f"cannot canonicalize {type(value).__name__}")
 
 

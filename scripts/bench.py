@@ -519,5 +519,169 @@ def _python_load(url: str, inm: str | None, seconds: int, connections: int) -> d
     return {"rps": len(latencies) / seconds, "p99_ms": percentile(latencies, 0.99)}
 
 
+
+# --- audit -------------------------------------------------------------------------------
+
+
+@bench.command("audit")
+@click.option("--events", default=1_000_000, show_default=True, help="Signed events in the synthetic registry.")
+@click.option("--samples", default=20, show_default=True, help="Replays to random sizes.")
+@click.option("--cache-dir", type=click.Path(path_type=Path), default=Path("bench-cache"), show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def audit_bench(events: int, samples: int, cache_dir: Path, as_json: bool) -> None:
+    """Audit rate beside cores x raw Ed25519 verify; read-model rebuild beside a bare read; replay; memory."""
+    import os
+    import shutil
+
+    source = _signed_registry(cache_dir, events)
+    cores = os.cpu_count() or 1
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "instance"
+        shutil.copytree(source, data)
+        settings = config.load(data, environ={"REGISTRY_ORIGIN": BENCH_ORIGIN})
+        verify_rate = _raw_verify_rate()
+        progress(f"raw Ed25519 verify: {verify_rate:.0f}/s per core, {cores} cores")
+        audit_seconds, audit_rss = _timed_command(["audit", "--workers", str(cores)], data)
+        progress(f"audit: {events / audit_seconds:.0f} events/s, peak {audit_rss:.0f} MB")
+        registry = open_registry(settings)
+        read_rate = _bare_read(registry, events)
+        registry.close()
+        rebuild_seconds, rebuild_rss = _timed_command(["rebuild"], data)
+        progress(f"rebuild: {events / rebuild_seconds:.0f} events/s (bare read {read_rate:.0f}/s), "
+                 f"peak {rebuild_rss:.0f} MB")
+        registry = open_registry(settings)
+        from registry.views import open_read_models
+
+        views = open_read_models(settings, registry)
+        rng = random.Random(3)
+        replay_ms = []
+        for _ in range(samples):
+            size = rng.randrange(events + 1)
+            start = time.perf_counter()
+            views.state_at(size)
+            replay_ms.append((time.perf_counter() - start) * 1000)
+        views.store.datastore.close()
+        registry.close()
+    audit_rate = events / audit_seconds
+    emit({
+        "benchmark": "audit", "events": events, "cores": cores,
+        "raw_verify_per_s_per_core": round(verify_rate), "audit_per_s": round(audit_rate),
+        "ratio": round(audit_rate / (cores * verify_rate), 3), "target_ratio": 0.8,
+        "bare_read_per_s": round(read_rate), "rebuild_per_s": round(events / rebuild_seconds),
+        "rebuild_ratio": round(events / rebuild_seconds / read_rate, 3), "target_rebuild_ratio": 0.5,
+        "replay_ms": {"p50": round(percentile(replay_ms, 0.5), 1), "p99": round(percentile(replay_ms, 0.99), 1)},
+        "target_replay_p50_ms": 1000,
+        "peak_rss_mb": {"audit": round(audit_rss), "rebuild": round(rebuild_rss)}, "target_rss_mb": 300,
+    })
+
+
+def _raw_verify_rate(n: int = 5000) -> float:
+    key = keys.generate()
+    message = b"x" * 600
+    signature = key.sign(message)
+    public = key.public_key()
+    start = time.perf_counter()
+    for _ in range(n):
+        public.verify(signature, message)
+    return n / (time.perf_counter() - start)
+
+
+def _timed_command(args: list[str], data_dir: Path) -> tuple[float, float]:
+    """Wall time and peak RSS (MB) of a ``registry`` command run in its own process."""
+    import os
+    import subprocess
+
+    probe = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
+             "r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL); "
+             "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, r.returncode)")
+    command = [str(Path(sys.executable).with_name("registry")), "--data-dir", str(data_dir), *args]
+    out = subprocess.run([sys.executable, "-c", probe, *command], capture_output=True, text=True, check=True,
+                         env={**os.environ, "REGISTRY_ORIGIN": BENCH_ORIGIN}).stdout.split()
+    seconds, rss_kb, code = float(out[0]), float(out[1]), int(out[2])
+    if code != 0:
+        raise click.ClickException(f"registry {' '.join(args)} exited {code}")
+    return seconds, rss_kb / 1024
+
+
+def _signed_registry(cache_dir: Path, events: int) -> Path:
+    """A data directory holding a registry of ``events`` validly signed statements (built once)."""
+    import shutil
+
+    path = cache_dir / f"audit-v1-{events}"
+    if path.exists():
+        return path
+    partial = cache_dir / f"audit-v1-{events}.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    settings = config.load(partial, environ={"REGISTRY_ORIGIN": BENCH_ORIGIN})
+    config.write_config_file(partial, {"origin": BENCH_ORIGIN, "base_url": "http://127.0.0.1:8000"})
+    (partial / "keys").mkdir(mode=0o700, parents=True)
+    root, maintainer, log_key = keys.generate(), keys.generate(), keys.generate()
+    for key, path_ in ((root, settings.root_key), (maintainer, settings.maintainer_key), (log_key, settings.log_key)):
+        keys.save_private(key, path_)
+    registry = open_registry(settings)
+    progress(f"building a registry of {events} signed events in {path} (once)")
+    orgs = max(10, events // 1000)
+    org_keys = [keys.generate() for _ in range(orgs)]
+    statements_ = _synthetic_statements(events, orgs, org_keys, root, maintainer)
+    recorded_at = "2026-01-01T00:00:00Z"
+    batch: list[Any] = []
+    for index, (stmt, key) in enumerate(statements_):
+        env = envelope.sign(stmt, key)
+        batch.append(registry.statement_log.trigger_event(
+            next_originator_version=index + 1, leaf=format_leaf(env, recorded_at).decode("ascii"),
+            envelope_hash=env.hash))
+        if len(batch) == 1000:
+            registry.save(*batch)
+            batch = []
+        if (index + 1) % 100_000 == 0:
+            progress(f"  {index + 1} events")
+    if batch:
+        registry.save(*batch)
+    from registry.transparency import open_log
+
+    log = open_log(settings, registry, with_signer=True)
+    log.catch_up()
+    log.publish_checkpoint()
+    log.store.datastore.close()
+    registry.close()
+    partial.rename(path)
+    return path
+
+
+def _synthetic_statements(events: int, orgs: int, org_keys: list[Any], root: Any,
+                          maintainer: Any) -> Any:
+    """Genesis, a maintainer, a Code, ``orgs`` organizations, then endorsement lifecycles round-robin."""
+    origin = BENCH_ORIGIN
+    yield compose.statement("registry.genesis", origin, name="bench", root_key=keys.encode_public(root)), root
+    yield compose.statement("maintainer.key_added", origin, name="m", public_key=keys.encode_public(maintainer)), root
+    yield compose.statement(
+        "code.revision_published", origin, code="hiroshima-coc", version="2023-10-30", title="Hiroshima Code",
+        issuer="G7", published_on="2023-10-30", source_url="https://example.org/code", text_sha256="ab" * 32,
+        actions=[{"number": n, "heading": f"Action {n}"} for n in range(1, 12)], supersedes=None), maintainer
+    made = 3
+    for i in range(orgs):
+        if made >= events:
+            return
+        yield compose.statement("organization.registered", origin, org=f"org-{i}", name=f"Organization {i}",
+                                country="JP", kind="company", public_keys=[keys.encode_public(org_keys[i])]), maintainer
+        made += 1
+    stance = ["none"] * orgs
+    step = 0
+    while made < events:
+        i = step % orgs
+        step += 1
+        common = {"org": f"org-{i}", "code": "hiroshima-coc", "effective_date": "2024-01-01"}
+        if stance[i] == "active" and step % 50 == 0:
+            stmt = compose.statement("endorsement.withdrawn", origin, reason="review", **common)
+            stance[i] = "withdrawn"
+        elif stance[i] == "active":
+            stmt = compose.statement("endorsement.amended", origin, scope="all" if step % 2 else [1, 2, 3], **common)
+        else:
+            stmt = compose.statement("endorsement.made", origin, version="2023-10-30", scope=[1, 2], **common)
+            stance[i] = "active"
+        made += 1
+        yield stmt, org_keys[i]
+
+
 if __name__ == "__main__":
     bench()

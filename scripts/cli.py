@@ -818,6 +818,14 @@ def migrate(obj: Context) -> None:
         node.close()
 
 
+@main.command()
+@pass_ctx
+def rebuild(obj: Context) -> None:
+    """Drop every read model and rebuild it from the log (exactly what incremental catch-up builds)."""
+    size = obj.views().rebuild()
+    click.echo(f"read models rebuilt: {size} entries")
+
+
 @main.command("job")
 @click.argument("name", type=click.Choice(sorted(jobs.JOBS)))
 @pass_ctx
@@ -855,6 +863,113 @@ ACCESS_LOG_FORMAT = (
     '{"time":"%(t)s","process":"web","request_id":"%({x-request-id}o)s","method":"%(m)s",'
     '"path":"%(U)s","status":%(s)s,"bytes":%(B)s,"ms":%(M)s}'
 )
+
+
+# --- audit, export and import ---------------------------------------------------------------
+
+
+def _progress(verb: str) -> Any:
+    """A progress callback for long runs: a line on stderr at most every five seconds."""
+    import time
+
+    started = last = time.monotonic()
+
+    def report(done: int, total: int) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if now - last >= 5:
+            last = now
+            click.echo(f"{verb} {done} of {total} entries ({now - started:.0f} s)", err=True)
+
+    return report
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64),
+              help="Processes checking signatures on large logs (1: all in this one).")
+@pass_ctx
+def audit(obj: Context, as_json: bool, workers: int) -> None:
+    """Re-verify everything from the raw event store; exit 0 only when clean.
+
+    Checks that log versions run 1..n, every leaf, envelope signature and
+    authorization rule as of its position, every stored tree hash and the log
+    head, every published checkpoint (signature, root, consistency) and
+    snapshot (signature, state hash). Names the first bad index and every finding.
+    """
+    from registry.audit import audit_data
+
+    settings = obj.settings
+    result = audit_data(settings, notes.parse_verifier_key(_log_vkey(settings)), workers=workers,
+                        progress=_progress("audited"))
+    if as_json:
+        click.echo(json.dumps(result.to_json(), sort_keys=True))
+    elif result.ok:
+        click.echo(f"audit clean: {result.entries} entries, {result.checkpoints} checkpoints, "
+                   f"{result.snapshots} snapshots")
+        if result.integrated < result.entries:
+            click.echo(f"note: the log has integrated {result.integrated} of the entries so far", err=True)
+    else:
+        first = next((f for f in result.findings if f.index == result.first_bad_index), result.findings[0])
+        where = "no entry is bad" if first.index is None else f"first bad index {first.index}"
+        count = len(result.findings) + result.suppressed
+        lines = [f"audit: {where}: {first.what}: {first.detail} ({count} findings in {result.entries} entries)"]
+        lines += [f"{f.what}: " + ("" if f.index is None else f"entry {f.index}: ") + f.detail for f in result.findings]
+        if result.suppressed:
+            lines.append(f"audit: and {result.suppressed} more findings")
+        for line in lines:
+            click.echo(safe(f"FAILED: verification-failed: {line}").replace("\n", " "), err=True)
+    if not result.ok:
+        sys.exit(1)
+
+
+@main.command("export")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@pass_ctx
+def export_bundle(obj: Context, file: Path) -> None:
+    """Write the whole log to a bundle FILE: entries, checkpoints, snapshots and the log verifier key.
+
+    No private key is written: a registry imported from FILE is a verified mirror.
+    """
+    from registry.porting import export_bundle as write_bundle
+
+    exported = write_bundle(file, obj.registry, obj.log(), _log_vkey(obj.settings))
+    click.echo(f"exported {exported.size} entries, {exported.checkpoints} checkpoints, "
+               f"{exported.snapshots} snapshots to {safe(str(file))}")
+    click.echo(f"root hash: {base64.b64encode(exported.root).decode('ascii')}")
+
+
+@main.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64),
+              help="Processes checking signatures on large bundles (1: all in this one).")
+@pass_ctx
+def import_bundle(obj: Context, file: Path, workers: int) -> None:
+    """Verify a bundle FILE completely, then rebuild its registry in an EMPTY store.
+
+    Nothing is stored unless every entry (signature and rules as of its
+    position), the root, every checkpoint and every snapshot verify. The
+    result has the same origin, entries, roots, checkpoints and snapshots and
+    the log's public key, but no private keys: it is a verified mirror. To
+    continue as the same log, copy keys/log.key (and keys/root.key,
+    keys/maintainer.key) from the original data directory. Checkpoints and
+    snapshots keep their signatures; their published_at is the import time.
+    """
+    from registry import porting
+
+    settings = obj.settings
+    porting.check_target(settings)
+    verified = porting.verify_bundle(file, workers=workers, progress=_progress("verified"))
+    click.echo(f"verified: {verified.size} entries, {len(verified.checkpoints)} checkpoints, "
+               f"{len(verified.snapshots)} snapshots of {safe(verified.origin)}", err=True)
+    imported = porting.import_verified(verified, settings, progress=_progress("recorded"))
+    click.echo(f"imported {imported.size} entries, {imported.checkpoints} checkpoints, "
+               f"{imported.snapshots} snapshots into {safe(str(settings.data_dir))}")
+    click.echo(f"origin: {safe(imported.origin)}")
+    click.echo(f"root hash: {base64.b64encode(imported.root).decode('ascii')}")
+    click.echo(f"state sha256: {imported.state_hash}")
+    click.echo("this registry is a verified mirror without private keys: to continue as the same log, "
+               "copy keys/log.key (and keys/root.key, keys/maintainer.key) from the original data directory")
 
 
 def _register_bench() -> None:

@@ -338,3 +338,29 @@ def test_arbitrary_bytes_raise_only_canonical_error(data: bytes) -> None:
     except CanonicalError:
         return
     assert dumps(value) == data
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1)
+    | st.text(st.characters(exclude_categories=("Cs",))),
+    lambda children: st.lists(children, max_size=5)
+    | st.dictionaries(st.text(st.characters(exclude_categories=("Cs",)), max_size=6), children, max_size=5),
+    max_leaves=30,
+)
+
+
+@given(_JSON)
+@settings(max_examples=500)
+def test_fast_path_is_byte_identical_to_rfc8785(value: object) -> None:
+    # canonical.dumps skips the rfc8785 package when it can; the bytes must not differ, ever.
+    import rfc8785
+
+    assert dumps(value) == rfc8785.dumps(value)
+
+
+def test_astral_keys_take_the_jcs_order() -> None:
+    import rfc8785
+
+    value = {"\U0001f600": 1, "\ufb01": 2, "a": 3, "\u00e9": {"\U0001f601": 0, "\uffff": 1}}
+    assert dumps(value) == rfc8785.dumps(value)
+    assert dumps(value).index("😀".encode()) < dumps(value).index("ﬁ".encode())
