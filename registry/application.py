@@ -28,7 +28,7 @@ from uuid import UUID, uuid5
 
 from eventsourcing.application import AggregateNotFoundError, Application, EventSourcedLog
 from eventsourcing.domain import Aggregate, DomainEvent, event
-from eventsourcing.persistence import IntegrityError, OperationalError, PersistenceError
+from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError, PersistenceError
 from eventsourcing.utils import register_topic
 
 from registry import envelope, rules, statements
@@ -113,6 +113,14 @@ class Registry(Application):
 
     def submit(self, data: bytes, *, now: datetime | None = None, live: bool = True) -> Recorded:
         """Record a DSSE envelope, or raise a RegistryError and store nothing."""
+        try:
+            return self._submit(data, now=now, live=live)
+        except (OperationalError, InterfaceError) as e:
+            # The store failed outside the retried write (reading the signer's key, catching up):
+            # still a typed, retryable refusal, never the store's own exception.
+            raise StorageUnavailableError(f"the event store failed: {e}") from None
+
+    def _submit(self, data: bytes, *, now: datetime | None, live: bool) -> Recorded:
         env = envelope.parse(data)
         env_hash = env.hash
         stmt = statements.validate(env.statement(), origin=self.origin)

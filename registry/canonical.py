@@ -90,35 +90,58 @@ def _no_constant(text: str) -> Any:
 
 def _check_value(value: Any, depth: int) -> bool:
     """Refuse what the registry never canonicalizes; True if a key needs the slow JCS key order."""
-    if depth > MAX_DEPTH:
-        raise CanonicalError("nested too deeply")
-    if isinstance(value, str):
-        _check_string(value)
+    # Exact type() tests first: this walk runs for every document the registry hashes or signs.
+    kind = type(value)
+    if kind is str:
+        if not value.isascii():
+            _check_string(value)
         return False
-    if isinstance(value, bool) or value is None:
+    if kind is dict:
+        if depth >= MAX_DEPTH:
+            raise CanonicalError("nested too deeply")
+        slow = False
+        for key, item in value.items():
+            if type(key) is not str:
+                raise CanonicalError("object keys must be strings")
+            if not key.isascii():
+                _check_string(key)
+                if max(map(ord, key)) > 0xFFFF:
+                    slow = True
+            if type(item) is str:
+                if not item.isascii():
+                    _check_string(item)
+            elif _check_value(item, depth + 1):
+                slow = True
+        return slow
+    if kind is list or kind is tuple:
+        if depth >= MAX_DEPTH:
+            raise CanonicalError("nested too deeply")
+        slow = False
+        for item in value:
+            if _check_value(item, depth + 1):
+                slow = True
+        return slow
+    if kind is bool or value is None:
         return False
-    if isinstance(value, int):
+    if kind is int:
         # I-JSON (RFC 7493) integers: beyond 2**53 readers silently lose precision.
         if abs(value) > 2**53 - 1:
             raise CanonicalError("integer out of the I-JSON range")
         return False
     if isinstance(value, float):
         raise CanonicalError("floats are not allowed")
-    slow = False
-    if isinstance(value, list | tuple):
-        for item in value:
-            slow = _check_value(item, depth + 1) or slow
-        return slow
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise CanonicalError("object keys must be strings")
-            _check_string(key)
-            if not key.isascii() and max(map(ord, key)) > 0xFFFF:
-                slow = True
-            slow = _check_value(item, depth + 1) or slow
-        return slow
+    if isinstance(value, str | int | dict | list | tuple):  # subclasses: the careful, slow way
+        return _check_value(_plain(value), depth)
     raise CanonicalError(f"cannot canonicalize {type(value).__name__}")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, bool):
+        return bool(value)
+    for base in (str, int, dict, list, tuple):
+        if isinstance(value, base):
+            return base(value)
+    return value
 
 
 def _check_string(text: str) -> None:

@@ -111,6 +111,9 @@ def eventsourcing_env(settings: Settings) -> dict[str, str]:
             "POSTGRES_POOL_SIZE": extra.get("REGISTRY_POSTGRES_POOL_SIZE", "2"),
             "POSTGRES_MAX_OVERFLOW": extra.get("REGISTRY_POSTGRES_MAX_OVERFLOW", "4"),
             "POSTGRES_LOCK_TIMEOUT": extra.get("REGISTRY_POSTGRES_LOCK_TIMEOUT", "10"),
+            # Seconds to wait for a pooled connection; the library retries each call 10 times, so a
+            # dead server must fail fast for a 503 to reach the client before gunicorn's timeout.
+            "POSTGRES_CONNECT_TIMEOUT": extra.get("REGISTRY_POSTGRES_CONNECT_TIMEOUT", "2"),
             "POSTGRES_SCHEMA": extra.get("REGISTRY_POSTGRES_SCHEMA", "public"),
             "POSTGRES_PRE_PING": "y",
             # Never 'y': the library's DB functions drop the table lock and tailing readers miss events.

@@ -55,7 +55,7 @@ class PostgresDialect:
         self.sql_create_statements.extend(SQL(s) for s in self._create_statements())  # type: ignore[arg-type]
 
 
-def open_with_retry(open_store: Any, attempts: int = 20) -> Any:
+def open_with_retry(open_store: Any, attempts: int = 20, deadline: float = 15.0) -> Any:
     """Open a store, retrying while another process holds the lock its schema set-up needs.
 
     SQLite answers "database is locked" at once, without waiting, when a transaction that has
@@ -65,15 +65,17 @@ def open_with_retry(open_store: Any, attempts: int = 20) -> Any:
     import random
     import time
 
-    from eventsourcing.persistence import IntegrityError, OperationalError, ProgrammingError
+    from eventsourcing.persistence import IntegrityError, InternalError, OperationalError, ProgrammingError
 
+    give_up = time.monotonic() + deadline
     for attempt in range(attempts):
         try:
             return open_store()
         # Several processes creating the same tables at once (gunicorn workers at first start) collide
-        # on the library's schema-version row or on CREATE TYPE: the loser just tries again.
-        except (OperationalError, IntegrityError, ProgrammingError):
-            if attempt == attempts - 1:
+        # on the library's schema-version row, on CREATE TYPE or on the catalog ("tuple concurrently
+        # updated"): the loser just tries again. An unreachable server is not retried for long.
+        except (OperationalError, IntegrityError, InternalError, ProgrammingError):
+            if attempt == attempts - 1 or time.monotonic() > give_up:
                 raise
             time.sleep(random.uniform(0.02, 0.1) * (attempt + 1))
     raise AssertionError("unreachable")
