@@ -23,6 +23,10 @@ Memory stays bounded: leaves are streamed, the tree is recomputed from its
 right edge only, and envelope signatures (the cost) are checked by worker
 processes in ordered chunks while the main process folds the state.
 
+Worker processes are started with ``spawn`` (the parent holds database
+pools and their threads), so a script that audits must guard its entry point
+with ``if __name__ == "__main__"``, as the ``registry`` command and pytest do.
+
 Not here: repairing anything, the read models (never consulted), the key
 files and the command line (``scripts/cli.py`` is the shell).
 """
@@ -41,7 +45,7 @@ from typing import Any, Protocol
 
 from eventsourcing.application import Application
 
-from registry import config, envelope, notes, snapshots, tlog
+from registry import config, envelope, notes, rules, snapshots, tlog
 from registry.application import LOG_ID, LogEntryRecorded
 from registry.errors import InvalidSignatureError, MalformedError, RegistryError, VerificationError
 from registry.leaf import parse_leaf
@@ -62,7 +66,7 @@ from registry.transparency import open_log_store
 PAGE = 1000  # notifications read per query
 CHUNK = 1000  # signatures per worker task
 PROGRESS_EVERY = 10_000
-PARALLEL_FROM = 20_000  # smaller logs are checked inline: starting worker processes costs more than it saves
+PARALLEL_FROM = 10_000  # smaller logs are checked inline: starting worker processes costs more than it saves
 MAX_FINDINGS = 1000  # kept (lowest indexes first); the rest are only counted
 
 
@@ -214,9 +218,7 @@ class Auditor:
         try:
             applied = self.state.apply(entry.leaf)
         except RegistryError as e:
-            error = _full_error(self.state, entry.leaf, e)
-            self.findings.add(index, _what(error), error.diagnostics() if _what(error) == "rule" else error.message)
-            self.state.size += 1  # a refused entry still holds its position: later ones keep theirs
+            self._refused(index, entry.leaf, e)
             return
         env = applied.leaf.envelope
         signatures.add(index, env.canonical, applied.signer.public_key)
@@ -225,6 +227,14 @@ class Auditor:
         if entry.envelope_hash is not None and entry.envelope_hash != env.hash:
             self.findings.add(index, "event", "the event's envelope hash is not the hash of its leaf's envelope")
         self._check_duplicate(index, env.hash)
+
+    def _refused(self, index: int, leaf: bytes, error: RegistryError) -> None:
+        if not isinstance(error, MalformedError):
+            self._check_duplicate(index, parse_leaf(leaf).envelope.hash)
+        error = _telling_error(self.state, leaf, error)
+        what = _what(error)
+        self.findings.add(index, what, error.diagnostics() if what == "rule" else error.message)
+        self.state.size += 1  # a refused entry still holds its position: later ones keep theirs
 
     def _check_duplicate(self, index: int, envelope_hash: str) -> None:
         prefix = int(envelope_hash[:16], 16)
@@ -311,13 +321,19 @@ class Auditor:
                                                   f"{old.size}: {e}")
 
 
-def _full_error(state: RegistryState, leaf: bytes, error: RegistryError) -> RegistryError:
-    """The error a full check (signature before rules) names for a refused leaf."""
+def _telling_error(state: RegistryState, leaf: bytes, error: RegistryError) -> RegistryError:
+    """For a refused leaf: a bad signature (when its signer is known) tells more than the rule it then breaks."""
+    if isinstance(error, MalformedError):
+        return error
     try:
-        state.apply(leaf, verify=True)
-    except RegistryError as full:
-        return full
-    return error  # pragma: no cover - a full check refuses whatever a partial one refuses
+        parsed = parse_leaf(leaf)
+        signer = rules.resolve_signer(parsed.envelope.keyid, parsed.envelope.statement(), state.get)
+        envelope.verify(parsed.envelope, signer.public_key)
+    except InvalidSignatureError as e:
+        return e
+    except (RegistryError, KeyError, TypeError, ValueError):
+        pass
+    return error
 
 
 def _what(error: RegistryError) -> str:
@@ -339,6 +355,10 @@ def _envelope_hash(leaf: bytes) -> str:
     return parse_leaf(leaf).envelope.hash
 
 
+_RANK = {what: rank for rank, what in enumerate(
+    ("log version", "duplicate", "leaf", "signature", "rule", "event", "tree hash"))}
+
+
 class Findings:
     """Findings, at most MAX_FINDINGS of them (the lowest indexes); the rest are counted."""
 
@@ -357,8 +377,8 @@ class Findings:
         return list(self.items)
 
     def _trim(self) -> None:
-        # Stable: findings about one index keep the order they were found in.
-        self.items.sort(key=lambda f: (f.index is None, f.index or 0))
+        # By index, then the most telling first; stable otherwise (workers finish in any order).
+        self.items.sort(key=lambda f: (f.index is None, f.index or 0, _RANK.get(f.what, len(_RANK))))
         self.suppressed += max(0, len(self.items) - self.limit)
         del self.items[self.limit:]
 
@@ -474,7 +494,7 @@ class TileCheck:
             if kind in self._first:
                 level, index = self._first[kind]
                 more = self._count[kind] - 1
-                detail = texts[kind].format(level, index) + (f" ({more} more stored hashes too)" if more else "")
+                detail = texts[kind].format(level, index) + (f" (and {more} more like it)" if more else "")
                 found.append(Finding(index if level == 0 and kind == "mismatch" else None, "tree hash", detail))
         return found
 

@@ -123,6 +123,11 @@ def init(obj: Context, origin: str | None, base_url: str | None, demo: bool) -> 
     settings = obj.settings
     (settings.data_dir / "keys").mkdir(mode=0o700, parents=True, exist_ok=True)
     for path in (settings.root_key, settings.maintainer_key, settings.log_key):
+        if keys.public_path(path).exists() and not path.exists():
+            # An imported mirror: it has the log's public key but not its private key. A new key
+            # here would overwrite the public one and break every checkpoint's verification.
+            click.echo(f"keeping {keys.public_path(path)} (no private key: a verified mirror)", err=True)
+            continue
         if not path.exists():
             keys.save_private(keys.generate(), path)
             click.echo(f"created key {path}")
@@ -793,9 +798,6 @@ def verify_snapshot(snapshot_file: Path, log_key: str, bundle_file: Path | None)
         _ok("rebuild", f"the state rebuilt from entries 0..{verified.note.size - 1} is identical")
 
 
-if __name__ == "__main__":
-    main()
-
 
 @main.command()
 @pass_ctx
@@ -979,3 +981,24 @@ def _register_bench() -> None:
 
 
 _register_bench()
+
+
+@verify.command("bundle")
+@click.argument("bundle_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--log-key", required=True, help="The log's verifier key: the bundle must be signed by it.")
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
+def verify_bundle_command(bundle_file: Path, log_key: str, workers: int) -> None:
+    """Check an export bundle offline: every entry, signature, rule, root, checkpoint and snapshot."""
+    from registry.porting import verify_bundle
+
+    expected = _vkey(log_key)
+    verified = verify_bundle(bundle_file, workers=workers, progress=_progress("verified"))
+    if verified.log_verifier.vkey != expected.vkey:
+        raise VerificationError(f"the bundle is signed by {verified.log_verifier.vkey}, not the given key", "log key")
+    _ok("bundle", f"{verified.size} entries of {verified.origin}, root {base64.b64encode(verified.root).decode()}")
+    _ok("checkpoints", f"{len(verified.checkpoints)} verified, each consistent with the one before")
+    _ok("snapshots", f"{len(verified.snapshots)} verified against the rebuilt state")
+
+
+if __name__ == "__main__":
+    main()

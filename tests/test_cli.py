@@ -155,3 +155,17 @@ def test_terminal_output_escapes_format_characters(sqlite_backend: Backend, name
     err = cli("org", "register", "--slug", "esc", "--name", "A\x1b[2J", "--country", "JP", "--kind", "company",
               ok=False)
     assert "\x1b" not in err and err.startswith("refused: invalid-statement:")
+
+
+def test_export_and_verify_bundle_offline(sqlite_backend: Backend, tmp_path: Path) -> None:
+    cli = Cli(sqlite_backend)
+    cli("init", "--origin", ORIGIN, "--demo")
+    cli("checkpoint")
+    bundle_file = tmp_path / "registry.bundle"
+    assert "exported 20 entries" in cli("export", str(bundle_file))
+    log_key = cli.json("status", "--json")["log_key"]
+    out = cli("verify", "bundle", str(bundle_file), "--log-key", log_key)
+    assert "ok   bundle: 20 entries" in out and "ok   checkpoints: 1 verified" in out
+    other = "test.example/registry+00000000+AQ" + "A" * 42 + "="
+    err = cli("verify", "bundle", str(bundle_file), "--log-key", other, ok=False)
+    assert err.startswith("FAILED")
