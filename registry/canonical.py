@@ -97,7 +97,8 @@ def _check_value(value: Any, depth: int) -> bool:
             _check_string(value)
         return False
     if kind is dict:
-        if depth >= MAX_DEPTH:
+        # Every value deeper than MAX_DEPTH is refused: an empty container may sit at the limit.
+        if depth > MAX_DEPTH or (value and depth >= MAX_DEPTH):
             raise CanonicalError("nested too deeply")
         slow = False
         for key, item in value.items():
@@ -114,7 +115,8 @@ def _check_value(value: Any, depth: int) -> bool:
                 slow = True
         return slow
     if kind is list or kind is tuple:
-        if depth >= MAX_DEPTH:
+        # Every value deeper than MAX_DEPTH is refused: an empty container may sit at the limit.
+        if depth > MAX_DEPTH or (value and depth >= MAX_DEPTH):
             raise CanonicalError("nested too deeply")
         slow = False
         for item in value:
