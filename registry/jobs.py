@@ -34,8 +34,13 @@ class Node:
     views: ReadModels
     snapshot_every_leaves: int = SNAPSHOT_EVERY_LEAVES
     snapshot_every: timedelta = SNAPSHOT_EVERY
+    app: Any = None  # the web app, built on first use by the archives job
 
     def close(self) -> None:
+        if self.app is not None:
+            from web import close_app
+
+            close_app(self.app)
         self.log.store.datastore.close()
         self.views.store.datastore.close()
         self.registry.close()
@@ -95,4 +100,25 @@ def flags(node: Node) -> dict[str, Any]:
     return {"superseded_version": superseded, "keys_all_revoked": keyless}
 
 
-JOBS = {"catch-up": catch_up, "checkpoint": checkpoint, "snapshot": snapshot, "flags": flags}
+def archives(node: Node) -> dict[str, Any]:
+    """Render every complete feed archive page not rendered yet, so no reader waits for one."""
+    from feeds.archive import archive_count
+    from web import create_app  # the clock renders with the web's own code, in its own process
+
+    if node.app is None:
+        node.app = create_app({"DATA_DIR": str(node.settings.data_dir)})
+    app = node.app
+    size = node.views.catch_up()
+    page_size = int(app.config.get("FEED_PAGE_SIZE", 500))
+    pages = archive_count(size, page_size)
+    with app.test_client() as client:
+        for k in range(pages):
+            for fmt in ("atom", "rss"):
+                path = f"/feeds/events/archive/{k}.{fmt}"
+                response = client.get(path)  # renders and stores the page unless it is stored already
+                if response.status_code != 200:
+                    raise RuntimeError(f"{path} answered {response.status_code}")
+    return {"archive_pages": pages * 2}
+
+
+JOBS = {"catch-up": catch_up, "checkpoint": checkpoint, "snapshot": snapshot, "flags": flags, "archives": archives}

@@ -74,7 +74,25 @@ class ViewStoreMixin:
             "INSERT INTO {t}view_head (id, size, origin, writes) VALUES (1, 0, NULL, 0) ON CONFLICT (id) DO NOTHING",
             f"CREATE TABLE IF NOT EXISTS {{t}}view_snapshots (size BIGINT PRIMARY KEY, hash TEXT NOT NULL, "
             f"doc {b} NOT NULL)",
+            f"CREATE TABLE IF NOT EXISTS {{t}}feed_pages (path TEXT NOT NULL, etag TEXT NOT NULL, body {b} NOT NULL, "
+            f"updated TEXT NOT NULL, PRIMARY KEY (path, etag))",
         )]
+
+    # --- rendered immutable feed pages (archives), shared by every web process --------
+
+    def feed_page(self, path: str, etag: str) -> tuple[bytes, str] | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self._q("SELECT body, updated FROM {t}feed_pages WHERE path = %s AND etag = %s"), (path, etag))
+            row = c.fetchone()
+        if row is None:
+            return None
+        body, updated = cols(row)
+        return bytes(body), str(updated)
+
+    def put_feed_page(self, path: str, etag: str, body: bytes, updated: str) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(self._q("INSERT INTO {t}feed_pages (path, etag, body, updated) VALUES (%s, %s, %s, %s) "
+                              "ON CONFLICT (path, etag) DO NOTHING"), (path, etag, body, updated))
 
     # --- reading ------------------------------------------------------------------
 

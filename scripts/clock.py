@@ -72,6 +72,8 @@ def build_scheduler(node: jobs.Node, *, catch_up_seconds: float = 1.0, checkpoin
     scheduler.add_job(run("snapshot"), "interval", seconds=snapshot_seconds, id="snapshot",
                       next_run_time=datetime.now(UTC))
     scheduler.add_job(run("flags"), "interval", seconds=max(snapshot_seconds, 60.0), id="flags")
+    scheduler.add_job(run("archives"), "interval", seconds=max(snapshot_seconds, 60.0), id="archives",
+                      next_run_time=datetime.now(UTC))
 
     def listen(event: JobExecutionEvent) -> None:
         if event.code == EVENT_JOB_ERROR:

@@ -129,3 +129,38 @@ def test_two_clocks_and_a_sigkill_lose_and_duplicate_nothing(backend: Backend, t
                 clock.wait()
         node.close()
         registry.close()
+
+
+def test_archive_pages_are_prerendered_and_served_from_the_store(sqlite_backend: Backend, monkeypatch) -> None:
+    backend = sqlite_backend
+    settings = backend.settings()
+    keys.save_private(keys.generate(), settings.log_key)
+    registry = backend.open()
+    world = make_world(registry)
+    for i in range(12):
+        world.org(f"org-{i}")
+    monkeypatch.setenv("REGISTRY_FEED_PAGE_SIZE", "5")
+    monkeypatch.setenv("REGISTRY_ORIGIN", settings.origin)
+    monkeypatch.setenv("REGISTRY_DATABASE_URL", backend.env["REGISTRY_DATABASE_URL"])
+    node = jobs.open_node(settings)
+    try:
+        assert jobs.archives(node) == {"archive_pages": 4}  # 14 leaves: pages 0 and 1, Atom and RSS
+        stored = node.views.store.feed_page
+        # a web process serves them from the store without rendering
+        from web import close_app, create_app
+        from web import feeds as feed_views
+
+        def no_render(*_: object) -> bytes:
+            raise AssertionError("rendered although the page was stored")
+
+        monkeypatch.setattr(feed_views, "render_atom", no_render)
+        app = create_app({"DATA_DIR": str(backend.data_dir)})
+        try:
+            response = app.test_client().get("/feeds/events/archive/1.atom")
+            assert response.status_code == 200 and b"<fh:archive" in response.data
+            assert stored("/feeds/events/archive/1.atom", response.headers["ETag"].strip('"')) is not None
+        finally:
+            close_app(app)
+    finally:
+        node.close()
+        registry.close()

@@ -327,7 +327,9 @@ def test_titles_say_what_happened(client: FlaskClient, served: Served) -> None:
 def test_conditional_get(client: FlaskClient, renders: list[str], url: str) -> None:
     # 1. a client that saw this version: 304, nothing rendered
     first = client.get(url, headers={"If-None-Match": '"x"'})  # a stale ETag: 200, rendered once
-    assert first.status_code == 200 and len(renders) == 1
+    # (a complete archive page may come from the shared store of rendered pages instead)
+    archived = "/archive/" in url
+    assert first.status_code == 200 and (len(renders) <= 1 if archived else len(renders) == 1)
     etag, modified = first.headers["ETag"], first.headers["Last-Modified"]
     renders.clear()
     client.application.extensions.pop("feed_cache", None)
@@ -343,10 +345,11 @@ def test_conditional_get(client: FlaskClient, renders: list[str], url: str) -> N
     assert renders == []
     # 3. a stale ETag wins over a matching date (RFC 9110): 200, rendered
     stale = client.get(url, headers={"If-None-Match": '"stale"', "If-Modified-Since": modified})
-    assert stale.status_code == 200 and stale.data == first.data and len(renders) == 1
+    expected = 0 if archived else 1  # archives: served from the shared store, never rendered again
+    assert stale.status_code == 200 and stale.data == first.data and len(renders) == expected
     # 4. an older date: 200 from the render cache, no second render
     old = client.get(url, headers={"If-Modified-Since": "Mon, 30 Oct 2023 00:00:00 GMT"})
-    assert old.status_code == 200 and old.data == first.data and len(renders) == 1
+    assert old.status_code == 200 and old.data == first.data and len(renders) == expected
     head = client.head(url)
     assert head.status_code == 200 and head.headers["ETag"] == etag and head.data == b""
 

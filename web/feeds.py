@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from eventsourcing.persistence import PersistenceError
 from flask import Blueprint, Response, current_app, request
 
 from feeds import (
@@ -261,12 +262,34 @@ def _serve(feed: Feed) -> Response:
     cache = _cache()
     key = (request.path, feed.etag)
     found = cache.get(key)
+    if found is None and feed.cache_control == IMMUTABLE:
+        found = _stored_page(key)
     if found is None:
         page = feed.page()
         found = (render_atom(page) if feed.fmt == "atom" else render_rss(page), page.updated)
+        if feed.cache_control == IMMUTABLE:
+            _store_page(key, found)
         cache.put(key, found)
     body, updated = found
     return _response(feed, body, 200, updated)
+
+
+def _stored_page(key: tuple[str, str]) -> Rendered | None:
+    # Complete archive pages never change: rendered once (by the clock's job or a first reader),
+    # kept in the read-model store, and served from there by every web process.
+    stored = get_views().store.feed_page(*key)
+    if stored is None:
+        return None
+    body, updated = stored
+    return body, datetime.fromisoformat(updated)
+
+
+def _store_page(key: tuple[str, str], rendered: Rendered) -> None:
+    body, updated = rendered
+    try:
+        get_views().store.put_feed_page(key[0], key[1], body, updated.isoformat())
+    except PersistenceError:
+        pass  # a cache: serving the page matters more than keeping it
 
 
 def _response(feed: Feed, body: bytes, status: int, modified: datetime | None) -> Response:
