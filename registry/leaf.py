@@ -9,6 +9,7 @@ have produced.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -31,13 +32,23 @@ class Leaf:
 
 def format_time(moment: datetime) -> str:
     """UTC, seconds precision, ``Z`` suffix: the registry's one time format."""
-    return moment.astimezone(UTC).strftime(TIME_FORMAT)
+    t = moment.astimezone(UTC)
+    if t.year < 1000:  # strftime's %Y would not pad; keep one code path for the rare case
+        return t.strftime(TIME_FORMAT)
+    return f"{t.year:04d}-{t.month:02d}-{t.day:02d}T{t.hour:02d}:{t.minute:02d}:{t.second:02d}Z"
+
+
+_TIME = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})Z")
 
 
 def parse_time(text: str) -> datetime:
     """Parse :func:`format_time` output strictly."""
+    # A regular expression and the constructor: strptime costs ~40 µs, on every leaf parsed.
+    match = _TIME.fullmatch(text) if isinstance(text, str) else None
     try:
-        moment = datetime.strptime(text, TIME_FORMAT).replace(tzinfo=UTC)
+        if match is None:
+            raise ValueError(text)
+        moment = datetime(*(int(part) for part in match.groups()), tzinfo=UTC)
     except (TypeError, ValueError):
         raise MalformedError(f"not a UTC time of the form YYYY-MM-DDTHH:MM:SSZ: {text!r}") from None
     if format_time(moment) != text:
