@@ -106,6 +106,8 @@ class Registry(Application):
         self.statement_log: EventSourcedLog[LogEntryRecorded] = EventSourcedLog(self.events, LOG_ID, LogEntryRecorded)
         self._cache: OrderedDict[UUID, Aggregate | None] = OrderedDict()
         self._lock = threading.RLock()
+        self._authoritative = True
+        self._assumed: set[UUID] = set()
         self._size = self.size()
         self._check_origin()
 
@@ -129,8 +131,10 @@ class Registry(Application):
             verified_with: bytes | None = None
             deadline = time.monotonic() + WRITE_DEADLINE
             attempt = 0
+            self._authoritative = False
             while time.monotonic() < deadline:
                 attempt += 1
+                self._assumed.clear()
                 # Optimistic: validate against the cached state at log position ``_size`` and write
                 # entry ``_size``. If another writer got there first the write conflicts and we catch
                 # up; a refusal is only final once checked against the newest state.
@@ -149,7 +153,8 @@ class Registry(Application):
                     existing = self._find(env_hash)
                     if existing is not None:
                         return existing
-                    if self._catch_up():
+                    if self._catch_up() or self._assumed:
+                        self._authoritative = self._authoritative or bool(self._assumed)
                         continue
                     raise
                 entry = self.statement_log.trigger_event(
@@ -161,7 +166,9 @@ class Registry(Application):
                 try:
                     self._save_events(entry, ref, changed)
                 except (IntegrityError, OperationalError) as e:
-                    # Another writer took this position (or held the lock), or it is a duplicate.
+                    # Another writer took this position (or held the lock), or it is a duplicate,
+                    # or an aggregate assumed absent exists after all.
+                    self._authoritative = self._authoritative or bool(self._assumed)
                     self._forget(rules.affected(stmt))
                     existing = self._find(env_hash)
                     if existing is not None:
@@ -223,6 +230,7 @@ class Registry(Application):
         """The current aggregate with that id, or None."""
         with self._lock:
             self._catch_up()
+            self._authoritative = True  # queries never assume
             return self._get(aggregate_id)
 
     def find(self, envelope_hash: str) -> Recorded | None:
@@ -262,6 +270,13 @@ class Registry(Application):
         if aggregate_id in self._cache:
             self._cache.move_to_end(aggregate_id)
             return self._cache[aggregate_id]
+        if not self._authoritative:
+            # Optimistic first attempt: an aggregate this process has never seen is taken to be
+            # absent, without a read. That is safe because every rule either refuses on absence
+            # (then the attempt is repeated with real reads) or creates the aggregate, whose first
+            # event conflicts in the store if it existed after all (then likewise).
+            self._assumed.add(aggregate_id)
+            return None
         try:
             found: Aggregate | None = self.repository.get(aggregate_id)
         except AggregateNotFoundError:
