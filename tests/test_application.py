@@ -253,3 +253,34 @@ def test_recorded_at_is_the_registry_clock(world: World) -> None:
                              kind="academia", public_keys=[])
     rec = world.registry.submit(envelope.sign(stmt, world.maintainer.key).canonical, now=moment)
     assert rec.recorded_at == format_time(moment) == "2026-01-02T03:04:05Z"
+
+
+def test_a_fresh_process_checks_what_it_has_not_seen(backend, world: World) -> None:
+    # A new process assumes unseen aggregates absent on its first attempt; each rule must still hold.
+    acme = Actor()
+    world.code()
+    world.org("acme", acme)
+    world.submit(acme.sign("endorsement.made", org="acme", code="hiroshima-coc", version="2023-10-30",
+                           scope=[1], effective_date="2024-01-01"))
+    for attempt in range(4):
+        fresh = backend.open()
+        try:
+            size, count = fresh.size(), fresh.recorder.max_notification_id()
+            if attempt == 0:  # registering an existing organization: refused, nothing stored
+                with pytest.raises(errors.ConflictError):
+                    fresh.submit(world.maintainer.sign("organization.registered", org="acme", name="Again",
+                                                       country="JP", kind="company", public_keys=[]))
+                assert (fresh.size(), fresh.recorder.max_notification_id()) == (size, count)
+            elif attempt == 1:  # amending an endorsement this process never loaded: accepted
+                fresh.submit(acme.sign("endorsement.amended", org="acme", code="hiroshima-coc", scope="all",
+                                       effective_date="2024-02-01"))
+            elif attempt == 2:  # endorsing twice: refused
+                with pytest.raises(errors.ConflictError):
+                    fresh.submit(acme.sign("endorsement.made", org="acme", code="hiroshima-coc",
+                                           version="2023-10-30", scope=[1], effective_date="2024-01-01"))
+            else:  # a key already registered to acme cannot be added again, to acme or anyone
+                with pytest.raises(errors.ConflictError):
+                    fresh.submit(world.maintainer.sign("organization.key_added", org="acme", public_key=acme.public))
+        finally:
+            fresh.close()
+    assert fold(world.registry.leaves(), verify=True).size == world.registry.size()
