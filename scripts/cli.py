@@ -416,34 +416,9 @@ def endorsement_options(f: Any) -> Any:
 @click.option("--actions", default=None, help="'all' (default) or action numbers like 1,3,7.")
 @click.option("--statement", "text", default=None, help="Public statement.")
 @pass_ctx
-def endorse(
-    obj: Context,
-    slug: str,
-    code_: str,
-    version: str,
-    actions: str | None,
-    text: str | None,
-    key_file: Path,
-    effective_date: str | None,
-    evidence: tuple[str, ...],
-    printing: bool,
-    as_json: bool,
-) -> None:
+def endorse(obj: Context, version: str, actions: str | None, text: str | None, **options: Any) -> None:
     """Endorse a Code version."""
-    stmt = compose.statement(
-        "endorsement.made",
-        obj.settings.origin,
-        **compose.present(
-            org=slug,
-            code=code_,
-            version=version,
-            scope=_scope(actions),
-            statement=text,
-            effective_date=effective_date or _today(),
-            evidence=_evidence(evidence),
-        ),
-    )
-    _deliver(obj, stmt, key_file, printing, as_json)
+    _act(obj, "endorsement.made", options, version=version, scope=_scope(actions), statement=text)
 
 
 @main.command()
@@ -451,32 +426,9 @@ def endorse(
 @click.option("--actions", default=None, help="New scope: 'all' or action numbers like 1,3,7.")
 @click.option("--statement", "text", default=None)
 @pass_ctx
-def amend(
-    obj: Context,
-    slug: str,
-    code_: str,
-    actions: str | None,
-    text: str | None,
-    key_file: Path,
-    effective_date: str | None,
-    evidence: tuple[str, ...],
-    printing: bool,
-    as_json: bool,
-) -> None:
+def amend(obj: Context, actions: str | None, text: str | None, **options: Any) -> None:
     """Change the scope or statement of an endorsement."""
-    stmt = compose.statement(
-        "endorsement.amended",
-        obj.settings.origin,
-        **compose.present(
-            org=slug,
-            code=code_,
-            scope=_scope(actions) if actions is not None else None,
-            statement=text,
-            effective_date=effective_date or _today(),
-            evidence=_evidence(evidence),
-        ),
-    )
-    _deliver(obj, stmt, key_file, printing, as_json)
+    _act(obj, "endorsement.amended", options, scope=None if actions is None else _scope(actions), statement=text)
 
 
 @main.command()
@@ -485,64 +437,27 @@ def amend(
 @click.option("--actions", default=None)
 @click.option("--statement", "text", default=None)
 @pass_ctx
-def reaffirm(
-    obj: Context,
-    slug: str,
-    code_: str,
-    version: str,
-    actions: str | None,
-    text: str | None,
-    key_file: Path,
-    effective_date: str | None,
-    evidence: tuple[str, ...],
-    printing: bool,
-    as_json: bool,
-) -> None:
+def reaffirm(obj: Context, version: str, actions: str | None, text: str | None, **options: Any) -> None:
     """Carry an endorsement forward to a newer Code version."""
-    stmt = compose.statement(
-        "endorsement.reaffirmed",
-        obj.settings.origin,
-        **compose.present(
-            org=slug,
-            code=code_,
-            version=version,
-            scope=_scope(actions) if actions is not None else None,
-            statement=text,
-            effective_date=effective_date or _today(),
-            evidence=_evidence(evidence),
-        ),
-    )
-    _deliver(obj, stmt, key_file, printing, as_json)
+    _act(obj, "endorsement.reaffirmed", options, version=version,
+         scope=None if actions is None else _scope(actions), statement=text)
 
 
 @main.command()
 @endorsement_options
 @click.option("--reason", required=True)
 @pass_ctx
-def withdraw(
-    obj: Context,
-    slug: str,
-    code_: str,
-    reason: str,
-    key_file: Path,
-    effective_date: str | None,
-    evidence: tuple[str, ...],
-    printing: bool,
-    as_json: bool,
-) -> None:
+def withdraw(obj: Context, reason: str, **options: Any) -> None:
     """Withdraw an endorsement, with a stated reason."""
-    stmt = compose.statement(
-        "endorsement.withdrawn",
-        obj.settings.origin,
-        **compose.present(
-            org=slug,
-            code=code_,
-            reason=reason,
-            effective_date=effective_date or _today(),
-            evidence=_evidence(evidence),
-        ),
-    )
-    _deliver(obj, stmt, key_file, printing, as_json)
+    _act(obj, "endorsement.withdrawn", options, reason=reason)
+
+
+def _act(obj: Context, type_: str, options: dict[str, Any], **fields: Any) -> None:
+    """Build, sign and submit (or print) an endorsement statement from the options they share."""
+    stmt = compose.statement(type_, obj.settings.origin, **compose.present(
+        org=options["slug"], code=options["code_"], effective_date=options["effective_date"] or _today(),
+        evidence=_evidence(options["evidence"]), **fields))
+    _deliver(obj, stmt, options["key_file"], options["printing"], options["as_json"])
 
 
 # --- reading ---------------------------------------------------------------------------

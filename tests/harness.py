@@ -118,3 +118,19 @@ def get(base: str, path: str, timeout: float = 10) -> tuple[int, bytes]:
             return r.status, r.read()
     except urllib.error.HTTPError as e:
         return e.code, e.read()
+
+
+def signed_sizes(clock_logs: str) -> list[int]:
+    """Tree sizes the clock logs say it signed a checkpoint for (lines torn by a SIGKILL are skipped)."""
+    sizes = []
+    for line in clock_logs.splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        result = record.get("result", {})
+        if record.get("job") == "checkpoint" and result.get("signed"):
+            sizes.append(result["size"])
+        if record.get("job") == "snapshot" and result.get("checkpoint_signed"):
+            sizes.append(result["checkpoint_size"])
+    return sizes

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import signal
 import subprocess
@@ -14,6 +13,7 @@ from pathlib import Path
 from registry import jobs, keys, notes, tlog
 from registry.locks import signer_lock
 from tests.conftest import Backend, make_world
+from tests.harness import signed_sizes
 
 REGISTRY = str(Path(sys.executable).with_name("registry"))
 
@@ -67,21 +67,6 @@ def _start_clock(backend: Backend, log: Path) -> subprocess.Popen[bytes]:
     return process
 
 
-def _signed_sizes(log: Path) -> list[int]:
-    sizes = []
-    for line in log.read_text().splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue  # a line torn by the SIGKILL (the restarted clock appends to the same file)
-        result = record.get("result", {})
-        if record.get("job") == "checkpoint" and result.get("signed"):
-            sizes.append(result["size"])
-        if record.get("job") == "snapshot" and result.get("checkpoint_signed"):
-            sizes.append(result["checkpoint_size"])
-    return sizes
-
-
 def test_two_clocks_and_a_sigkill_lose_and_duplicate_nothing(backend: Backend, tmp_path: Path) -> None:
     settings = backend.settings()
     keys.save_private(keys.generate(), settings.log_key)
@@ -118,7 +103,7 @@ def test_two_clocks_and_a_sigkill_lose_and_duplicate_nothing(backend: Backend, t
         for old, new in itertools.pairwise(stored):
             tlog.verify_consistency(old.size, new.size, old.root, new.root, node.log.consistency(old.size, new.size))
         # no size was signed twice, by one clock or by both
-        signed = _signed_sizes(logs[0]) + _signed_sizes(logs[1])
+        signed = signed_sizes(logs[0].read_text() + logs[1].read_text())
         assert len(signed) == len(set(signed)), f"a size was signed twice: {sorted(signed)}"
         # (a clock killed between storing a checkpoint and logging it leaves one unlogged, never a duplicate)
         assert set(signed) <= {cp.size for cp in stored} and len(stored) >= len(signed) > 0

@@ -8,7 +8,6 @@ the raw store is clean. On SQLite and on PostgreSQL.
 from __future__ import annotations
 
 import itertools
-import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -18,25 +17,10 @@ from registry import jobs, keys, notes, tlog
 from registry.leaf import parse_leaf
 from scripts.cli import main
 from tests.conftest import Actor, Backend, make_world
-from tests.harness import get, post, processes
+from tests.harness import get, post, processes, signed_sizes
 
 SUBMITTERS = 8
 PER_SUBMITTER = 25
-
-
-def signed_sizes(clock_logs: str) -> list[int]:
-    sizes = []
-    for line in clock_logs.splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        result = record.get("result", {})
-        if record.get("job") == "checkpoint" and result.get("signed"):
-            sizes.append(result["size"])
-        if record.get("job") == "snapshot" and result.get("checkpoint_signed"):
-            sizes.append(result["checkpoint_size"])
-    return sizes
 
 
 def test_three_workers_two_clocks_eight_submitters(backend: Backend, tmp_path: Path) -> None:
