@@ -52,3 +52,19 @@ def test_request_ids(client: tuple[FlaskClient, Backend]) -> None:
     assert c.get("/healthz", headers={"X-Request-Id": "abc-123"}).headers["X-Request-Id"] == "abc-123"
     generated = c.get("/healthz", headers={"X-Request-Id": "bad id; Injected=1 " + "x" * 80}).headers["X-Request-Id"]
     assert len(generated) == 32 and "Injected" not in generated
+
+
+def test_app_logs_are_json_lines_with_the_request_id(client: tuple[FlaskClient, Backend], capsys) -> None:
+    import json
+
+    c, _ = client
+
+    @c.application.get("/_log_probe")  # a route that logs, added for this test only
+    def probe() -> str:
+        c.application.logger.warning("probe message")
+        return "ok"
+
+    assert c.get("/_log_probe", headers={"X-Request-Id": "req-42"}).status_code == 200
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
+    record = next(r for r in lines if r["message"] == "probe message")
+    assert record["request_id"] == "req-42" and record["path"] == "/_log_probe" and record["level"] == "WARNING"

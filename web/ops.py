@@ -10,13 +10,16 @@ failures). Counters are per worker process, as gunicorn workers share nothing.
 
 from __future__ import annotations
 
+import json
+import logging
 import re
+import sys
 import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, Flask, Response, g, jsonify, request
+from flask import Blueprint, Flask, Response, g, has_request_context, jsonify, request
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
@@ -85,7 +88,37 @@ class RegistryCollector:
             yield failures
 
 
+class JSONLogFormatter(logging.Formatter):
+    """The app's own log records as JSON lines, with the request id when there is a request."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.now(UTC).isoformat(timespec="milliseconds"), "process": "web",
+            "level": record.levelname, "logger": record.name, "message": record.getMessage(),
+        }
+        if has_request_context():
+            entry |= {"request_id": g.get("request_id"), "method": request.method, "path": request.path}
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, sort_keys=True, default=str)
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a record is emitted (servers and tests swap it)."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
 def init_app(app: Flask) -> None:
+    handler = _StderrHandler()
+    handler.setFormatter(JSONLogFormatter())
+    app.logger.handlers = [handler]
     registry = CollectorRegistry()
     requests = Counter("registry_http_requests", "HTTP requests", ["method", "endpoint", "status"],
                        registry=registry)
