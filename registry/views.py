@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -88,6 +89,11 @@ class ViewStoreMixin:
             return None
         body, updated = cols(row)
         return bytes(body), str(updated)
+
+    def forget_feed_pages(self) -> None:
+        """Drop every stored rendering (they are a cache; the next reader renders again)."""
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(self._q("DELETE FROM {t}feed_pages"))
 
     def put_feed_page(self, path: str, etag: str, body: bytes, updated: str) -> None:
         with self.datastore.transaction(commit=True) as c:
@@ -282,6 +288,9 @@ class ReadModels:
         self.store = store
         self.snapshot_every = snapshot_every
         self._state: RegistryState | None = None
+        # Catch-up applies leaves to the cached state in place. Threads sharing these read models (a
+        # threaded web worker) hold this lock to catch up, and while they use what state() returned.
+        self.lock = threading.RLock()
 
     def _current_state(self) -> RegistryState:
         size, origin = self.store.head()
@@ -291,6 +300,10 @@ class ReadModels:
 
     def catch_up(self, *, batch: int = BATCH) -> int:
         """Apply every leaf not yet in the read models; return their size."""
+        with self.lock:
+            return self._catch_up(batch)
+
+    def _catch_up(self, batch: int) -> int:
         mismatches = 0
         while True:
             state = self._current_state()
@@ -331,14 +344,17 @@ class ReadModels:
 
     def rebuild(self) -> int:
         """Drop every read model and build them again from the log."""
-        self.store.clear()
-        self._state = None
-        return self.catch_up()
+        with self.lock:
+            self.store.clear()
+            self._state = None
+            return self._catch_up(BATCH)
 
     # --- queries -------------------------------------------------------------------
 
     def state(self) -> RegistryState:
-        return self._current_state()
+        """The current state: a live object, which another thread's catch-up may change; see :attr:`lock`."""
+        with self.lock:
+            return self._current_state()
 
     def state_at(self, size: int) -> RegistryState:
         """The state after ``size`` leaves: from the nearest snapshot, then the fold."""
