@@ -21,6 +21,7 @@ import base64
 import gzip
 import hashlib
 import json
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,7 +78,7 @@ def read(path: Path) -> Bundle:
     try:
         with gzip.open(path, "rb") as f:
             return _read(f)
-    except (OSError, EOFError, gzip.BadGzipFile) as e:
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as e:  # zlib.error: a corrupt deflate stream
         raise VerificationError(f"not a readable bundle: {e}", "bundle") from None
 
 
@@ -88,19 +89,20 @@ def read_leaves(path: Path) -> Iterator[bytes]:
 
 def _read(f: IO[bytes]) -> Bundle:
     digest = hashlib.sha256()
-    lines = iter(f)
+    # Bounded reads: one line past MAX_LINE is refused without holding all of it in memory.
+    lines = iter(lambda: f.readline(MAX_LINE + 1), b"")
     header = _line(next(lines, b""), digest)
     if header.get("format") != FORMAT or set(header) != {"format", "origin", "size", "root", "log_key"}:
         raise VerificationError(f"the first line must be a {FORMAT} header", "bundle")
     try:
         bundle = Bundle(str(header["origin"]), int(header["size"]), base64.b64decode(header["root"], validate=True),
                         str(header["log_key"]))
-    except (ValueError, TypeError) as e:
+    except (ValueError, TypeError, OverflowError) as e:  # OverflowError: a size of 1e999 (infinity)
         raise VerificationError(f"bad header: {e}", "bundle") from None
     order = ("leaf", "checkpoint", "snapshot")
     stage = 0
     for raw in lines:
-        entry = json.loads(raw) if raw.startswith(b'{"end"') else _line(raw, digest)
+        entry = _line(raw, None if raw.startswith(b'{"end"') else digest)
         if "end" in entry:
             end = entry["end"]
             if end != {"leaves": len(bundle.leaves), "sha256": digest.hexdigest()}:
@@ -116,18 +118,24 @@ def _read(f: IO[bytes]) -> Bundle:
         if order.index(kind) < stage:
             raise VerificationError(f"{kind} lines out of order", "bundle")
         stage = order.index(kind)
-        {"leaf": bundle.leaves, "checkpoint": bundle.checkpoints, "snapshot": bundle.snapshots}[kind].append(
-            value.encode("ascii" if kind == "leaf" else "utf-8"))
+        try:
+            encoded = value.encode("ascii" if kind == "leaf" else "utf-8")
+        except UnicodeEncodeError:  # a non-ASCII leaf, or a lone surrogate escaped in the JSON
+            raise VerificationError(f"a {kind} line holds text that is not {'ASCII' if kind == 'leaf' else 'UTF-8'}",
+                                    "bundle") from None
+        {"leaf": bundle.leaves, "checkpoint": bundle.checkpoints, "snapshot": bundle.snapshots}[kind].append(encoded)
     raise VerificationError("the bundle ends without its trailer (truncated)", "bundle")
 
 
 def _line(raw: bytes, digest: Any) -> dict[str, Any]:
+    """One line as a JSON object; ``digest`` (None for the trailer) is updated with its bytes."""
     if len(raw) > MAX_LINE or not raw.endswith(b"\n"):
         raise VerificationError("a bundle line is too long or unterminated", "bundle")
-    digest.update(raw)
+    if digest is not None:
+        digest.update(raw)
     try:
         value = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as e:
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:  # RecursionError: "[[[[..." nested deeply
         raise VerificationError(f"a bundle line is not JSON: {e}", "bundle") from None
     if not isinstance(value, dict):
         raise VerificationError("a bundle line must be a JSON object", "bundle")

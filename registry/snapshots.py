@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +33,7 @@ from registry.state import fold
 
 NOTE_HEADER = "hcoc-registry/snapshot/v1"
 DOCUMENT_FORMAT = "hcoc-registry/snapshot-document/v1"
+MAX_TREE_SIZE = (1 << 63) - 1
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,8 @@ def parse_snapshot_text(text: bytes) -> SnapshotNote:
             raise ValueError("not a snapshot note")
         origin, size_text, state_b64, root_b64 = lines[1:5]
         size = int(size_text)
+        if not 0 <= size <= MAX_TREE_SIZE:  # as a checkpoint's tree size: "-1" is canonical for int() alone
+            raise ValueError(f"tree size {size_text[:40]!r} is not in 0..{MAX_TREE_SIZE}")
         state_hash, root = base64.b64decode(state_b64, validate=True), base64.b64decode(root_b64, validate=True)
     except (UnicodeDecodeError, ValueError) as e:
         raise VerificationError(f"malformed snapshot note: {e}", "note") from None
@@ -100,7 +102,9 @@ def verify_document(data: bytes, log_verifier: notes.NoteVerifier,
     """
     # 1. the document's shape
     try:
-        doc = json.loads(data)
+        # canonical.loads, not json.loads: bounded depth (no RecursionError) and only values that
+        # canonicalize, so hashing the state below cannot fail (floats, NaN, huge integers are refused).
+        doc = canonical.loads(data)
         note_bytes, cp_bytes, state_doc = doc["note"].encode(), doc["checkpoint"].encode(), doc["state"]
         if doc.get("format") != DOCUMENT_FORMAT or not isinstance(state_doc, dict):
             raise ValueError(f"format must be {DOCUMENT_FORMAT}")

@@ -770,11 +770,16 @@ def serve(obj: Context, port: int | None, host: str | None, workers: int | None)
     workers = workers or int(os.environ.get("WEB_CONCURRENCY", "2"))
     env = {**os.environ, "REGISTRY_DATA_DIR": str(settings.data_dir)}
     args = [sys.executable, "-m", "gunicorn", "web:create_app()", "--bind", f"{host}:{port}",
-            "--workers", str(workers), "--timeout", "30", "--graceful-timeout", "10",
+            "--workers", str(workers), *WORKER_OPTIONS, "--timeout", "30", "--graceful-timeout", "10",
             "--access-logfile", "-", "--access-logformat", ACCESS_LOG_FORMAT]
     click.echo(f"serving {settings.origin} on http://{host}:{port}/ (data: {settings.data_dir})", err=True)
     os.execvpe(sys.executable, args, env)  # noqa: S606 - replaces this process with gunicorn
 
+
+# Threaded workers: a client that sends its request slowly (slowloris) holds one of the workers x threads
+# threads, not a whole worker as a sync worker does until --timeout kills it; a connection that sends
+# nothing is parked after 5 s without holding a thread. The app is thread-safe (web.refresh, ReadModels).
+WORKER_OPTIONS = ("--worker-class", "gthread", "--threads", "4")
 
 ACCESS_LOG_FORMAT = (
     '{"time":"%(t)s","process":"web","request_id":"%({x-request-id}o)s","method":"%(m)s",'

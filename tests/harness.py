@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from scripts.cli import WORKER_OPTIONS  # the worker model `registry serve` runs
 from tests.conftest import Backend
 
 BIN = Path(sys.executable).parent
@@ -54,7 +55,7 @@ class Processes:
         with (self.logs / "web.log").open("ab") as out:
             self.web = subprocess.Popen(
                 [str(BIN / "gunicorn"), "web:create_app()", "--bind", f"127.0.0.1:{self.port}", "--workers",
-                 str(workers), "--timeout", "30", "--graceful-timeout", "5"],
+                 str(workers), *WORKER_OPTIONS, "--timeout", "30", "--graceful-timeout", "5"],
                 env=self.env(), stdout=out, stderr=out, start_new_session=True, cwd=Path(__file__).parent.parent,
             )
         self.wait_ready()

@@ -76,6 +76,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["head"] = (0, None)
 
     app.url_map.converters["index"] = IndexConverter
+    # No route has an empty segment: "/codes/%2F/v1" is a 404, never a 308 to "/codes/v1" (another resource).
+    app.url_map.merge_slashes = False
     problems.init_app(app)
     app.after_request(_security_headers)
 

@@ -27,14 +27,13 @@ import binascii
 import bisect
 import hashlib
 import itertools
-import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
-from werkzeug.exceptions import UnsupportedMediaType
+from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
 
 from registry import canonical
 from registry.countries import COUNTRIES
@@ -57,7 +56,6 @@ _PAGING = ("limit", "cursor")
 _LOG_PAGING = ("after", "before", "limit", "order")
 _CATALOG = "api_catalog"
 Key = tuple[str, ...]  # an entity's sort key: slugs, which never contain "/"
-_catalog_lock = threading.Lock()
 
 
 # --- organizations -----------------------------------------------------------------
@@ -267,7 +265,7 @@ def submit() -> Response:
     if request.mimetype not in ENVELOPE_TYPES:
         raise UnsupportedMediaType(f"send the DSSE envelope as {' or '.join(ENVELOPE_TYPES)}")
     # Reading the body enforces MAX_CONTENT_LENGTH (413) before anything is parsed.
-    recorded = get_registry().submit(request.get_data(cache=False))
+    recorded = get_registry().submit(_body())
     _integrate()
     base = get_settings().base_url
     entry_url = f"{base}/api/v1/log/entries/{recorded.index}"
@@ -277,6 +275,17 @@ def submit() -> Response:
     response.headers["Location"] = entry_url
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _body() -> bytes:
+    """The request body, at most MAX_CONTENT_LENGTH bytes; a longer one is a 413, never parsed cut short."""
+    data = request.get_data(cache=False)
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    # With a Content-Length werkzeug refuses a long body up front. Without one (chunked), it stops reading
+    # at the limit and returns what it has, silently: one byte more means the body was longer.
+    if request.content_length is None and limit is not None and len(data) >= limit and request.input_stream.read(1):
+        raise RequestEntityTooLarge()
+    return data
 
 
 def _integrate() -> None:
@@ -353,14 +362,14 @@ class Catalog:
 def catalog() -> Catalog:
     """The catalog of the current read models (refreshed first), built once per size."""
     refresh()
-    current = get_views().state()
-    found: Catalog | None = current_app.extensions.get(_CATALOG)
-    if found is None or found.size != current.size:
-        with _catalog_lock:
-            found = current_app.extensions.get(_CATALOG)
-            if found is None or found.size != current.size:
-                found = Catalog.build(current.to_json())
-                current_app.extensions[_CATALOG] = found
+    views = get_views()
+    # The state is live: another thread's catch-up changes it in place, so it is only read under the lock.
+    with views.lock:
+        current = views.state()
+        found: Catalog | None = current_app.extensions.get(_CATALOG)
+        if found is None or found.size != current.size:
+            found = Catalog.build(current.to_json())
+            current_app.extensions[_CATALOG] = found
     return found
 
 

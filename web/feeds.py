@@ -128,7 +128,8 @@ def archive(k: int, fmt: str) -> Response:
 @bp.get("/organizations/<slug>.<any(atom, rss):fmt>")
 def organization(slug: str, fmt: str) -> Response:
     size = refresh()
-    found = get_views().state().get(organization_id(slug))
+    with get_views().lock:  # the live state: another thread's catch-up changes it in place
+        found = get_views().state().get(organization_id(slug))
     if not isinstance(found, Organization):
         raise NotFoundError(f"no organization {slug!r}")
     return _filtered(fmt, size, f"organizations/{slug}", f"{found.profile['name']}: log entries",
@@ -138,7 +139,9 @@ def organization(slug: str, fmt: str) -> Response:
 @bp.get("/codes/<slug>.<any(atom, rss):fmt>")
 def code(slug: str, fmt: str) -> Response:
     size = refresh()
-    if not isinstance(get_views().state().get(code_id(slug)), Code):
+    with get_views().lock:
+        found = get_views().state().get(code_id(slug))
+    if not isinstance(found, Code):
         raise NotFoundError(f"no Code {slug!r}")
     return _filtered(fmt, size, f"codes/{slug}", f"{slug}: revisions, endorsements and reports",
                      f"{get_settings().base_url}/codes/{slug}", code=slug)

@@ -206,10 +206,8 @@ def feed(summary: str, parameters: list[Schema], media_type: str, immutable: boo
                                             else "public, max-age=300"}}}
     operation = get(summary, "feeds", {"description": "The feed document", "headers": headers,
                                        "content": content(media_type, STRING)},
-                    parameters, errors=(), extra={"304": {"description": "Not modified (If-None-Match or "
-                                                                         "If-Modified-Since matched)"}})
-    for status in errors:  # feeds are not data paths: their errors are werkzeug's plain pages
-        operation["get"]["responses"][str(status)] = {"description": "Not found"}
+                    parameters, errors=errors, extra={"304": {"description": "Not modified (If-None-Match or "
+                                                                             "If-Modified-Since matched)"}})
     return operation
 
 

@@ -180,7 +180,9 @@ class Site:
 
 def current_site() -> Site:
     refresh()
-    return Site(get_views().state().to_json())
+    views = get_views()
+    with views.lock:  # the live state: another thread's catch-up changes it in place
+        return Site(views.state().to_json())
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ What it does: one app-level error handler per family of errors (our
 the event store's transient failures, and anything unhandled) that answers
 ``{"type", "title", "status", "detail"}`` with the error's status on the
 paths where clients expect JSON (:func:`is_data_path`: the API, the log's
-checkpoint and tiles, the discovery document). ``type`` is
+checkpoint and tiles, the discovery document, the feeds). ``type`` is
 ``https://hcoc-registry.org/problems/<code>`` with the registry error's
 ``code``, or a slug of the HTTP reason for werkzeug's exceptions.
 
@@ -31,7 +31,8 @@ from registry.errors import RegistryError
 PROBLEM_TYPE_BASE = "https://hcoc-registry.org/problems/"
 PROBLEM_MIMETYPE = "application/problem+json"
 # Where clients are programs: errors are problem+json and reads are CORS-readable.
-DATA_PATH_PREFIXES = ("/api/", "/tile/", "/.well-known/")
+# Feeds too: their readers are programs, so an unknown feed is a typed 404, not an HTML page.
+DATA_PATH_PREFIXES = ("/api/", "/tile/", "/.well-known/", "/feeds/")
 DATA_PATHS = ("/checkpoint", "/tile", "/api")
 RETRY_AFTER_SECONDS = "5"
 _GENERIC_DETAIL = "the server could not answer this request; the operator has been told"
