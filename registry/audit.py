@@ -59,7 +59,6 @@ from registry.logstore import (
     decode_tile,
     tile_position,
 )
-from registry.sqlstore import cols
 from registry.state import RegistryState
 from registry.transparency import open_log_store
 
@@ -627,13 +626,10 @@ class StoredTiles:
         self.store = store
 
     def row(self, level: int, index: int) -> bytes | None:
-        with self.store.datastore.transaction(commit=False) as c:
-            return self.store._tiles(c, [(level, index)]).get((level, index))
+        return self.store.tile_row(level, index)
 
     def keys(self) -> list[tuple[int, int]]:
-        with self.store.datastore.transaction(commit=False) as c:
-            c.execute(self.store._q("SELECT level, idx FROM {t}log_tiles ORDER BY level, idx"))
-            return [(int(level), int(idx)) for level, idx in map(cols, c.fetchall())]
+        return self.store.tile_keys()
 
     def head_size(self) -> int:
         return self.store.size()

@@ -177,6 +177,17 @@ class LogStoreMixin:
                   [v for k in keys for v in k])
         return {(int(level), int(idx)): bytes(data) for level, idx, data in map(_cols, c.fetchall())}
 
+    def tile_row(self, level: int, index: int) -> bytes | None:
+        """The stored row of a tile, with its interior levels (for the audit), or None."""
+        with self.datastore.transaction(commit=False) as c:
+            return self._tiles(c, [(level, index)]).get((level, index))
+
+    def tile_keys(self) -> list[tuple[int, int]]:
+        """(tile level, tile index) of every stored row, in order."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self._q("SELECT level, idx FROM {t}log_tiles ORDER BY level, idx"))
+            return [(int(level), int(idx)) for level, idx in map(_cols, c.fetchall())]
+
     def tile(self, level: int, index: int) -> bytes | None:
         """The served bytes (bottom level only) of a stored tile row, or None."""
         with self.datastore.transaction(commit=False) as c:

@@ -14,7 +14,8 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -46,6 +47,21 @@ def median(values: list[float]) -> float:
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
+
+
+@contextmanager
+def bench_settings(postgres_url: str | None) -> Iterator[config.Settings]:
+    """Settings for a throw-away registry: a temporary directory and, with PostgreSQL, a schema dropped after."""
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = settings_for(Path(tmp), postgres_url)
+        try:
+            yield settings
+        finally:
+            if postgres_url:
+                import psycopg
+
+                with psycopg.connect(postgres_url, autocommit=True) as conn:
+                    conn.execute(f"DROP SCHEMA IF EXISTS {settings.extra['REGISTRY_POSTGRES_SCHEMA']} CASCADE")
 
 
 def settings_for(root: Path, postgres_url: str | None) -> config.Settings:
@@ -85,12 +101,12 @@ def ingest(statements: int, reps: int, postgres_url: str | None, as_json: bool) 
     """Signed submissions per second end to end, beside bare eventsourcing saves (one per commit)."""
     bare_rates, same_rates, ours_rates = [], [], []
     for rep in range(reps):
-        with tempfile.TemporaryDirectory() as tmp:
-            bare_rates.append(_bare_saves(settings_for(Path(tmp), postgres_url), statements))
-        with tempfile.TemporaryDirectory() as tmp:
-            same_rates.append(_bare_saves(settings_for(Path(tmp), postgres_url), statements, events=3))
-        with tempfile.TemporaryDirectory() as tmp:
-            ours_rates.append(_submissions(settings_for(Path(tmp), postgres_url), statements))
+        with bench_settings(postgres_url) as settings:
+            bare_rates.append(_bare_saves(settings, statements))
+        with bench_settings(postgres_url) as settings:
+            same_rates.append(_bare_saves(settings, statements, events=3))
+        with bench_settings(postgres_url) as settings:
+            ours_rates.append(_submissions(settings, statements))
         progress(f"rep {rep + 1}/{reps}: bare {bare_rates[-1]:.0f}/s, bare 3-event commits {same_rates[-1]:.0f}/s, "
                  f"submissions {ours_rates[-1]:.0f}/s")
     emit({
@@ -333,6 +349,11 @@ def merge_delay(submissions: int, rate: float, postgres_url: str | None, as_json
         finally:
             os.killpg(honcho.pid, signal.SIGTERM)
             honcho.wait(timeout=30)
+            if postgres_url:
+                import psycopg
+
+                with psycopg.connect(postgres_url, autocommit=True) as conn:
+                    conn.execute(f"DROP SCHEMA IF EXISTS {settings.extra['REGISTRY_POSTGRES_SCHEMA']} CASCADE")
     delays = []
     sizes = sorted(seen.items())
     for index, at in accepted:
