@@ -22,7 +22,7 @@ from registry.canonical import CanonicalError
 from registry.canonical import loads as strict_loads
 from registry.diff import diff_states
 from registry.domain import code_id
-from registry.errors import ConfigurationError, MalformedError, RegistryError, VerificationError
+from registry.errors import ConfigurationError, MalformedError, NotFoundError, RegistryError, VerificationError
 from registry.leaf import format_time, parse_leaf, parse_time
 from registry.publish import publish_snapshot
 from registry.state import fold
@@ -519,6 +519,67 @@ def receipt(obj: Context, index: int) -> None:
     log = obj.log()
     log.catch_up()
     click.echo(log.receipt(index).decode("utf-8"), nl=False)
+
+
+@main.group()
+def show() -> None:
+    """Show one log entry or one organization, from the read models."""
+
+
+@show.command("entry")
+@click.argument("index", type=int)
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def show_entry(obj: Context, index: int, as_json: bool) -> None:
+    """One log entry: its statement, signer, times and hashes."""
+    views = obj.views()
+    views.catch_up()
+    found = views.events(after=index - 1, limit=1)
+    if not found or found[0]["index"] != index:
+        raise NotFoundError(f"no log entry {index}")
+    event = found[0]
+    leaf = obj.registry.leaf(index)
+    assert leaf is not None
+    event["leaf_hash"] = tlog.leaf_hash(leaf).hex()
+    if as_json:
+        click.echo(json.dumps(event, sort_keys=True, ensure_ascii=False))
+        return
+    roles = {"organization": "self-signed", "maintainer": "attested by a maintainer"}
+    how = roles.get(event["signer_role"], f"{event['signer_role']} record")
+    click.echo(f"entry {index}: {event['type']} ({how})")
+    click.echo(f"recorded at {event['recorded_at']}, signed at {event['signed_at']} by key {event['signer']}")
+    click.echo(f"envelope sha256 {event['envelope_hash']}, leaf hash {event['leaf_hash']}")
+    click.echo(safe(json.dumps(event["statement"], indent=2, sort_keys=True, ensure_ascii=False)))
+
+
+@show.command("org")
+@click.argument("slug")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def show_org(obj: Context, slug: str, as_json: bool) -> None:
+    """One organization: profile, keys, stance per Code, reports and its timeline."""
+    views = obj.views()
+    views.catch_up()
+    state = views.state().to_json()
+    org = next((o for o in state["organizations"] if o["org"] == slug), None)
+    if org is None:
+        raise NotFoundError(f"no organization {slug!r}")
+    stances = [e for e in state["endorsements"] if e["org"] == slug]
+    timeline = views.events(org=slug, limit=200)
+    if as_json:
+        click.echo(json.dumps({"organization": org, "endorsements": stances, "timeline": timeline},
+                              sort_keys=True, ensure_ascii=False))
+        return
+    click.echo(f"{safe(org['name'])} ({slug}): {org['country']}, {org['kind']}")
+    for key in org["keys"]:
+        click.echo(f"  key {key}")
+    for e in stances:
+        how = "attested" if e["attested"] else "self-signed"
+        click.echo(f"  {safe(e['code'])}: {e['status']} {safe(e['version'])} scope {e['scope']} ({how})")
+    for report in org["reports"]:
+        click.echo(f"  report {safe(report['framework'])} {safe(report['period'])}: {safe(report['url'])}")
+    for event in timeline:
+        click.echo(f"  [{event['index']}] {event['recorded_at']} {event['type']}")
 
 
 @main.group()

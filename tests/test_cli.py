@@ -169,3 +169,14 @@ def test_export_and_verify_bundle_offline(sqlite_backend: Backend, tmp_path: Pat
     other = "test.example/registry+00000000+AQ" + "A" * 42 + "="
     err = cli("verify", "bundle", str(bundle_file), "--log-key", other, ok=False)
     assert err.startswith("FAILED")
+
+
+def test_show_entry_and_organization(sqlite_backend: Backend) -> None:
+    cli = Cli(sqlite_backend)
+    cli("init", "--origin", ORIGIN, "--demo")
+    entry = cli.json("show", "entry", "3", "--json")
+    assert entry["index"] == 3 and entry["type"] == "organization.registered" and len(entry["leaf_hash"]) == 64
+    out = cli("show", "org", "milestone-systems")
+    assert "Milestone Systems" in out and "hiroshima-coc: active 2023-10-30 scope all (attested)" in out
+    assert "endorsement.made" in out
+    assert cli("show", "entry", "999", ok=False).startswith("refused: not-found:")
