@@ -10,8 +10,8 @@ the client is over its limit. The app's limit comes from ``app.config``:
 ``SUBMIT_BURST`` (default: ``N``).
 
 Hand-written on purpose: Flask-Limiter is not a project dependency, and one
-endpoint needs no more than this (it would also put ``Retry-After`` on every
-200, see shared/reference/feeds_web.md 2.4).
+endpoint needs no more than this (Flask-Limiter 4 would also put ``Retry-After``
+on every 200 response when its headers are enabled).
 
 What it does not do: no shared storage. Buckets live in one process, so with
 W gunicorn workers a client may get up to W times the configured rate; a
