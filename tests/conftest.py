@@ -61,6 +61,13 @@ class Backend:
     def open(self) -> Registry:
         return open_registry(self.settings())
 
+    def app(self, env: dict[str, str] | None = None, **config: Any) -> Any:
+        """The web app on this store (the test's own environment, never the developer's shell)."""
+        from web import create_app
+
+        return create_app({"DATA_DIR": self.data_dir, "ENVIRON": {**self.env, "REGISTRY_ORIGIN": ORIGIN, **(env or {})},
+                           **config})
+
     def subprocess_env(self) -> dict[str, str]:
         return {**os.environ, **self.env, "REGISTRY_DATA_DIR": str(self.data_dir), "REGISTRY_ORIGIN": ORIGIN}
 

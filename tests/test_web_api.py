@@ -32,7 +32,7 @@ from registry.state import fold
 from registry.transparency import open_log
 from registry.views import open_read_models
 from tests.conftest import ORIGIN, Actor, Backend, World, _make_backend, make_world
-from web import close_app, create_app, ratelimit
+from web import close_app, ratelimit
 from web.api import encode_cursor
 
 PROBLEM = "application/problem+json"
@@ -67,7 +67,7 @@ class Served:
 
 
 def app_for(backend: Backend, **config: Any) -> Flask:
-    return create_app({"DATA_DIR": backend.data_dir, "ENVIRON": {**backend.env, "REGISTRY_ORIGIN": ORIGIN}, **config})
+    return backend.app(**config)
 
 
 def publish_code(world: World, slug: str, version: str, actions: int, supersedes: str | None = None) -> None:

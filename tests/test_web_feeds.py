@@ -30,7 +30,7 @@ from registry import canonical, keys
 from registry.leaf import parse_time
 from registry.transparency import open_log
 from tests.conftest import ORIGIN, Actor, Backend, World, _make_backend, make_world
-from web import close_app, create_app
+from web import close_app
 from web import feeds as web_feeds
 from web.feedviews import entry_id, scope_words
 
@@ -57,8 +57,7 @@ class Served:
 
 
 def app_for(backend: Backend, **config: Any) -> Flask:
-    return create_app({"DATA_DIR": backend.data_dir, "ENVIRON": {**backend.env, "REGISTRY_ORIGIN": ORIGIN},
-                       "FEED_PAGE_SIZE": PAGE, **config})
+    return backend.app(**{"FEED_PAGE_SIZE": PAGE, **config})
 
 
 def register(world: World, slug: str, name: str, actor: Actor | None = None) -> None:

@@ -34,7 +34,7 @@ from registry.config import Settings
 from registry.logstore import StoredCheckpoint
 from registry.transparency import open_log
 from tests.conftest import ORIGIN, Backend, _make_backend, make_world
-from web import close_app, create_app
+from web import close_app
 
 FIRST, SIGNED, INTEGRATED = 100, 302, 312  # two published checkpoints, then unsigned leaves
 PROBLEM = "application/problem+json"
@@ -57,8 +57,7 @@ class Served:
 
 
 def app_for(backend: Backend, **extra_env: str) -> Flask:
-    return create_app({"DATA_DIR": backend.data_dir,
-                       "ENVIRON": {**backend.env, "REGISTRY_ORIGIN": ORIGIN, **extra_env}})
+    return backend.app(env=extra_env)
 
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
