@@ -2,7 +2,8 @@
 
 Pure: no Flask, no database, no clock. The web layer builds ``FeedItem`` and
 ``FeedPage`` values, picks leaf ranges with the ``feeds.archive`` helpers and
-serves the bytes ``render_atom`` / ``render_rss`` return.
+serves the bytes ``render_atom`` / ``render_rss`` return. Text taken from a
+statement goes into those values through ``isolate`` (and ``xml_text``).
 """
 
 from feeds.archive import (
@@ -19,6 +20,7 @@ from feeds.archive import (
 )
 from feeds.items import EMPTY_FEED_UPDATED, FeedItem, FeedPage, newest_updated
 from feeds.render import FORMAT_VERSION, REG_NS, render_atom, render_rss
+from feeds.text import isolate, xml_text
 
 __all__ = [
     "EMPTY_FEED_UPDATED",
@@ -32,6 +34,7 @@ __all__ = [
     "archive_links",
     "archive_url",
     "is_complete",
+    "isolate",
     "newest_updated",
     "page_of",
     "page_range",
@@ -39,4 +42,5 @@ __all__ = [
     "render_rss",
     "subscription_links",
     "subscription_range",
+    "xml_text",
 ]

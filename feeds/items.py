@@ -21,14 +21,13 @@ from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 
+from feeds.text import NOT_XML
+
 # An empty feed still needs an <updated>; a fixed instant (the day the G7
 # published the Hiroshima Code) keeps empty feeds byte-stable instead of now().
 EMPTY_FEED_UPDATED = datetime(2023, 10, 30, tzinfo=UTC)
 
 _EVENT_HASH = re.compile(r"sha256:[0-9a-f]{64}")
-# Characters XML 1.0 cannot carry at all; lxml would refuse them mid-render
-# with a message that does not name the field.
-_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 @dataclass(frozen=True)
@@ -114,5 +113,5 @@ def _check_utc_seconds(name: str, moment: datetime) -> None:
 def _check_xml_text(value: FeedItem | FeedPage) -> None:
     for field in fields(value):
         text = getattr(value, field.name)
-        if isinstance(text, str) and (bad := _NOT_XML.search(text)):
+        if isinstance(text, str) and (bad := NOT_XML.search(text)):
             raise ValueError(f"{field.name} holds U+{ord(bad.group()):04X}, which XML 1.0 cannot carry")

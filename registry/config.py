@@ -88,7 +88,12 @@ def eventsourcing_env(settings: Settings) -> dict[str, str]:
         path = url[len("sqlite:///"):]
         if not path:
             raise ConfigurationError("sqlite URL needs a path: sqlite:///PATH")
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise ConfigurationError(
+                f"cannot create the directory of the SQLite database {path}: {e.strerror or e}"
+            ) from None
         return {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
             "SQLITE_DBNAME": path,
@@ -98,14 +103,18 @@ def eventsourcing_env(settings: Settings) -> dict[str, str]:
         }
     if settings.is_postgres:
         parts = urlsplit(url)
-        if not parts.hostname or not parts.path.strip("/"):
+        try:
+            port = parts.port
+        except ValueError:
+            port = -1
+        if not parts.hostname or not parts.path.strip("/") or port == -1:
             raise ConfigurationError("PostgreSQL URL must be postgresql://USER[:PASS]@HOST[:PORT]/DB")
         extra = settings.extra
         return {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
             "POSTGRES_DBNAME": parts.path.strip("/"),
             "POSTGRES_HOST": parts.hostname,
-            "POSTGRES_PORT": str(parts.port or 5432),
+            "POSTGRES_PORT": str(port or 5432),
             "POSTGRES_USER": unquote(parts.username or "postgres"),
             "POSTGRES_PASSWORD": unquote(parts.password or ""),
             "POSTGRES_POOL_SIZE": extra.get("REGISTRY_POSTGRES_POOL_SIZE", "2"),
@@ -120,4 +129,29 @@ def eventsourcing_env(settings: Settings) -> dict[str, str]:
             "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
             "CREATE_TABLE": "y",
         }
-    raise ConfigurationError(f"unsupported database URL {url!r}: use sqlite:///PATH or postgresql://...")
+    raise ConfigurationError(
+        f"unsupported database URL {redacted_url(url)!r}: use sqlite:///PATH or postgresql://..."
+    )
+
+
+def redacted_url(url: str) -> str:
+    """``url`` with any password (and any query, which may hold one) replaced by ``***``."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return "(an unparsable URL)"
+    if parts.query:
+        parts = parts._replace(query="***")
+    if password is not None:
+        host = parts.netloc.rpartition("@")[2]
+        parts = parts._replace(netloc=f"{parts.username or ''}:***@{host}")
+    return parts.geturl()
+
+
+def database_label(settings: Settings) -> str:
+    """The configured database for an operator's message: the SQLite path or the redacted URL."""
+    url = settings.database_url
+    if url.startswith("sqlite:///"):
+        return f"SQLite database {url[len('sqlite:///'):]}"
+    return f"database {redacted_url(url)}"

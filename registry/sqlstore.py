@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from registry.errors import StorageUnavailableError
+
 
 def cols(row: Any) -> tuple[Any, ...]:
     """A result row as a tuple: psycopg is set up by the library to return dict rows, sqlite3 tuples."""
@@ -61,11 +63,22 @@ def open_with_retry(open_store: Any, attempts: int = 20, deadline: float = 15.0)
     SQLite answers "database is locked" at once, without waiting, when a transaction that has
     read must upgrade to write under contention; table creation at start-up does exactly that.
     PostgreSQL processes racing to create the same schema collide on its unique rows.
+
+    Raises:
+        StorageUnavailableError: the store could not be opened (a server that does not answer,
+            a file that cannot be opened or is not a database, or contention that did not end).
     """
     import random
+    import sqlite3
     import time
 
-    from eventsourcing.persistence import IntegrityError, InternalError, OperationalError, ProgrammingError
+    from eventsourcing.persistence import (
+        IntegrityError,
+        InternalError,
+        OperationalError,
+        PersistenceError,
+        ProgrammingError,
+    )
 
     give_up = time.monotonic() + deadline
     for attempt in range(attempts):
@@ -73,9 +86,30 @@ def open_with_retry(open_store: Any, attempts: int = 20, deadline: float = 15.0)
             return open_store()
         # Several processes creating the same tables at once (gunicorn workers at first start) collide
         # on the library's schema-version row, on CREATE TYPE or on the catalog ("tuple concurrently
-        # updated"): the loser just tries again. An unreachable server is not retried for long.
-        except (OperationalError, IntegrityError, InternalError, ProgrammingError):
-            if attempt == attempts - 1 or time.monotonic() > give_up:
-                raise
+        # updated"): the loser just tries again. A server that gave no connection at all is no race.
+        except (OperationalError, IntegrityError, InternalError, ProgrammingError) as e:
+            if attempt == attempts - 1 or time.monotonic() > give_up or _no_connection(e):
+                raise _unavailable(e) from e
             time.sleep(random.uniform(0.02, 0.1) * (attempt + 1))
+        except (PersistenceError, sqlite3.Error, *_driver_errors()) as e:
+            raise _unavailable(e) from e
     raise AssertionError("unreachable")
+
+
+def _unavailable(e: BaseException) -> StorageUnavailableError:
+    # The library's and the drivers' messages name no password (the URL is never part of them).
+    reason = " ".join(str(e).split()) or type(e).__name__
+    return StorageUnavailableError(f"the store could not be opened: {reason}")
+
+
+def _no_connection(e: BaseException) -> bool:
+    """Whether the PostgreSQL pool got no connection: the server is down or refuses us."""
+    return type(e.__cause__).__name__ == "PoolTimeout"
+
+
+def _driver_errors() -> tuple[type[BaseException], ...]:
+    try:
+        import psycopg
+    except ImportError:  # SQLite-only installations
+        return ()
+    return (psycopg.Error,)

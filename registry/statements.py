@@ -10,7 +10,10 @@ dotted path such as ``actions.3.heading`` or ``evidence.0.url``).
 
 Text is checked for structure only (length, control characters, surrounding
 whitespace). Markup, quotes, bidi overrides and emoji are accepted on purpose:
-the registry must record hostile names faithfully, and the site escapes them.
+the registry must record hostile names faithfully, and the site and the feeds
+escape and isolate them. URLs and identifiers are stricter: no format
+characters (category Cf) in a URL, and slugs, version ids, hashes, key ids and
+origins are ASCII by their patterns.
 
 What this module does not do: verify signatures (``envelope``), decide whether
 the signer's key is known, active or allowed for this organization, check the
@@ -200,6 +203,10 @@ def _url(value: Any, field: str) -> None:
     # urlsplit silently drops tabs and newlines, so look at the raw text first.
     if any(c.isspace() or unicodedata.category(c) == "Cc" for c in text):
         _fail("must not contain whitespace or control characters", field)
+    # Invisible format characters (bidi controls, zero-width characters, U+FEFF): a URL holding one
+    # reads as another address than the one a browser visits, and no real URL needs one.
+    if bad := next((c for c in text if unicodedata.category(c) == "Cf"), None):
+        _fail(f"must not contain invisible format characters (U+{ord(bad):04X})", field)
     try:
         parts = urlsplit(text)
         _ = parts.port  # raises ValueError on a non-numeric or out-of-range port

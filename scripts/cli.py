@@ -2,7 +2,8 @@
 
 Output is for people by default and JSON with ``--json``. A refusal prints one
 line (``refused: <code>: <reason>``) on stderr and exits with status 1; a
-configuration problem exits with status 2.
+configuration problem, or a store that cannot be opened or used, is one line
+(``error: ...``, naming the database but never its password) and status 2.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
+from urllib.parse import unquote, urlsplit
 
 import click
 
@@ -22,11 +24,18 @@ from registry.canonical import CanonicalError
 from registry.canonical import loads as strict_loads
 from registry.diff import diff_states
 from registry.domain import code_id
-from registry.errors import ConfigurationError, MalformedError, NotFoundError, RegistryError, VerificationError
+from registry.errors import (
+    ConfigurationError,
+    MalformedError,
+    NotFoundError,
+    RegistryError,
+    StorageUnavailableError,
+    VerificationError,
+)
 from registry.leaf import format_time, parse_leaf, parse_time
 from registry.publish import publish_snapshot
 from registry.state import fold
-from registry.terminal import safe
+from registry.terminal import safe, safe_json
 from registry.transparency import TransparencyLog, open_log
 from registry.views import ReadModels, open_read_models
 
@@ -69,23 +78,63 @@ pass_ctx = click.make_pass_decorator(Context)
 
 
 def fail(error: RegistryError) -> NoReturn:
-    kind = {ConfigurationError: "error", VerificationError: "FAILED"}.get(type(error), "refused")
+    """One line on stderr; exit 2 for the operator's problems (settings, an unreachable store), else 1."""
+    operator = isinstance(error, ConfigurationError | StorageUnavailableError)
+    kind = "error" if operator else "FAILED" if isinstance(error, VerificationError) else "refused"
     click.echo(f"{kind}: {safe(error.diagnostics())}".replace("\n", " "), err=True)
-    sys.exit(2 if isinstance(error, ConfigurationError) else 1)
+    sys.exit(2 if operator else 1)
+
+
+def _store_errors() -> tuple[type[BaseException], ...]:
+    """What the storage library and the database drivers raise when a store cannot be used."""
+    import sqlite3
+
+    from eventsourcing.persistence import PersistenceError
+
+    try:
+        import psycopg
+    except ImportError:
+        return (PersistenceError, sqlite3.Error)
+    return (PersistenceError, sqlite3.Error, psycopg.Error)
+
+
+def _storage_error(obj: Context | None, error: BaseException) -> StorageUnavailableError:
+    """``error`` as one line naming the database (never its password)."""
+    reason = error.message if isinstance(error, RegistryError) else " ".join(str(error).split())
+    try:
+        settings = config.load(obj.data_dir) if obj is not None else None
+    except RegistryError:
+        settings = None
+    if settings is None:
+        return StorageUnavailableError(f"the database: {reason or type(error).__name__}")
+    try:
+        password = urlsplit(settings.database_url).password
+    except ValueError:
+        password = None
+    for secret in {password, unquote(password or "")} - {None, ""}:
+        reason = reason.replace(secret, "***")  # drivers never quote it, but nothing must show it
+    return StorageUnavailableError(f"{config.database_label(settings)}: {reason or type(error).__name__}")
 
 
 class RegistryGroup(click.Group):
-    """Turns every RegistryError into a one-line refusal."""
+    """Turns every RegistryError, and every failure to use a store, into one line."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except StorageUnavailableError as e:
+            fail(_storage_error(ctx.find_object(Context), e))
         except RegistryError as e:
             fail(e)
+        except _store_errors() as e:  # from code that opens a store itself (the audit's raw readers)
+            fail(_storage_error(ctx.find_object(Context), e))
         finally:
             obj = ctx.find_object(Context)
             if obj is not None:
-                obj.close()
+                try:
+                    obj.close()
+                except _store_errors():
+                    pass  # a store that failed to open or answer cannot be closed cleanly either
 
 
 @click.group(cls=RegistryGroup)
@@ -542,14 +591,14 @@ def show_entry(obj: Context, index: int, as_json: bool) -> None:
     assert leaf is not None
     event["leaf_hash"] = tlog.leaf_hash(leaf).hex()
     if as_json:
-        click.echo(json.dumps(event, sort_keys=True, ensure_ascii=False))
+        click.echo(safe_json(json.dumps(event, sort_keys=True, ensure_ascii=False)))
         return
     roles = {"organization": "self-signed", "maintainer": "attested by a maintainer"}
     how = roles.get(event["signer_role"], f"{event['signer_role']} record")
     click.echo(f"entry {index}: {event['type']} ({how})")
     click.echo(f"recorded at {event['recorded_at']}, signed at {event['signed_at']} by key {event['signer']}")
     click.echo(f"envelope sha256 {event['envelope_hash']}, leaf hash {event['leaf_hash']}")
-    click.echo(safe(json.dumps(event["statement"], indent=2, sort_keys=True, ensure_ascii=False)))
+    click.echo(safe_json(json.dumps(event["statement"], indent=2, sort_keys=True, ensure_ascii=False)))
 
 
 @show.command("org")
@@ -567,8 +616,8 @@ def show_org(obj: Context, slug: str, as_json: bool) -> None:
     stances = [e for e in state["endorsements"] if e["org"] == slug]
     timeline = views.events(org=slug, limit=200)
     if as_json:
-        click.echo(json.dumps({"organization": org, "endorsements": stances, "timeline": timeline},
-                              sort_keys=True, ensure_ascii=False))
+        click.echo(safe_json(json.dumps({"organization": org, "endorsements": stances, "timeline": timeline},
+                                        sort_keys=True, ensure_ascii=False)))
         return
     click.echo(f"{safe(org['name'])} ({slug}): {org['country']}, {org['kind']}")
     for key in org["keys"]:
@@ -700,7 +749,7 @@ def replay(obj: Context, size: int | None, until: str | None, as_json: bool) -> 
     state = views.state_at(current if size is None else size)
     snapshot = state.to_json()
     if as_json:
-        click.echo(json.dumps(snapshot, sort_keys=True, ensure_ascii=False))
+        click.echo(safe_json(json.dumps(snapshot, sort_keys=True, ensure_ascii=False)))
         return
     click.echo(f"state after {state.size} of {current} log entries (sha256 {state.hash()})")
     for c in snapshot["codes"]:
@@ -735,7 +784,8 @@ def diff(obj: Context, size_a: int, size_b: int, as_json: bool) -> None:
     views.catch_up()
     changes = diff_states(views.state_at(size_a).to_json(), views.state_at(size_b).to_json())
     if as_json:
-        click.echo(json.dumps({"from": size_a, "to": size_b, "changes": changes}, sort_keys=True, ensure_ascii=False))
+        click.echo(safe_json(json.dumps({"from": size_a, "to": size_b, "changes": changes}, sort_keys=True,
+                                        ensure_ascii=False)))
         return
     if not changes:
         click.echo(f"no changes between {size_a} and {size_b}")

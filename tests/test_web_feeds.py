@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email.utils import format_datetime
@@ -26,6 +27,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from lxml import etree, html
 
+from feeds import isolate
 from registry import canonical, keys
 from registry.leaf import parse_time
 from registry.transparency import open_log
@@ -250,7 +252,9 @@ def test_entries_carry_the_statement_its_hash_and_links(client: FlaskClient, ser
             assert entry.guidislink is False  # isPermaLink="false": a tag: id is no URL
         text = entry.content[0].value if fmt == "atom" else entry["reg_statement"]
         assert json.loads(text) == doc["statement"]
-        if "\uffff" not in json.dumps(doc["statement"], ensure_ascii=False):
+        # U+FFFF (not XML) and format characters such as U+202E are written as \u escapes; else byte-exact
+        if not any(c == "\uffff" or unicodedata.category(c) == "Cf"
+                   for c in json.dumps(doc["statement"], ensure_ascii=False)):
             assert text.encode() == canonical.dumps(doc["statement"])
         leaf = client.get(f"/api/v1/log/entries/{i}").data
         assert entry["reg_eventhash"] == "sha256:" + hashlib.sha256(leaf).hexdigest()
@@ -309,12 +313,15 @@ def test_filtered_feeds_hold_the_newest_entries(client: FlaskClient, monkeypatch
 
 def test_titles_say_what_happened(client: FlaskClient, served: Served) -> None:
     titles = {leaf_index(e): e.title for e in all_entries(client, served, "atom").values()}
-    assert "KDDI Corporation endorsed hiroshima-coc 2023-10-30 (actions 1-3)" in titles.values()
-    assert "Acme endorsed hiroshima-coc 2023-10-30 (all actions) (attested by a maintainer)" in titles.values()
-    assert "Acme withdrew its endorsement of hiroshima-coc: Merged into a group policy." in titles.values()
+    # every piece of statement text is in Unicode isolates (FSI ... PDI)
+    assert "\u2068KDDI Corporation\u2069 endorsed hiroshima-coc 2023-10-30 (actions 1-3)" in titles.values()
+    assert ("\u2068Acme\u2069 endorsed hiroshima-coc 2023-10-30 (all actions) (attested by a maintainer)"
+            in titles.values())
+    assert ("\u2068Acme\u2069 withdrew its endorsement of hiroshima-coc: \u2068Merged into a group policy.\u2069"
+            in titles.values())
     # names as they were when the entry was recorded: the rename does not rewrite history
-    assert "Old Name Inc endorsed hiroshima-coc 2023-10-30 (all actions)" in titles.values()
-    assert "New Name Inc updated its profile (name)" in titles.values()
+    assert "\u2068Old Name Inc\u2069 endorsed hiroshima-coc 2023-10-30 (all actions)" in titles.values()
+    assert "\u2068New Name Inc\u2069 updated its profile (name)" in titles.values()
     assert scope_words([1, 2, 3, 5, 7, 8]) == "actions 1-3, 5, 7-8" and scope_words([4]) == "action 4"
 
 
@@ -380,13 +387,14 @@ def test_hostile_text_stays_text(client: FlaskClient, served: Served, fmt: str) 
             assert any("<script>alert(1)</script>" in text for text in shown), url
     _, parsed = fetch(client, f"/feeds/organizations/hostile.{fmt}")
     made = next(e for e in parsed.entries if e["reg_type"] == "endorsement.made")
-    assert made.title == f"{HOSTILE_NAME} endorsed hiroshima-coc 2023-10-30 (actions 2, 4-6)"
+    assert made.title == f"{isolate(HOSTILE_NAME)} endorsed hiroshima-coc 2023-10-30 (actions 2, 4-6)"
     statement = json.loads(made.content[0].value if fmt == "atom" else made["reg_statement"])["statement"]
     assert statement == LONG_STATEMENT and len(statement) == 5000
     if fmt == "atom":
-        assert made.author == HOSTILE_NAME and made.summary.startswith("Effective 2024-02-01. Statement: <script>")
+        assert made.author == isolate(HOSTILE_NAME)
+        assert made.summary.startswith("Effective 2024-02-01. Statement: \u2068<script>")
         assert "\ufffd" in made.summary  # U+FFFF cannot be XML text; it shows as U+FFFD
-    assert parsed.feed.title == f"HCoC registry: {HOSTILE_NAME}: log entries"
+    assert parsed.feed.title == f"HCoC registry: {isolate(HOSTILE_NAME)}: log entries"
 
 
 def test_new_entries_move_the_subscription_but_not_the_archives(backend: Backend) -> None:
@@ -406,7 +414,8 @@ def test_new_entries_move_the_subscription_but_not_the_archives(backend: Backend
             assert client.post("/api/v1/statements", data=new, content_type="application/json").status_code == 201
             moved = client.get("/feeds/events.atom", headers={"If-None-Match": sub.headers["ETag"]})
             assert moved.status_code == 200 and moved.headers["ETag"] != sub.headers["ETag"]
-            assert "Late registered (JP, company)" in {e.title for e in feedparser.parse(moved.data).entries}
+            titles = {e.title for e in feedparser.parse(moved.data).entries}
+            assert "\u2068Late\u2069 registered (JP, company)" in titles
             again = client.get("/feeds/events/archive/0.atom", headers={"If-None-Match": archive.headers["ETag"]})
             assert again.status_code == 304
             assert client.get("/feeds/types/organization.registered.atom",

@@ -43,11 +43,13 @@ from feeds import (
     FeedPage,
     archive_links,
     is_complete,
+    isolate,
     page_range,
     render_atom,
     render_rss,
     subscription_links,
     subscription_range,
+    xml_text,
 )
 from registry.domain import Code, Organization, code_id, organization_id
 from registry.errors import NotFoundError
@@ -55,7 +57,7 @@ from registry.leaf import parse_time
 from registry.logstore import StoredCheckpoint
 from registry.statements import STATEMENT_TYPES
 from web import get_registry, get_settings, get_views, latest_checkpoint, refresh
-from web.feedviews import WORDS_VERSION, ItemBuilder, tag, xml_text
+from web.feedviews import WORDS_VERSION, ItemBuilder, tag
 
 bp = Blueprint("feeds", __name__, url_prefix="/feeds")
 
@@ -132,7 +134,7 @@ def organization(slug: str, fmt: str) -> Response:
         found = get_views().state().get(organization_id(slug))
     if not isinstance(found, Organization):
         raise NotFoundError(f"no organization {slug!r}")
-    return _filtered(fmt, size, f"organizations/{slug}", f"{found.profile['name']}: log entries",
+    return _filtered(fmt, size, f"organizations/{slug}", f"{isolate(found.profile['name'])}: log entries",
                      f"{get_settings().base_url}/organizations/{slug}", org=slug)
 
 

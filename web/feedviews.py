@@ -8,6 +8,15 @@ made, so the same leaf has the same id in every feed, format and render.
 ``sha256:`` of the leaf bytes, absolute links from the configured base URL,
 and organization names as they stood when the entry was recorded.
 
+Every piece of text taken from a statement (names, titles, headings,
+reasons, statements, URLs) is wrapped in Unicode isolates with
+:func:`feeds.isolate` before it is joined with the fixed words, so a
+direction override in a name cannot reverse the rest of a title; the
+statement JSON in an entry's content writes invisible and direction-changing
+characters as ``\\uXXXX`` escapes instead, so it still parses to the signed
+statement. Slugs, version ids, types and key ids are ASCII by the statement
+schema and are not wrapped.
+
 Names are taken as of each entry (the newest ``organization.registered`` or
 ``organization.updated`` with a name at or before it), not from the current
 state: an archive page must never change, and a later rename must not
@@ -22,29 +31,28 @@ from __future__ import annotations
 
 import bisect
 import hashlib
-import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from feeds import FeedItem
+from feeds import FeedItem, isolate, xml_text
+from feeds.text import NOT_XML
 from registry import canonical
 from registry.application import Registry
 from registry.leaf import parse_time
 from registry.statements import ATTESTABLE, MAINTAINER, ORGANIZATION
+from registry.terminal import safe_json
 from registry.views import ReadModels
 
 # The date in every tag: id; fixed forever (RFC 4151): the day the Hiroshima Code was published.
 TAG_DATE = "2023-10-30"
 # Part of every feed ETag: bump it whenever the wording below changes, so that caches and
 # conditional requests do not keep the old words (archive pages are otherwise cached forever).
-WORDS_VERSION = "1"
+WORDS_VERSION = "2"  # 2: untrusted text in Unicode isolates; invisible characters escaped in the content
 # Records a maintainer makes about what an organization said or did (never the organization's own act).
 ATTESTED_TYPES = ATTESTABLE | {"endorsement.declined"}
 NAME_EVENTS = ("organization.registered", "organization.updated")
 TITLE_REASON_CHARS = 120
-# XML 1.0 cannot carry these; statements may hold U+FFFE/U+FFFF (not control characters).
-_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 # Characters allowed unescaped in a tag: URI's specific part besides letters and digits (RFC 3986 pchar, "/").
 _TAG_SAFE = "/:@!$&'()*,;=-._~"
 
@@ -67,19 +75,16 @@ def entry_id(base_url: str, origin: str, index: int) -> str:
     return tag(base_url, origin, f"entry/{index}")
 
 
-def xml_text(text: str) -> str:
-    """``text`` with characters XML 1.0 cannot carry replaced by U+FFFD."""
-    return _NOT_XML.sub("\ufffd", text)
-
-
 def statement_text(statement: dict[str, Any]) -> str:
     """The canonical (RFC 8785) statement JSON as feed text.
 
-    Characters XML cannot carry can only sit inside JSON strings; there they
-    are written as ``\\uXXXX`` escapes, which parse to the same statement.
+    Characters XML cannot carry (statements may hold U+FFFE/U+FFFF) and
+    invisible or direction-changing ones (category Cf: U+202E, U+2066, ...)
+    can only sit inside JSON strings; there they are written as ``\\uXXXX``
+    escapes, which parse to the same statement.
     """
-    text = canonical.dumps(statement).decode("utf-8")
-    return _NOT_XML.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    text = safe_json(canonical.dumps(statement).decode("utf-8"))
+    return NOT_XML.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 # --- words -------------------------------------------------------------------------------
@@ -103,7 +108,7 @@ def scope_words(scope: Any) -> str:
 
 def _short(text: str, limit: int = TITLE_REASON_CHARS) -> str:
     line = " ".join(text.split())
-    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+    return isolate(line if len(line) <= limit else line[: limit - 1].rstrip() + "…")
 
 
 Words = tuple[str, str]  # (title, detail)
@@ -127,7 +132,7 @@ def _reaffirmed(who: str, s: dict[str, Any], version: str | None) -> Words:
 
 def _withdrawn(who: str, s: dict[str, Any], version: str | None) -> Words:
     return (f"{who} withdrew its endorsement of {s['code']}: {_short(s['reason'])}",
-            f"Effective {s['effective_date']}. Reason: {s['reason']}")
+            f"Effective {s['effective_date']}. Reason: {isolate(s['reason'])}")
 
 
 def _declined(who: str, s: dict[str, Any], version: str | None) -> Words:
@@ -135,14 +140,16 @@ def _declined(who: str, s: dict[str, Any], version: str | None) -> Words:
 
 
 def _report(who: str, s: dict[str, Any], version: str | None) -> Words:
-    return f"{who} published a report under {s['code']} ({s['framework']}, {s['period']})", f"Report: {s['url']}"
+    return (f"{who} published a report under {s['code']} ({s['framework']}, {isolate(s['period'])})",
+            f"Report: {isolate(s['url'])}")
 
 
 def _revision(who: str, s: dict[str, Any], version: str | None) -> Words:
-    detail = f"Issued by {s['issuer']} on {s['published_on']}; {len(s['actions'])} actions; source {s['source_url']}."
+    detail = (f"Issued by {isolate(s['issuer'])} on {s['published_on']}; {len(s['actions'])} actions; "
+              f"source {isolate(s['source_url'])}.")
     if s.get("supersedes"):
         detail += f" Supersedes {s['supersedes']}."
-    return f"{s['code']} {version} published: {s['title']}", detail
+    return f"{s['code']} {version} published: {isolate(s['title'])}", detail
 
 
 def _registered(who: str, s: dict[str, Any], version: str | None) -> Words:
@@ -152,7 +159,7 @@ def _registered(who: str, s: dict[str, Any], version: str | None) -> Words:
 def _updated(who: str, s: dict[str, Any], version: str | None) -> Words:
     changed = [f for f in PROFILE_CHANGES if f in s]
     return (f"{who} updated its profile ({', '.join(changed)})",
-            "New values: " + "; ".join(f"{f} {s[f]}" for f in changed))
+            "New values: " + "; ".join(f"{f} {isolate(s[f])}" for f in changed))
 
 
 def _org_key_added(who: str, s: dict[str, Any], version: str | None) -> Words:
@@ -165,7 +172,7 @@ def _org_key_revoked(who: str, s: dict[str, Any], version: str | None) -> Words:
 
 
 def _maintainer_added(who: str, s: dict[str, Any], version: str | None) -> Words:
-    return f"Maintainer key added: {s['name']}", "Signed by the registry root key."
+    return f"Maintainer key added: {isolate(s['name'])}", "Signed by the registry root key."
 
 
 def _maintainer_revoked(who: str, s: dict[str, Any], version: str | None) -> Words:
@@ -173,11 +180,11 @@ def _maintainer_revoked(who: str, s: dict[str, Any], version: str | None) -> Wor
 
 
 def _genesis(who: str, s: dict[str, Any], version: str | None) -> Words:
-    return f"Registry founded: {s['name']}", "The first entry of the log; it names the root key."
+    return f"Registry founded: {isolate(s['name'])}", "The first entry of the log; it names the root key."
 
 
 def _reason(s: dict[str, Any]) -> str:
-    return f" Reason: {s['reason']}" if s.get("reason") else ""
+    return f" Reason: {isolate(s['reason'])}" if s.get("reason") else ""
 
 
 PROFILE_CHANGES = ("name", "country", "kind", "website")
@@ -200,23 +207,27 @@ _WORDS: dict[str, Callable[[str, dict[str, Any], str | None], Words]] = {
 
 
 def describe(doc: dict[str, Any], name: str | None) -> tuple[str, str]:
-    """The title and the summary of an event document; ``name`` is the organization's display name."""
+    """The title and the summary of an event document; ``name`` is the organization's display name.
+
+    Every piece taken from the statement is in Unicode isolates (:func:`feeds.isolate`).
+    """
     s = doc["statement"]
-    who = name or s.get("org") or "An organization"
+    subject = name or s.get("org")
+    who = isolate(subject) if subject else "An organization"
     words = _WORDS.get(doc["type"])
     # A type added later still gets a truthful, if plain, entry.
     title, detail = words(who, s, doc.get("version")) if words else (f"{doc['type']} recorded", "")
     role = doc.get("signer_role")
     if role == MAINTAINER and doc["type"] in ATTESTED_TYPES:
         title += " (attested by a maintainer)"
-        evidence = ", ".join(e["url"] for e in s.get("evidence", []))
+        evidence = ", ".join(isolate(e["url"]) for e in s.get("evidence", []))
         signed = f"Recorded by a registry maintainer from public sources ({evidence})."
     elif role == ORGANIZATION:
         signed = f"Signed by the organization's own key {doc['signer'][:16]}."
     else:
         signed = f"Signed by the registry {role} key {doc['signer'][:16]}."
     statement = s.get("statement")
-    parts = [detail, f"Statement: {statement}" if statement else "", signed]
+    parts = [detail, f"Statement: {isolate(statement)}" if statement else "", signed]
     return xml_text(title), xml_text(" ".join(p for p in parts if p))
 
 
@@ -283,7 +294,7 @@ class ItemBuilder:
             proof_url=f"{base}/api/v1/log/proofs/inclusion?index={index}",
             receipt_url=f"{base}/api/v1/receipts/{index}",
             org=org,
-            org_name=xml_text(name) if name else None,
+            org_name=xml_text(isolate(name)) if name else None,
             org_url=f"{base}/organizations/{org}" if org else None,
             code=doc["code"],
             code_version=doc["version"],

@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Response, abort, redirect, render_template, request, send_from_directory, url_for
 from werkzeug.exceptions import HTTPException
 
+import feeds
 from registry import keys, notes, tlog
 from registry.countries import COUNTRIES
 from registry.errors import ConfigurationError
@@ -76,7 +77,7 @@ def safe_url(value: object) -> str | None:
 @bp.app_template_filter("isolate")
 def isolate(value: object) -> str:
     """Text wrapped in Unicode isolates (FSI ... PDI), for places that cannot hold ``<bdi>``, like ``<title>``."""
-    return f"\u2068{value}\u2069"
+    return feeds.isolate(str(value))
 
 
 @bp.app_template_filter("url_host")
