@@ -887,10 +887,13 @@ def serve(obj: Context, port: int | None, host: str | None, workers: int | None)
     os.execvpe(sys.executable, args, env)  # noqa: S606 - replaces this process with gunicorn
 
 
-# Threaded workers: a client that sends its request slowly (slowloris) holds one of the workers x threads
-# threads, not a whole worker as a sync worker does until --timeout kills it; a connection that sends
-# nothing is parked after 5 s without holding a thread. The app is thread-safe (web.refresh, ReadModels).
-WORKER_OPTIONS = ("--worker-class", "gthread", "--threads", "4")
+# gunicorn's gthread worker, except that a thread gets a connection only once its request has all arrived
+# (web/worker.py): with plain gthread each client dripping a header line every 3 s held a thread (8 hold all
+# 2 x 4) and /healthz timed out; with this worker 64 of them (and 8 dripping bodies) left /healthz and the feed
+# answering within 1 s, and were cut by the 10 s header (body) timeout (tests/test_slow_clients.py). Chosen
+# over gevent (monkey-patching, and SQLite calls would stop every connection of a process) and over a
+# buffering proxy in front (a second server to write and run). The app is thread-safe (web.refresh, ReadModels).
+WORKER_OPTIONS = ("--worker-class", "web.worker.RequestBufferingWorker", "--threads", "4")
 
 ACCESS_LOG_FORMAT = (
     '{"time":"%(t)s","process":"web","request_id":"%({x-request-id}o)s","method":"%(m)s",'
