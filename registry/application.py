@@ -2,48 +2,61 @@
 
 ``submit`` takes the bytes of a DSSE envelope and either records it or refuses
 it with a typed error and nothing stored. Every accepted statement is saved in
-one transaction as: the next entry of the statement log (an
-``EventSourcedLog`` whose version *n* is leaf *n-1*: the unique
-``(log id, version)`` key serializes all writers, across processes and hosts,
-so a statement is always validated against exactly the state it lands on), a
-``StatementRef`` keyed by the envelope hash (idempotency), and the events of
-the aggregates it changed.
+one transaction as the next entry of the statement log (an ``EventSourcedLog``
+whose version *n* is leaf *n-1*: the unique ``(log id, version)`` key
+serializes all writers, across processes and hosts, so a statement is always
+validated against exactly the state it lands on), with a ``StatementHint``
+that finds it again by its statement hash.
 
-Aggregates are read through a small in-process cache. Before each submission
-the application reads the log entries other processes added since it last
-looked and forgets the cached aggregates those entries touched.
+Nothing else is stored, and nothing stored but the log entries is believed.
+A statement is validated against the :class:`~registry.ledger.Ledger`: the
+state folded in memory from the stored entries, each one checked (signature,
+rules, origin) before it counts. Entries other processes wrote are checked the
+same way before this process validates anything against them, so a row
+written straight into the database can never make this writer accept what the
+fold of the log would refuse; the first entry that fails halts the ledger and
+every submission is refused until an operator acts. The hint is only a hint:
+it is checked against the entry it points to whenever it is used.
 """
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 import time
-from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid5
 
-from eventsourcing.application import AggregateNotFoundError, Application, EventSourcedLog, ProcessingEvent
+from eventsourcing.application import Application, EventSourcedLog, ProcessingEvent
 from eventsourcing.domain import Aggregate, DomainEvent, event
 from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError, PersistenceError
 from eventsourcing.utils import register_topic
 
-from registry import envelope, rules, statements
-from registry.domain import NAMESPACE, statement_ref_id
+from registry import envelope, statements
+from registry.domain import NAMESPACE, statement_hint_id
 from registry.errors import (
     ConfigurationError,
+    ConflictError,
+    DuplicateStatementError,
+    LogHaltedError,
+    MalformedError,
     RegistryError,
     StaleStatementError,
     StorageUnavailableError,
 )
-from registry.leaf import format_leaf, format_time, parse_leaf
+from registry.leaf import Leaf, format_leaf, format_time, parse_leaf
+from registry.ledger import Anchor, Ledger
+from registry.state import statement_hash
 
 LOG_ID = uuid5(NAMESPACE, "statement-log")
-CACHE_SIZE = 4096
+PAGE = 1000  # log entries read per query while following the log
 WRITE_DEADLINE = 30.0  # seconds a submission keeps retrying a busy store before answering 503
+
+log = logging.getLogger(__name__)
 
 
 class LogEntryRecorded(DomainEvent):
@@ -58,22 +71,25 @@ class LogEntryRecorded(DomainEvent):
 register_topic(LogEntryRecorded.TOPIC, LogEntryRecorded)
 
 
-class StatementRef(Aggregate):
-    """Finds a recorded statement by the SHA-256 of its envelope."""
+class StatementHint(Aggregate):
+    """Where a statement was recorded, found by its statement hash (checked against that entry on use)."""
 
-    TOPIC = "registry:StatementRef"
+    TOPIC = "registry:StatementHint"
 
     class Created(Aggregate.Created):
-        TOPIC = "registry:StatementRef.Created"
+        TOPIC = "registry:StatementHint.Created"
 
     @staticmethod
-    def create_id(envelope_hash: str) -> UUID:
-        return statement_ref_id(envelope_hash)
+    def create_id(statement_hash: str) -> UUID:
+        return statement_hint_id(statement_hash)
 
-    @event("Recorded", topic="registry:StatementRef.Recorded")
-    def __init__(self, envelope_hash: str, index: int) -> None:
-        self.envelope_hash = envelope_hash
+    @event("Recorded", topic="registry:StatementHint.Recorded")
+    def __init__(self, statement_hash: str, index: int) -> None:
+        self.statement_hash = statement_hash
         self.index = index
+
+
+HINT_TOPIC = "registry:StatementHint.Recorded"
 
 
 @dataclass(frozen=True)
@@ -85,12 +101,16 @@ class Recorded:
     recorded_at: str
     type: str
     duplicate: bool = False
+    statement_hash: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "index": self.index, "envelope_hash": self.envelope_hash, "recorded_at": self.recorded_at,
-            "type": self.type, "duplicate": self.duplicate,
+            "index": self.index, "envelope_hash": self.envelope_hash, "statement_hash": self.statement_hash,
+            "recorded_at": self.recorded_at, "type": self.type, "duplicate": self.duplicate,
         }
+
+
+AnchorSource = Callable[[], Anchor | None]
 
 
 class Registry(Application):
@@ -99,17 +119,58 @@ class Registry(Application):
     name = "registry"
 
     def __init__(self, env: dict[str, str] | None = None, *, origin: str,
-                 signed_at_window: tuple[int, int] = (3600, 300)) -> None:
+                 signed_at_window: tuple[int, int] = (3600, 300), anchor: AnchorSource | None = None,
+                 workers: int = 1) -> None:
         super().__init__(env)
         self.origin = origin
         self.signed_at_past, self.signed_at_future = signed_at_window
         self.statement_log: EventSourcedLog[LogEntryRecorded] = EventSourcedLog(self.events, LOG_ID, LogEntryRecorded)
-        self._cache: OrderedDict[UUID, Aggregate | None] = OrderedDict()
+        self.workers = workers
+        self._anchor = anchor
+        self._ledger: Ledger | None = None
         self._lock = threading.RLock()
-        self._authoritative = True
-        self._assumed: set[UUID] = set()
-        self._size = self.size()
         self._check_origin()
+
+    # --- the checked fold ---------------------------------------------------------------
+
+    @property
+    def ledger_lock(self) -> threading.RLock:
+        """Held while the ledger changes; hold it to read its size and root together."""
+        return self._lock
+
+    @property
+    def ledger(self) -> Ledger:
+        """The checked fold of the stored log (built on first use, from a signed snapshot when there is one)."""
+        with self._lock:
+            if self._ledger is None:
+                self._ledger = Ledger(self.origin, self._anchor() if self._anchor is not None else None)
+            return self._ledger
+
+    def follow(self) -> int:
+        """Check every stored entry the ledger has not seen yet; the checked size (it stops at a bad entry)."""
+        with self._lock:
+            ledger = self.ledger
+            if ledger.halted is not None:
+                return ledger.size
+            try:
+                first = list(self.statement_log.get(gt=ledger.state.size, lte=ledger.state.size + PAGE))
+            except (OperationalError, InterfaceError) as e:
+                raise StorageUnavailableError(f"the event store failed: {e}") from None
+            if not first:
+                return ledger.size
+            backlog = len(first) if len(first) < PAGE else self.size() - ledger.state.size
+            ledger.extend(self._entries(first), workers=self.workers, backlog=backlog)
+            return ledger.size
+
+    def _entries(self, first: list[LogEntryRecorded]) -> Iterator[tuple[int, bytes]]:
+        batch = first
+        while batch:
+            for entry in batch:
+                yield entry.originator_version, entry.leaf.encode("utf-8")
+            if len(batch) < PAGE:
+                return
+            last = batch[-1].originator_version
+            batch = list(self.statement_log.get(gt=last, lte=last + PAGE))
 
     # --- commands ---------------------------------------------------------------
 
@@ -118,76 +179,107 @@ class Registry(Application):
         try:
             return self._submit(data, now=now, live=live)
         except (OperationalError, InterfaceError) as e:
-            # The store failed outside the retried write (reading the signer's key, catching up):
-            # still a typed, retryable refusal, never the store's own exception.
+            # The store failed outside the retried write (reading entries, a hint): still a typed,
+            # retryable refusal, never the store's own exception.
             raise StorageUnavailableError(f"the event store failed: {e}") from None
 
     def _submit(self, data: bytes, *, now: datetime | None, live: bool) -> Recorded:
         env = envelope.parse(data)
-        env_hash = env.hash
         stmt = statements.validate(env.statement(), origin=self.origin)
+        digest = statement_hash(env.payload)
         with self._lock:
             moment = now or datetime.now(UTC)
+            recorded_at = format_time(moment)
+            leaf = Leaf(env, recorded_at)
+            leaf_bytes = format_leaf(env, recorded_at)
             verified_with: bytes | None = None
+            with_hint = True
             deadline = time.monotonic() + WRITE_DEADLINE
             attempt = 0
-            self._authoritative = False
             while time.monotonic() < deadline:
                 attempt += 1
-                self._assumed.clear()
-                # Optimistic: validate against the cached state at log position ``_size`` and write
-                # entry ``_size``. If another writer got there first the write conflicts and we catch
-                # up; a refusal is only final once checked against the newest state.
-                position = rules.Position(index=self._size, recorded_at=format_time(moment))
+                self.follow()
+                ledger = self.ledger
                 try:
+                    ledger.require_running()
                     if live:
                         self._check_window(stmt, moment)
-                    signer = rules.resolve_signer(env.keyid, stmt, self._get)
-                    if verified_with != signer.public_key:
-                        envelope.verify(env, signer.public_key)
-                        verified_with = signer.public_key
-                    rules.authorize(stmt, signer)
-                    changed = rules.execute(stmt, signer, position, self._get)
-                except RegistryError:
-                    self._forget(rules.affected(stmt))
-                    existing = self._find(env_hash)
+                    applied = ledger.check(leaf, verified_key=verified_with)
+                except RegistryError as refusal:
+                    existing = self._duplicate(refusal, digest, env)
                     if existing is not None:
                         return existing
-                    if self._catch_up() or self._assumed:
-                        self._authoritative = self._authoritative or bool(self._assumed)
-                        continue
                     raise
+                verified_with = applied.signer.public_key
+                index = applied.index
                 entry = self.statement_log.trigger_event(
-                    next_originator_version=position.index + 1,
-                    leaf=format_leaf(env, position.recorded_at).decode("ascii"),
-                    envelope_hash=env_hash,
-                )
-                ref = StatementRef(envelope_hash=env_hash, index=position.index)
+                    next_originator_version=index + 1, leaf=leaf_bytes.decode("ascii"), envelope_hash=env.hash)
+                hint = StatementHint(statement_hash=digest, index=index) if with_hint else None
                 try:
-                    self._save_events(entry, ref, changed)
+                    self._save_entry(entry, hint)
                 except (IntegrityError, OperationalError) as e:
-                    # Another writer took this position (or held the lock), or it is a duplicate,
-                    # or an aggregate assumed absent exists after all.
-                    self._authoritative = self._authoritative or bool(self._assumed)
-                    self._forget(rules.affected(stmt))
-                    existing = self._find(env_hash)
-                    if existing is not None:
-                        return existing
-                    self._catch_up()
+                    # Another writer took this position (or held the lock), or a hint for this statement
+                    # exists: follow the log and decide again.
+                    moved = self.follow() > index
+                    if not moved and isinstance(e, IntegrityError):
+                        existing = self._find(digest, env.keyid)
+                        if existing is not None:
+                            return existing
+                        if with_hint:
+                            # A hint row that points elsewhere blocks this statement's own: record the
+                            # statement without one (the audit reports the stray row).
+                            log.warning("a stored statement hint for %s is wrong; recording without one", digest)
+                            with_hint = False
                     # Jittered backoff so that racing writers stop colliding in lockstep.
                     limit = 0.05 if isinstance(e, IntegrityError) else 0.5
                     time.sleep(random.uniform(0, min(0.002 * attempt, limit)))
                     continue
                 except PersistenceError as e:
-                    self._forget(rules.affected(stmt))
                     raise StorageUnavailableError(f"the event store failed: {e}") from None
-                self._size = position.index + 1
-                for aggregate in changed:
-                    self._remember(aggregate.id, aggregate)
-                return Recorded(position.index, env_hash, position.recorded_at, stmt["type"])
+                ledger.commit(applied, leaf_bytes)
+                return Recorded(index, env.hash, recorded_at, stmt["type"], statement_hash=digest)
             raise StorageUnavailableError("the event store stayed busy; try again")
 
-    def _save_events(self, entry: LogEntryRecorded, ref: StatementRef, changed: list[Aggregate]) -> None:
+    def restore_hints(self) -> int:
+        """Write the statement hint of every checked entry that has none; how many were written.
+
+        A hint row that points elsewhere cannot be replaced (the store is append-only): the audit
+        names it, and an operator deletes it by hand before running this again.
+        """
+        written = 0
+        with self._lock:
+            size = self.follow()
+            present = self._hinted()
+            for index, data in enumerate(self.leaves(0, size)):
+                if index in present:
+                    continue
+                digest = statement_hash(parse_leaf(data).envelope.payload)
+                if self.recorder.select_events(statement_hint_id(digest), limit=1):
+                    continue  # a hint stored for this statement points elsewhere: the audit names it
+                hint = StatementHint(statement_hash=digest, index=index)
+                processing = ProcessingEvent()
+                processing.events.extend(hint.collect_events())
+                processing.aggregates[hint.id] = hint
+                self._record(processing)
+                written += 1
+        return written
+
+    def _hinted(self, page: int = 1000) -> set[int]:
+        """The indexes that stored hints point at (one pass over the hint events)."""
+        import json
+
+        present, position = set(), 0
+        while found := self.recorder.select_notifications(position, page, topics=[HINT_TOPIC],
+                                                          inclusive_of_start=False):
+            for notification in found:
+                try:
+                    present.add(int(json.loads(notification.state)["index"]))
+                except (ValueError, KeyError, TypeError):
+                    pass
+            position = found[-1].id
+        return present
+
+    def _save_entry(self, entry: LogEntryRecorded, hint: StatementHint | None) -> None:
         """``save()`` without its per-object protocol checks: the same single transaction.
 
         ``Application.save`` tells events from aggregates with runtime ``Protocol`` checks that
@@ -196,15 +288,15 @@ class Registry(Application):
         """
         processing = ProcessingEvent()
         processing.events.append(entry)
-        for aggregate in (ref, *changed):
-            processing.events.extend(aggregate.collect_events())
-            processing.aggregates[aggregate.id] = aggregate
+        if hint is not None:
+            processing.events.extend(hint.collect_events())
+            processing.aggregates[hint.id] = hint
         self._record(processing)
 
     # --- queries ----------------------------------------------------------------
 
     def size(self) -> int:
-        """The number of recorded statements (the log's tree size once integrated)."""
+        """The number of stored log entries (checked or not; see :meth:`follow`)."""
         last = self.statement_log.get_last()
         return 0 if last is None else last.originator_version
 
@@ -227,74 +319,62 @@ class Registry(Application):
         return None
 
     def get(self, aggregate_id: UUID) -> Aggregate | None:
-        """The current aggregate with that id, or None."""
+        """The current aggregate with that id in the checked state, or None (treat it as read-only)."""
         with self._lock:
-            self._catch_up()
-            self._authoritative = True  # queries never assume
-            return self._get(aggregate_id)
+            self.follow()
+            return self.ledger.state.get(aggregate_id)
 
-    def find(self, envelope_hash: str) -> Recorded | None:
-        """The record of an envelope already submitted, by its hash."""
+    def find(self, digest: str, keyid: str | None = None) -> Recorded | None:
+        """The record of a statement already in the log, by its statement hash (and signer key id)."""
         with self._lock:
-            return self._find(envelope_hash)
+            self.follow()
+            return self._find(digest, keyid)
 
     # --- internals --------------------------------------------------------------
 
-    def _find(self, envelope_hash: str) -> Recorded | None:
+    def _duplicate(self, refusal: RegistryError, digest: str, env: envelope.Envelope) -> Recorded | None:
+        """For a refused statement: the record it duplicates, if it is already in the log."""
+        if isinstance(refusal, DuplicateStatementError):
+            found = self._record_at(refusal.index, digest, env.keyid)
+            if found is not None:
+                return found
+        if isinstance(refusal, MalformedError | StorageUnavailableError | LogHaltedError):
+            return None
+        return self._find(digest, env.keyid)
+
+    def _find(self, digest: str, keyid: str | None) -> Recorded | None:
         try:
-            # One indexed read of the created event; cheaper than rebuilding the aggregate.
-            stored = self.recorder.select_events(statement_ref_id(envelope_hash), limit=1)
+            # One indexed read of the hint's only event; cheaper than rebuilding the aggregate.
+            stored = self.recorder.select_events(statement_hint_id(digest), limit=1)
         except OperationalError as e:
             raise StorageUnavailableError(f"the event store failed: {e}") from None
         if not stored:
             return None
-        ref = self.mapper.to_domain_event(stored[0])
-        raw = self.leaf(ref.index)
-        if raw is None:  # pragma: no cover - the two are saved in one transaction
+        try:
+            hint = self.mapper.to_domain_event(stored[0])
+            index = int(hint.index)  # type: ignore[attr-defined]
+        except (AttributeError, TypeError, ValueError):
             return None
-        parsed = parse_leaf(raw)
-        type_ = parsed.envelope.statement()["type"]
-        return Recorded(ref.index, envelope_hash, parsed.recorded_at, type_, duplicate=True)
+        return self._record_at(index, digest, keyid)
 
-    def _catch_up(self) -> bool:
-        """Forget cached aggregates that log entries written since ``_size`` touched; True if any."""
-        moved = False
-        for entry in self.statement_log.get(gt=self._size):
-            stmt = parse_leaf(entry.leaf.encode("ascii")).envelope.statement()
-            self._forget(rules.affected(stmt))
-            self._size = entry.originator_version
-            moved = True
-        return moved
-
-    def _get(self, aggregate_id: UUID) -> Aggregate | None:
-        if aggregate_id in self._cache:
-            self._cache.move_to_end(aggregate_id)
-            return self._cache[aggregate_id]
-        if not self._authoritative:
-            # Optimistic first attempt: an aggregate this process has never seen is taken to be
-            # absent, without a read. That is safe because every rule either refuses on absence
-            # (then the attempt is repeated with real reads) or creates the aggregate, whose first
-            # event conflicts in the store if it existed after all (then likewise).
-            self._assumed.add(aggregate_id)
+    def _record_at(self, index: int, digest: str, keyid: str | None) -> Recorded | None:
+        """The record at ``index`` if it holds this statement and the ledger has checked it; else None."""
+        if not 0 <= index < self.ledger.size:
+            return None
+        raw = self.leaf(index)
+        if raw is None:
             return None
         try:
-            found: Aggregate | None = self.repository.get(aggregate_id)
-        except AggregateNotFoundError:
-            found = None
-        # Absence is cached too: only a log entry can create an aggregate, and catch-up forgets
-        # every id a new entry touches, so a cached "absent" is as current as the log position.
-        self._remember(aggregate_id, found)
-        return found
-
-    def _remember(self, aggregate_id: UUID, aggregate: Aggregate | None) -> None:
-        self._cache[aggregate_id] = aggregate
-        self._cache.move_to_end(aggregate_id)
-        while len(self._cache) > CACHE_SIZE:
-            self._cache.popitem(last=False)
-
-    def _forget(self, ids: list[UUID]) -> None:
-        for aggregate_id in ids:
-            self._cache.pop(aggregate_id, None)
+            parsed = parse_leaf(raw)
+        except RegistryError:
+            return None
+        if statement_hash(parsed.envelope.payload) != digest:
+            return None  # a hint that points at another entry is no answer
+        if keyid is not None and parsed.envelope.keyid != keyid:
+            raise ConflictError(f"this statement is already recorded at leaf {index}, signed by another key")
+        type_ = parsed.envelope.statement()["type"]
+        return Recorded(index, parsed.envelope.hash, parsed.recorded_at, type_, duplicate=True,
+                        statement_hash=digest)
 
     def _check_window(self, stmt: dict[str, Any], moment: datetime) -> None:
         signed = statements.parse_timestamp(stmt["signed_at"])
@@ -309,20 +389,26 @@ class Registry(Application):
         first = self.leaf(0)
         if first is None:
             return
-        genesis = parse_leaf(first).envelope.statement()
+        try:
+            genesis = parse_leaf(first).envelope.statement()
+        except RegistryError:
+            return  # a broken first entry halts the ledger, which says so
         if genesis.get("registry") != self.origin:
             raise ConfigurationError(
                 f"this store belongs to registry {genesis.get('registry')!r}, not {self.origin!r}"
             )
 
 
-def open_registry(settings: Any) -> Registry:
-    """The application for a :class:`registry.config.Settings`."""
+def open_registry(settings: Any, *, workers: int = 1) -> Registry:
+    """The application for a :class:`registry.config.Settings`, anchored at its newest signed snapshot."""
     from registry.config import eventsourcing_env
     from registry.sqlstore import open_with_retry
+    from registry.transparency import anchor_source
 
     return open_with_retry(lambda: Registry(
         eventsourcing_env(settings),
         origin=settings.origin,
         signed_at_window=(settings.signed_at_past, settings.signed_at_future),
+        anchor=anchor_source(settings),
+        workers=workers,
     ))

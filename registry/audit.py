@@ -34,24 +34,29 @@ files and the command line (``scripts/cli.py`` is the shell).
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from typing import Any, Protocol
 
 from eventsourcing.application import Application
 
 from registry import config, envelope, notes, rules, snapshots, tlog
-from registry.application import LOG_ID, LogEntryRecorded
-from registry.errors import InvalidSignatureError, MalformedError, RegistryError, VerificationError
+from registry.application import HINT_TOPIC, LOG_ID, LogEntryRecorded
+from registry.errors import (
+    DuplicateStatementError,
+    InvalidSignatureError,
+    MalformedError,
+    RegistryError,
+    VerificationError,
+)
 from registry.leaf import parse_leaf
 from registry.logstore import (
     TILE_HEIGHT,
     TILE_WIDTH,
+    UPSTREAM,
     LogCorruptionError,
     LogStoreMixin,
     StoredCheckpoint,
@@ -59,11 +64,22 @@ from registry.logstore import (
     decode_tile,
     tile_position,
 )
-from registry.state import RegistryState
+from registry.rows import (
+    HintCheck,
+    HintRow,
+    LogTablesCheck,
+    RowCheck,
+    TrackingCheck,
+    ViewCheck,
+    ViewTablesCheck,
+    parse_hint,
+)
+from registry.signatures import Signatures, verify_signatures  # noqa: F401 - re-exported for callers
+from registry.state import Applied, RegistryState, statement_hash
+from registry.tlog import RightEdge
 from registry.transparency import open_log_store
 
 PAGE = 1000  # notifications read per query
-CHUNK = 1000  # signatures per worker task
 PROGRESS_EVERY = 10_000
 PARALLEL_FROM = 10_000  # smaller logs are checked inline: starting worker processes costs more than it saves
 MAX_FINDINGS = 1000  # kept (lowest indexes first); the rest are only counted
@@ -71,14 +87,19 @@ MAX_FINDINGS = 1000  # kept (lowest indexes first); the rest are only counted
 
 @dataclass(frozen=True)
 class Finding:
-    """One problem: the log index it concerns (None for published artefacts), what failed, and how."""
+    """One problem: the log index it concerns (None for published artefacts), what failed, and how.
+
+    ``table`` and ``row`` name the stored row it is about, when it is about one.
+    """
 
     index: int | None
     what: str
     detail: str
+    table: str | None = None
+    row: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"index": self.index, "what": self.what, "detail": self.detail}
+        return {"index": self.index, "what": self.what, "detail": self.detail, "table": self.table, "row": self.row}
 
 
 @dataclass(frozen=True)
@@ -124,6 +145,7 @@ class Entry:
     leaf: bytes
     envelope_hash: str | None = None  # the event's own record of it, when there is one
     problem: str | None = None  # the stored event itself is wrong (unreadable, outside the log)
+    nid: int | None = None  # its notification id, when read from a store
 
 
 class TileRows(Protocol):
@@ -149,7 +171,8 @@ class Auditor:
                  tiles: TileRows | None = None, proof_reader: tlog.HashReader | None = None,
                  leaf_at: Callable[[int], bytes | None] = lambda index: None,
                  total: int = 0, workers: int = 2, parallel_from: int = PARALLEL_FROM,
-                 progress: Progress | None = None, progress_every: int = PROGRESS_EVERY) -> None:
+                 progress: Progress | None = None, progress_every: int = PROGRESS_EVERY,
+                 derived: Sequence[RowCheck] = (), tables: dict[str, str] | None = None) -> None:
         self.origin = log_verifier.name  # the log key is named after the origin
         self.verifier = log_verifier
         self.head = head
@@ -167,8 +190,10 @@ class Auditor:
         self.tiles = None if tiles is None else TileCheck(tiles, head[0])
         self.roots: dict[int, bytes] = {0: tlog.EMPTY_ROOT}
         self.wanted_roots = {head[0], *(c.size for c in self.checkpoints), *self.snapshot_sizes}
-        self.findings = Findings()
-        self._seen: dict[int, int] = {}  # 8-byte envelope hash prefix -> first index (duplicates)
+        self.tables = tables or {}  # "events" -> the event store's table name, for findings about entries
+        self.findings = Findings(events_table=self.tables.get("events"))
+        self.derived = list(derived)
+        self._seen: dict[int, int] = {}  # 8-byte statement hash prefix -> first index (duplicates)
         self._last_version = 0
 
     def run(self, entries: Iterable[Entry]) -> AuditResult:
@@ -181,6 +206,9 @@ class Auditor:
         size = self.tree.size
         self._finish_tree(size)
         self._finish_published(size)
+        for check in self.derived:
+            for found in check.finish(self.state):
+                self.findings.add(found.index, "derived row", found.detail, found.table, found.row)
         return AuditResult(
             entries=size, integrated=self.head[0], checkpoints=len(self.checkpoints),
             snapshots=len(self.snapshot_sizes), root=self.tree.root(), state_hash=self.state.hash(),
@@ -193,10 +221,11 @@ class Auditor:
         index = self.tree.size
         # 1. log version v is leaf v - 1, in notification order
         if entry.version != self._last_version + 1:
-            self.findings.add(index, "log version", _version_break(self._last_version, entry.version))
+            self.findings.add(index, "log version", _version_break(self._last_version, entry.version),
+                              self.tables.get("events"), _row(entry))
         self._last_version = entry.version
         if entry.problem is not None:
-            self.findings.add(index, "event", entry.problem)
+            self.findings.add(index, "event", entry.problem, self.tables.get("events"), _row(entry))
         # 2. the leaf hash joins the recomputed tree, whose new nodes are compared with the stored ones
         nodes = self.tree.append(tlog.leaf_hash(entry.leaf))
         if self.tiles is not None:
@@ -217,32 +246,42 @@ class Auditor:
         try:
             applied = self.state.apply(entry.leaf)
         except RegistryError as e:
-            self._refused(index, entry.leaf, e)
+            digest = self._refused(index, entry.leaf, e)
+            self._derive(index, entry, None, digest)
             return
         env = applied.leaf.envelope
         signatures.add(index, env.canonical, applied.signer.public_key)
         if index == 0 and self.state.origin != self.origin:
             self.findings.add(index, "leaf", f"the log is of registry {self.state.origin!r}, not {self.origin!r}")
         if entry.envelope_hash is not None and entry.envelope_hash != env.hash:
-            self.findings.add(index, "event", "the event's envelope hash is not the hash of its leaf's envelope")
-        self._check_duplicate(index, env.hash)
+            self.findings.add(index, "event", "the event's envelope hash is not the hash of its leaf's envelope",
+                              self.tables.get("events"), _row(entry))
+        self._check_duplicate(index, applied.statement_hash)
+        self._derive(index, entry, applied, applied.statement_hash)
 
-    def _refused(self, index: int, leaf: bytes, error: RegistryError) -> None:
+    def _derive(self, index: int, entry: Entry, applied: Applied | None, digest: str | None) -> None:
+        for check in self.derived:
+            check.entry(index, entry.nid, applied, digest, self.state)
+
+    def _refused(self, index: int, leaf: bytes, error: RegistryError) -> str | None:
+        digest = None
         if not isinstance(error, MalformedError):
-            self._check_duplicate(index, parse_leaf(leaf).envelope.hash)
+            digest = statement_hash(parse_leaf(leaf).envelope.payload)
+            self._check_duplicate(index, digest)
         error = _telling_error(self.state, leaf, error)
         what = _what(error)
         self.findings.add(index, what, error.diagnostics() if what == "rule" else error.message)
-        self.state.size += 1  # a refused entry still holds its position: later ones keep theirs
+        self.state.skip()  # a refused entry still holds its position: later ones keep theirs
+        return digest
 
-    def _check_duplicate(self, index: int, envelope_hash: str) -> None:
-        prefix = int(envelope_hash[:16], 16)
+    def _check_duplicate(self, index: int, digest: str) -> None:
+        prefix = int(digest[:16], 16)
         earlier = self._seen.setdefault(prefix, index)
         if earlier == index:
             return
         data = self.leaf_at(earlier)  # confirm on the full hash: prefixes may collide
         try:
-            same = data is not None and _envelope_hash(data) == envelope_hash
+            same = data is not None and _statement_hash(data) == digest
         except RegistryError:
             same = False
         if same:
@@ -338,6 +377,8 @@ def _telling_error(state: RegistryState, leaf: bytes, error: RegistryError) -> R
 def _what(error: RegistryError) -> str:
     if isinstance(error, InvalidSignatureError):
         return "signature"
+    if isinstance(error, DuplicateStatementError):
+        return "duplicate"
     if isinstance(error, MalformedError):
         return "leaf"
     return "rule"
@@ -350,24 +391,39 @@ def _version_break(previous: int, version: int) -> str:
     return f"log version {version} follows {previous}: a duplicated or moved entry"
 
 
-def _envelope_hash(leaf: bytes) -> str:
-    return parse_leaf(leaf).envelope.hash
+def _statement_hash(leaf: bytes) -> str:
+    return statement_hash(parse_leaf(leaf).envelope.payload)
+
+
+def _row(entry: Entry) -> str:
+    return f"notification {entry.nid} (log version {entry.version})" if entry.nid is not None else \
+        f"log version {entry.version}"
 
 
 _RANK = {what: rank for rank, what in enumerate(
-    ("log version", "duplicate", "leaf", "signature", "rule", "event", "tree hash"))}
+    ("log version", "duplicate", "leaf", "signature", "rule", "event", "tree hash", "derived row"))}
+# The table a finding is about when its kind says it (entries are in the event store: see Auditor.tables).
+_TABLE_OF = {"tree hash": "log_tiles", "log head": "log_head", "checkpoint": "log_checkpoints",
+             "snapshot": "log_snapshots"}
+_ENTRY_KINDS = ("log version", "duplicate", "leaf", "signature", "rule", "event")
 
 
 class Findings:
     """Findings, at most MAX_FINDINGS of them (the lowest indexes); the rest are counted."""
 
-    def __init__(self, limit: int = MAX_FINDINGS) -> None:
+    def __init__(self, limit: int = MAX_FINDINGS, events_table: str | None = None) -> None:
         self.limit = limit
+        self.events_table = events_table
         self.items: list[Finding] = []
         self.suppressed = 0
 
-    def add(self, index: int | None, what: str, detail: str) -> None:
-        self.items.append(Finding(index, what, detail))
+    def add(self, index: int | None, what: str, detail: str, table: str | None = None,
+            row: str | None = None) -> None:
+        if table is None:
+            table = self.events_table if what in _ENTRY_KINDS else _TABLE_OF.get(what)
+        if row is None and what in _ENTRY_KINDS and index is not None:
+            row = f"log version {index + 1}"
+        self.items.append(Finding(index, what, detail, table, row))
         if len(self.items) > 2 * self.limit:
             self._trim()
 
@@ -382,38 +438,7 @@ class Findings:
         del self.items[self.limit:]
 
 
-# --- the recomputed tree -------------------------------------------------------------
-
-
-class RightEdge:
-    """A growing RFC 6962 tree that keeps only its right edge: O(log n) hashes.
-
-    :meth:`append` returns every complete-subtree hash ``(level, index, hash)``
-    the new leaf completes, lowest level first: the same addresses the log stores.
-    """
-
-    def __init__(self) -> None:
-        self.size = 0
-        self._edge: list[bytes] = []  # complete subtrees, largest (leftmost) first
-
-    def append(self, leaf_hash: bytes) -> list[tuple[int, int, bytes]]:
-        nodes = [(0, self.size, leaf_hash)]
-        value, level, index = leaf_hash, 0, self.size
-        while index & 1:
-            value = tlog.node_hash(self._edge.pop(), value)
-            level, index = level + 1, index >> 1
-            nodes.append((level, index, value))
-        self._edge.append(value)
-        self.size += 1
-        return nodes
-
-    def root(self) -> bytes:
-        if not self._edge:
-            return tlog.EMPTY_ROOT
-        value = self._edge[-1]
-        for left in reversed(self._edge[:-1]):
-            value = tlog.node_hash(left, value)
-        return value
+# --- the stored tree ------------------------------------------------------------------
 
 
 class TileCheck:
@@ -498,76 +523,6 @@ class TileCheck:
         return found
 
 
-# --- signatures in worker processes ---------------------------------------------------
-
-
-def verify_signatures(items: list[tuple[int, bytes, bytes]]) -> list[tuple[int, str]]:
-    """Worker task: check (index, envelope JSON, signer public key) triples; return the failures in order.
-
-    The main process has already parsed every envelope strictly, so a plain
-    JSON decode recovers exactly the signed bytes here.
-    """
-    failures = []
-    for index, data, public_key in items:
-        try:
-            obj = json.loads(data)
-            signature = obj["signatures"][0]
-            env = envelope.Envelope(payload=base64.b64decode(obj["payload"]), keyid=signature["keyid"],
-                                    sig=base64.b64decode(signature["sig"]), payload_type=obj["payloadType"])
-            envelope.verify(env, public_key)
-        except RegistryError as e:
-            failures.append((index, e.message))
-        except (ValueError, KeyError, IndexError, TypeError) as e:
-            failures.append((index, f"the envelope cannot be read: {e}"))
-    return failures
-
-
-class Signatures:
-    """Ordered signature checking in a process pool (bounded: a few chunks in flight); inline when workers is 1."""
-
-    def __init__(self, workers: int, chunk: int = CHUNK) -> None:
-        # spawn, not fork: the parent holds database pools and their threads.
-        self._pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn")) if workers > 1 else None
-        self._chunk = chunk
-        self._in_flight = 2 * workers
-        self._batch: list[tuple[int, bytes, bytes]] = []
-        self._running: deque[Future[list[tuple[int, str]]]] = deque()
-        self._failures: list[tuple[int, str]] = []
-
-    def add(self, index: int, data: bytes, public_key: bytes) -> None:
-        if self._pool is None:
-            self._failures += verify_signatures([(index, data, public_key)])
-            return
-        self._batch.append((index, data, public_key))
-        if len(self._batch) >= self._chunk:
-            self._submit()
-
-    def close(self) -> list[tuple[int, str]]:
-        """Wait for every chunk; the failures in log order."""
-        if self._pool is not None:
-            self._submit()
-            while self._running:
-                self._failures += self._running.popleft().result()
-            self._pool.shutdown()
-            self._pool = None
-        return self._failures
-
-    def _submit(self) -> None:
-        assert self._pool is not None
-        if self._batch:
-            self._running.append(self._pool.submit(verify_signatures, self._batch))
-            self._batch = []
-        while len(self._running) > self._in_flight:
-            self._failures += self._running.popleft().result()
-
-    def __enter__(self) -> Signatures:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(cancel_futures=True)
-
-
 # --- the shell: the raw stores ----------------------------------------------------------
 
 
@@ -582,14 +537,30 @@ def open_event_store(settings: config.Settings) -> Application:
     return _EventStore(config.eventsourcing_env(settings))
 
 
-def stored_entries(recorder: Any, page: int = PAGE) -> Iterator[Entry]:
-    """Every ``LogEntryRecorded`` event in notification order, as an :class:`Entry`."""
+def stored_entries(recorder: Any, page: int = PAGE, hints: HintCheck | None = None,
+                   strays: list[Finding] | None = None) -> Iterator[Entry]:
+    """Every log entry event in notification order, as an :class:`Entry`.
+
+    With ``hints``, every row of the event store is read: statement hints go to that check, and any
+    other row (neither a log entry nor derived from one) is added to ``strays``.
+    """
+    topics = [LogEntryRecorded.TOPIC] if hints is None else None
+    table = getattr(recorder, "events_table_name", "events")
     position = 0
     while True:
-        found = recorder.select_notifications(position, page, topics=[LogEntryRecorded.TOPIC],
-                                              inclusive_of_start=False)
+        found = recorder.select_notifications(position, page, topics=topics, inclusive_of_start=False)
         for notification in found:
-            yield _entry(notification)
+            if notification.topic == LogEntryRecorded.TOPIC:
+                yield _entry(notification)
+            elif hints is not None and notification.topic == HINT_TOPIC:
+                digest, index = parse_hint(bytes(notification.state))
+                hints.hint(HintRow(notification.id, str(notification.originator_id),
+                                   int(notification.originator_version), digest, index))
+            elif strays is not None:
+                strays.append(Finding(None, "derived row", f"a row that is neither a log entry nor derived from "
+                                      f"one (topic {notification.topic!r})", table,
+                                      f"notification {notification.id} ({notification.originator_id} "
+                                      f"v{notification.originator_version})"))
         if len(found) < page:
             return
         position = found[-1].id
@@ -605,7 +576,8 @@ def _entry(notification: Any) -> Entry:
     problem = None
     if notification.originator_id != LOG_ID:
         problem = f"a log entry event outside the statement log (originator {notification.originator_id})"
-    return Entry(notification.originator_version, leaf, str(envelope_hash), problem)
+    return Entry(notification.originator_version, leaf, str(envelope_hash), problem,
+                 getattr(notification, "id", None))
 
 
 def _leaf_by_version(recorder: Any, version: int) -> bytes | None:
@@ -637,25 +609,50 @@ class StoredTiles:
 
 def audit_store(recorder: Any, store: LogStoreMixin, log_verifier: notes.NoteVerifier, *, workers: int = 2,
                 parallel_from: int = PARALLEL_FROM, progress: Progress | None = None,
-                progress_every: int = PROGRESS_EVERY, page: int = PAGE) -> AuditResult:
-    """Audit an event store (its application recorder) and the log store projected from it."""
+                progress_every: int = PROGRESS_EVERY, page: int = PAGE, views: Any = None) -> AuditResult:
+    """Audit an event store (its application recorder), the log store projected from it and, given a
+    view store, the read models: every stored row, each against what the fold of the log derives."""
     # What was published is read before the entries, so that the entries read next cover it.
+    events_table = str(getattr(recorder, "events_table_name", "events"))
+    hints = HintCheck(events_table)
+    head = store.head()
+    derived: list[RowCheck] = [hints, TrackingCheck(_tracking_table(store), "log", store.tracking_position(),
+                                                    head[0]), LogTablesCheck(store, UPSTREAM)]
+    if views is not None:
+        derived += [ViewCheck(views), TrackingCheck(_tracking_table(views), "read models", views.tracking_position(),
+                                                    views.head()[0]), ViewTablesCheck(views, UPSTREAM)]
+    strays: list[Finding] = []
     auditor = Auditor(
-        log_verifier=log_verifier, head=store.head(), checkpoints=store.checkpoints(),
+        log_verifier=log_verifier, head=head, checkpoints=store.checkpoints(),
         snapshot_sizes=store.snapshot_sizes(), load_snapshot=store.snapshot, tiles=StoredTiles(store),
         proof_reader=store.read, leaf_at=lambda index: _leaf_by_version(recorder, index + 1),
         total=_last_version(recorder), workers=workers, parallel_from=parallel_from,
-        progress=progress, progress_every=progress_every,
+        progress=progress, progress_every=progress_every, derived=derived, tables={"events": events_table},
     )
-    return auditor.run(stored_entries(recorder, page))
+    result = auditor.run(stored_entries(recorder, page, hints, strays))
+    if not strays:
+        return result
+    findings = Findings(events_table=events_table)
+    for found in [*result.findings, *strays]:
+        findings.add(found.index, found.what, found.detail, found.table, found.row)
+    return dataclasses.replace(result, findings=findings.sorted(),
+                               suppressed=result.suppressed + findings.suppressed)
+
+
+def _tracking_table(store: Any) -> str:
+    return str(getattr(store, "tracking_table_name", "tracking"))
 
 
 def audit_data(settings: config.Settings, log_verifier: notes.NoteVerifier, **options: Any) -> AuditResult:
-    """Open a registry's raw stores, audit them and close them."""
+    """Open a registry's raw stores (events, log, read models), audit them and close them."""
+    from registry.views import open_view_store
+
     events = open_event_store(settings)
     store = open_log_store(settings)
+    views = open_view_store(settings)
     try:
-        return audit_store(events.recorder, store, log_verifier, **options)
+        return audit_store(events.recorder, store, log_verifier, views=views, **options)
     finally:
+        views.datastore.close()
         store.datastore.close()
         events.close()

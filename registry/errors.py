@@ -121,6 +121,22 @@ class ConflictError(RuleError):
     code = "conflict"
 
 
+class DuplicateStatementError(ConflictError):
+    """The same statement (the same payload bytes) is already in the log."""
+
+    code = "duplicate-statement"
+
+    def __init__(self, message: str, index: int) -> None:
+        super().__init__(message)
+        self.index = index
+
+
+class OutOfOrderError(RuleError):
+    """The statement was signed before the latest recorded statement about the same entity."""
+
+    code = "out-of-order"
+
+
 # --- lookups and published artefacts -------------------------------------------
 
 
@@ -155,4 +171,24 @@ class StorageUnavailableError(RegistryError):
     """The event store could not be reached or stayed locked; try again later."""
 
     code = "storage-unavailable"
+    status = 503
+
+
+class LogHaltedError(RegistryError):
+    """A stored log entry failed its checks: nothing after it is accepted or signed until an operator acts."""
+
+    code = "log-halted"
+    status = 503
+
+    def __init__(self, index: int, reason: str) -> None:
+        super().__init__(f"log entry {index} failed its checks ({reason}); the log stops before it "
+                         "until an operator acts (docs/SECURITY.md)")
+        self.index = index
+        self.reason = reason
+
+
+class CatchUpError(RegistryError):
+    """A catch-up made no progress after repeated tries: a stored position disagrees with the log."""
+
+    code = "catch-up-stuck"
     status = 503

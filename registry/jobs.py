@@ -51,14 +51,22 @@ def open_node(settings: config.Settings, *, signer: bool = True) -> Node:
     from registry.transparency import open_log
     from registry.views import open_read_models
 
-    registry = open_registry(settings)
-    return Node(settings, registry, open_log(settings, registry, with_signer=signer),
-                open_read_models(settings, registry))
+    # The signer checks every entry itself; a long backlog has its signatures checked on every core.
+    registry = open_registry(settings, workers=2 if signer else 1)
+    log = open_log(settings, registry, with_signer=signer)
+    return Node(settings, registry, log, open_read_models(settings, registry, bound=log.size))
 
 
 def catch_up(node: Node) -> dict[str, Any]:
-    """Integrate new statements into the tree and the read models."""
-    return {"tree_size": node.log.catch_up(), "read_models": node.views.catch_up()}
+    """Integrate new statements into the tree (each checked first) and the read models."""
+    result: dict[str, Any] = {"tree_size": node.log.catch_up(), "read_models": node.views.catch_up()}
+    return {**result, **halted(node)}
+
+
+def halted(node: Node) -> dict[str, Any]:
+    """The stored entry the ledger stopped at, if any: ``{"halted": {"index": i, "reason": ...}}``."""
+    halt = node.registry.ledger.halted
+    return {} if halt is None else {"halted": {"index": halt.index, "reason": halt.reason}}
 
 
 def checkpoint(node: Node, now: datetime | None = None) -> dict[str, Any]:
@@ -67,7 +75,7 @@ def checkpoint(node: Node, now: datetime | None = None) -> dict[str, Any]:
         if not held:
             return {"signed": False, "reason": "another process holds the signer lock"}
         stored, new = node.log.publish_checkpoint(now)
-    return {"signed": new, "size": None if stored is None else stored.size}
+    return {"signed": new, "size": None if stored is None else stored.size, **halted(node)}
 
 
 def snapshot(node: Node, now: datetime | None = None, force: bool = False) -> dict[str, Any]:
@@ -86,13 +94,14 @@ def snapshot(node: Node, now: datetime | None = None, force: bool = False) -> di
         if not held:
             return {"published": False, "reason": "another process holds the signer lock"}
         checkpoint, signed = node.log.publish_checkpoint(moment)
-        stored, new = publish_snapshot(node.log, node.views, moment)
+        stored, new = publish_snapshot(node.log, moment)
     return {"published": new, "size": None if stored is None else stored.size,
             "checkpoint_signed": signed, "checkpoint_size": None if checkpoint is None else checkpoint.size}
 
 
 def flags(node: Node) -> dict[str, Any]:
     """Count what the state flags: endorsements of superseded versions, organizations with no valid key."""
+    node.log.catch_up()
     node.views.catch_up()
     state = node.views.state().to_json()
     superseded = [f"{e['org']}/{e['code']}" for e in state["endorsements"] if e["flags"]["superseded_version"]]
@@ -108,6 +117,7 @@ def archives(node: Node) -> dict[str, Any]:
     if node.app is None:
         node.app = create_app({"DATA_DIR": str(node.settings.data_dir)})
     app = node.app
+    node.log.catch_up()
     size = node.views.catch_up()
     page_size = int(app.config.get("FEED_PAGE_SIZE", 500))
     pages = archive_count(size, page_size)

@@ -133,6 +133,13 @@ class LogStoreMixin:
             f"document {b} NOT NULL, published_at TEXT NOT NULL)",
             "CREATE TABLE IF NOT EXISTS {t}clock_jobs (name TEXT PRIMARY KEY, runs BIGINT NOT NULL, "
             "failures BIGINT NOT NULL, last_run TEXT, last_error TEXT)",
+            # How many checkpoints and snapshots were ever published, counted in the transaction that adds
+            # one: a deleted row then shows (the audit compares). Counted from the rows on first creation.
+            "CREATE TABLE IF NOT EXISTS {t}log_published (id INTEGER PRIMARY KEY, checkpoints BIGINT NOT NULL, "
+            "snapshots BIGINT NOT NULL)",
+            "INSERT INTO {t}log_published (id, checkpoints, snapshots) SELECT 1, "
+            "(SELECT COUNT(*) FROM {t}log_checkpoints), (SELECT COUNT(*) FROM {t}log_snapshots) WHERE true "
+            "ON CONFLICT (id) DO NOTHING",
         )]
 
     # --- reading --------------------------------------------------------------
@@ -263,7 +270,10 @@ class LogStoreMixin:
             c.execute(self._q("INSERT INTO {t}log_checkpoints (size, root, note, published_at) "
                               "VALUES (%s, %s, %s, %s) ON CONFLICT (size) DO NOTHING RETURNING size"),
                       (size, root, note, published_at))
-            return c.fetchone() is not None
+            added = c.fetchone() is not None
+            if added:
+                c.execute(self._q("UPDATE {t}log_published SET checkpoints = checkpoints + 1 WHERE id = 1"))
+            return added
 
     def latest_checkpoint(self) -> StoredCheckpoint | None:
         with self.datastore.transaction(commit=False) as c:
@@ -277,6 +287,27 @@ class LogStoreMixin:
             c.execute(self._q("SELECT size, root, note, published_at FROM {t}log_checkpoints WHERE size = %s"),
                       (size,))
             return _checkpoint(c.fetchone())
+
+    # --- rows the audit accounts for ------------------------------------------------
+
+    def published(self) -> list[tuple[int, int, int]]:
+        """Every ``log_published`` row as (id, checkpoints, snapshots)."""
+        return [(int(a), int(b), int(c)) for a, b, c in self._all("SELECT id, checkpoints, snapshots "
+                                                                  "FROM {t}log_published ORDER BY id")]
+
+    def head_rows(self) -> list[tuple[int, int, bytes]]:
+        """Every ``log_head`` row as (id, size, root)."""
+        return [(int(a), int(b), bytes(c)) for a, b, c in self._all("SELECT id, size, root FROM {t}log_head "
+                                                                    "ORDER BY id")]
+
+    def tracking_rows(self) -> list[tuple[str, int]]:
+        """Every row of this store's tracking table as (application name, notification id)."""
+        return tracking_rows(self)
+
+    def _all(self, sql: str) -> list[tuple[Any, ...]]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self._q(sql))
+            return [_cols(r) for r in c.fetchall()]
 
     # --- the clock's job record (read by /metrics in the web processes) -------------
 
@@ -302,7 +333,10 @@ class LogStoreMixin:
             c.execute(self._q("INSERT INTO {t}log_snapshots (size, state_hash, document, published_at) "
                               "VALUES (%s, %s, %s, %s) ON CONFLICT (size) DO NOTHING RETURNING size"),
                       (size, state_hash, zlib.compress(document, 6), published_at))
-            return c.fetchone() is not None
+            added = c.fetchone() is not None
+            if added:
+                c.execute(self._q("UPDATE {t}log_published SET snapshots = snapshots + 1 WHERE id = 1"))
+            return added
 
     def snapshot(self, size: int | None = None) -> StoredSnapshot | None:
         """The snapshot at ``size``, or the latest one."""
@@ -338,6 +372,15 @@ def _checkpoint(row: Any) -> StoredCheckpoint | None:
         return None
     size, root, note, published_at = _cols(row)
     return StoredCheckpoint(int(size), bytes(root), bytes(note), str(published_at))
+
+
+def tracking_rows(store: Any) -> list[tuple[str, int]]:
+    """Every row of a tracking recorder's table: the library's table, named per store."""
+    name = getattr(store, "tracking_table_name", None)
+    table = "tracking" if name is None else f'{{t}}"{name}"'
+    with store.datastore.transaction(commit=False) as c:
+        c.execute(store._q(f"SELECT application_name, notification_id FROM {table} ORDER BY 1"))  # noqa: S608
+        return [(str(a), int(n)) for a, n in map(_cols, c.fetchall())]
 
 
 def _fault(hook: Any, step: str) -> None:

@@ -236,6 +236,48 @@ def _merge_addresses(size: int, new_size: int) -> list[Address]:
     return addresses
 
 
+class RightEdge:
+    """A growing RFC 6962 tree that keeps only its right edge: O(log n) hashes.
+
+    :meth:`append` returns every complete-subtree hash ``(level, index, hash)``
+    the new leaf completes, lowest level first: the same addresses the log
+    stores. :meth:`from_reader` starts it at a size from stored hashes.
+    """
+
+    def __init__(self) -> None:
+        self.size = 0
+        self._edge: list[bytes] = []  # complete subtrees, largest (leftmost) first
+
+    @classmethod
+    def from_reader(cls, size: int, read: HashReader) -> RightEdge:
+        """The edge of a tree of ``size`` leaves from its stored complete subtrees (check :meth:`root`)."""
+        edge = cls()
+        edge.size = size
+        edge._edge = _read(read, tree_addresses(size))
+        return edge
+
+    def append(self, leaf_hash: bytes) -> list[tuple[int, int, bytes]]:
+        nodes = [(0, self.size, leaf_hash)]
+        value, level, index = leaf_hash, 0, self.size
+        while index & 1:
+            value = node_hash(self._edge.pop(), value)
+            level, index = level + 1, index >> 1
+            nodes.append((level, index, value))
+        self._edge.append(value)
+        self.size += 1
+        return nodes
+
+    def root(self) -> bytes:
+        if not self._edge:
+            return EMPTY_ROOT
+        return _fold(self._edge)
+
+    def copy(self) -> RightEdge:
+        twin = RightEdge()
+        twin.size, twin._edge = self.size, list(self._edge)
+        return twin
+
+
 class MemoryHashStore:
     """Every complete-subtree hash of one growing tree, kept in memory."""
 

@@ -11,6 +11,9 @@ one (never two inconsistent checkpoints). Receipts are C2SP tlog-proof@v1.
 from __future__ import annotations
 
 import json
+import random
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,12 +24,14 @@ from eventsourcing.utils import Environment
 
 from registry import config, notes, tlog
 from registry.application import LogEntryRecorded, Registry
-from registry.errors import NotFoundError, RegistryError
+from registry.errors import CatchUpError, NotFoundError, RegistryError
 from registry.leaf import format_time
+from registry.ledger import Anchor, find_anchor
 from registry.logstore import LogCorruptionError, LogStoreMixin, PostgresLogStore, SQLiteLogStore, StoredCheckpoint
 from registry.sqlstore import open_with_retry
 
 BATCH = 5000  # leaves per integration transaction: fewer commits, bounded memory
+MAX_TRIES = 50  # integration attempts that may lose races before catch-up gives up
 
 
 class InconsistentLogError(RegistryError):
@@ -72,19 +77,63 @@ class TransparencyLog:
     # --- integration -------------------------------------------------------------
 
     def catch_up(self, *, batch: int = BATCH, fault: Any = None) -> int:
-        """Integrate every recorded statement not yet in the log; return the log size."""
-        while True:
-            start = self.store.tracking_position()
+        """Integrate every recorded statement the registry's ledger has checked; return the log size.
+
+        An entry joins the tree only once the ledger (the checked fold, see ``registry.ledger``) has
+        checked it, and only with the exact bytes it checked: the log stops before the first entry
+        that fails. Catch-up is exactly-once (tracking) and bounded: a stored position that makes no
+        progress possible raises CatchUpError instead of spinning.
+        """
+        with self.registry.ledger_lock:  # one integrator per process: the ledger's hashes stay put meanwhile
+            checked = self.registry.follow()
+            ledger = self.registry.ledger
+            problem = "no progress"
+            for attempt in range(MAX_TRIES):
+                size = self.store.size()
+                if size >= checked:
+                    ledger.forget_below(size)
+                    return size
+                entries, problem = self._checked_entries(size, checked, batch)
+                if entries:
+                    try:
+                        self.store.integrate(entries, fault=fault)
+                        continue
+                    except (IntegrityError, OperationalError):
+                        problem = "another process integrated these first"
+                    except LogCorruptionError as e:
+                        problem = str(e)
+                # The head and the tracking position are read apart, so another process integrating in
+                # between looks like a gap once; a real one looks the same every time.
+                time.sleep(random.uniform(0, 0.002 * attempt))
+            raise CatchUpError(f"the log cannot integrate leaf {self.store.size()}: {problem} "
+                               f"({MAX_TRIES} tries)")
+
+    def _checked_entries(self, size: int, checked: int, batch: int) -> tuple[list[tuple[int, int, bytes]], str]:
+        """(notification id, log version, leaf hash) of leaves ``size``.. that the ledger checked, in order."""
+        hashes = self.registry.ledger.hashes
+        position = self.store.tracking_position()
+        entries: list[tuple[int, int, bytes]] = []
+        problem = "no stored entry follows the log's tracking position"
+        while len(entries) < batch:
             found = self.registry.recorder.select_notifications(
-                start, batch, topics=[LogEntryRecorded.TOPIC], inclusive_of_start=False
-            )
+                position, batch, topics=[LogEntryRecorded.TOPIC], inclusive_of_start=False)
             if not found:
-                return self.store.size()
-            entries = [(n.id, n.originator_version, tlog.leaf_hash(_leaf_bytes(n.state))) for n in found]
-            try:
-                self.store.integrate(entries, fault=fault)
-            except (IntegrityError, OperationalError):
-                continue  # another process integrated these first; look again
+                break
+            for n in found:
+                index = n.originator_version - 1
+                expected = size + len(entries)
+                if index < expected:
+                    continue  # integrated already: the tracking position lags the head (or the row moved)
+                if index > expected:
+                    return entries, f"the next stored entry after the tracking position is leaf {index}"
+                if index >= checked or len(entries) >= batch:
+                    return entries, "not checked yet"
+                leaf_hash = tlog.leaf_hash(_leaf_bytes(n.state))
+                if hashes.get(index) != leaf_hash:
+                    return entries, "the stored entry differs from the one the ledger checked"
+                entries.append((n.id, n.originator_version, leaf_hash))
+            position = found[-1].id
+        return entries, problem
 
     # --- reading -----------------------------------------------------------------
 
@@ -115,16 +164,26 @@ class TransparencyLog:
     # --- checkpoints -----------------------------------------------------------------
 
     def publish_checkpoint(self, now: datetime | None = None) -> tuple[StoredCheckpoint | None, bool]:
-        """Sign a checkpoint for the current tree if it grew; (latest checkpoint, whether new)."""
+        """Sign a checkpoint for the checked tree if it grew; (latest checkpoint, whether new).
+
+        The signed size and root are the ledger's: this process checked every entry up to that size
+        itself and computed the root from their bytes. The stored tree must agree with it, and must
+        still contain the latest published checkpoint, before anything is signed.
+        """
         if self.signer is None:
             raise RegistryError("no log key: cannot sign checkpoints")
         self.catch_up()
-        size, root = self.store.head()
+        with self.registry.ledger_lock:
+            ledger = self.registry.ledger
+            size, root = ledger.size, ledger.root()
         latest = self.store.latest_checkpoint()
         if latest is not None and latest.size >= size:
             return latest, False
         if size == 0:
             return latest, False
+        stored_size = self.store.size()
+        if stored_size < size or tlog.tree_hash(size, self.store.read) != root:
+            raise InconsistentLogError(f"the stored tree at size {size} differs from the entries the signer checked")
         if latest is not None:
             self._check_extends(latest, size, root)
         note = notes.sign_checkpoint(notes.Checkpoint(self.origin, size, root), self.signer)
@@ -177,6 +236,32 @@ def _leaf_bytes(state: bytes) -> bytes:
         value, _ = json.decoder.scanstring(text, start + len(_LEAF_KEY))
         return value.encode("ascii")
     return json.loads(text)["leaf"].encode("ascii")
+
+
+def log_verifier(settings: config.Settings) -> notes.NoteVerifier | None:
+    """The log's public key from the data directory, as a note verifier; None when there is none."""
+    from registry import keys
+
+    path = keys.public_path(settings.log_key)
+    if not path.exists():
+        return None
+    return notes.parse_verifier_key(notes.format_verifier_key(settings.origin, keys.load_public_file(path)))
+
+
+def anchor_source(settings: config.Settings) -> Callable[[], Anchor | None]:
+    """Where a registry's ledger starts: its newest signed snapshot that verifies with the log's public key."""
+
+    def find() -> Anchor | None:
+        verifier = log_verifier(settings)
+        if verifier is None:
+            return None
+        store = open_log_store(settings)
+        try:
+            return find_anchor(store, verifier)
+        finally:
+            store.datastore.close()
+
+    return find
 
 
 def open_log(settings: config.Settings, registry: Registry, *, with_signer: bool = False) -> TransparencyLog:

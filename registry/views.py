@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import threading
+import time
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,11 +31,13 @@ from eventsourcing.utils import Environment
 from registry import canonical, config
 from registry.application import LogEntryRecorded, Registry
 from registry.domain import Code, Endorsement, Key, Maintainers, Organization
-from registry.errors import NotFoundError
+from registry.errors import CatchUpError, NotFoundError
 from registry.sqlstore import PostgresDialect, SQLiteDialect, cols, open_with_retry
-from registry.state import STATE_FORMAT, Applied, RegistryState
+from registry.state import STATE_FORMAT, Applied, RegistryState, describe
 
 UPSTREAM = "registry"
+LATEST = "latest"  # view_entities kind of the entities' ordering marks
+MAX_TRIES = 50  # catch-up rounds that may lose races or meet a moved position before giving up
 SNAPSHOT_EVERY = 1000
 BATCH = 500
 _KINDS = {Maintainers: "registry", Key: "key", Code: "code", Organization: "organization", Endorsement: "endorsement"}
@@ -90,6 +94,24 @@ class ViewStoreMixin:
         body, updated = cols(row)
         return bytes(body), str(updated)
 
+    def head_rows(self) -> list[tuple[int, int, str | None]]:
+        """Every ``view_head`` row as (id, size, origin), for the audit."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self._q("SELECT id, size, origin FROM {t}view_head ORDER BY id"))
+            return [(int(i), int(n), o) for i, n, o in map(cols, c.fetchall())]
+
+    def tracking_rows(self) -> list[tuple[str, int]]:
+        """Every row of the read models' tracking table as (application name, notification id)."""
+        from registry.logstore import tracking_rows
+
+        return tracking_rows(self)
+
+    def feed_pages(self) -> list[tuple[str, str, bytes, str]]:
+        """Every stored feed page as (path, etag, body, updated), for the audit."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self._q("SELECT path, etag, body, updated FROM {t}feed_pages ORDER BY path, etag"))
+            return [(str(p), str(e), bytes(b), str(u)) for p, e, b, u in map(cols, c.fetchall())]
+
     def forget_feed_pages(self) -> None:
         """Drop every stored rendering (they are a cache; the next reader renders again)."""
         with self.datastore.transaction(commit=True) as c:
@@ -134,6 +156,25 @@ class ViewStoreMixin:
         with self.datastore.transaction(commit=False) as c:
             c.execute(self._q(sql), [*args, limit])
             return [bytes(cols(r)[0]) for r in c.fetchall()]
+
+    def event_rows(self, after: int, limit: int) -> list[tuple[Any, ...]]:
+        """Raw ``view_events`` rows (every column) with ``idx > after``, in order (for the audit)."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self._q("SELECT idx, type, org, code, version, attested, recorded_at, doc FROM {t}view_events "
+                              "WHERE idx > %s ORDER BY idx LIMIT %s"), (after, limit))
+            return [(int(i), t, o, cd, v, int(a), r, bytes(d)) for i, t, o, cd, v, a, r, d in map(cols, c.fetchall())]
+
+    def entity_rows(self) -> list[tuple[str, str, bytes]]:
+        """Every ``view_entities`` row as (kind, name, doc)."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self._q("SELECT kind, name, doc FROM {t}view_entities ORDER BY kind, name"))
+            return [(str(k), str(n), bytes(d)) for k, n, d in map(cols, c.fetchall())]
+
+    def snapshot_rows(self) -> list[tuple[int, str, bytes]]:
+        """Every ``view_snapshots`` row as (size, hash, compressed doc)."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self._q("SELECT size, hash, doc FROM {t}view_snapshots ORDER BY size"))
+            return [(int(s), str(h), bytes(d)) for s, h, d in map(cols, c.fetchall())]
 
     def size_until(self, moment: str) -> int:
         """The number of leaves before the first one recorded after ``moment``."""
@@ -256,6 +297,12 @@ def event_document(applied: Applied, index: int) -> dict[str, Any]:
     }
 
 
+def event_row(doc: dict[str, Any]) -> tuple[Any, ...]:
+    """The ``view_events`` row of an event document, column by column."""
+    return (doc["index"], doc["type"], doc["org"], doc["code"], doc["version"], int(doc["attested"]),
+            doc["recorded_at"], canonical.dumps(doc))
+
+
 def entity_key(aggregate: Any) -> tuple[str, str]:
     kind = _KINDS[type(aggregate)]
     name = {
@@ -269,24 +316,37 @@ def entity_key(aggregate: Any) -> tuple[str, str]:
 
 
 def state_from_entities(entities: list[tuple[str, bytes]], size: int, origin: str | None) -> RegistryState:
-    docs: dict[str, list[Any]] = {"registry": [], "key": [], "code": [], "organization": [], "endorsement": []}
+    docs: dict[str, list[Any]] = {kind: [] for kind in (*_KINDS.values(), LATEST)}
     for kind, doc in entities:
         docs[kind].append(json.loads(doc))
     return RegistryState.from_json({
         "format": STATE_FORMAT, "origin": origin, "size": size,
         "registry": docs["registry"][0] if docs["registry"] else None,
         "keys": docs["key"], "codes": docs["code"], "organizations": docs["organization"],
-        "endorsements": docs["endorsement"],
+        "endorsements": docs["endorsement"], "latest_signed": docs[LATEST],
     })
 
 
-class ReadModels:
-    """Catch-up, rebuild and queries over the read-model store."""
+def latest_document(state: RegistryState, aggregate: Any) -> dict[str, Any]:
+    """The ordering mark of one entity (see ``registry.state``) as the read models keep it."""
+    mark = state.latest[aggregate.id]
+    return {"entity": describe(aggregate), "signed_at": mark.signed_at,
+            "statements": dict(sorted(mark.statements.items()))}
 
-    def __init__(self, registry: Registry, store: ViewStoreMixin, *, snapshot_every: int = SNAPSHOT_EVERY) -> None:
+
+class ReadModels:
+    """Catch-up, rebuild and queries over the read-model store.
+
+    The read models never run ahead of the log: they take only entries below ``bound()``, the
+    transparency log's integrated size when a log is given (else the registry's checked size).
+    """
+
+    def __init__(self, registry: Registry, store: ViewStoreMixin, *, snapshot_every: int = SNAPSHOT_EVERY,
+                 bound: Callable[[], int] | None = None) -> None:
         self.registry = registry
         self.store = store
         self.snapshot_every = snapshot_every
+        self.bound = bound or registry.follow
         self._state: RegistryState | None = None
         # Catch-up applies leaves to the cached state in place. Threads sharing these read models (a
         # threaded web worker) hold this lock to catch up, and while they use what state() returned.
@@ -299,55 +359,67 @@ class ReadModels:
         return self._state
 
     def catch_up(self, *, batch: int = BATCH) -> int:
-        """Apply every leaf not yet in the read models; return their size."""
+        """Apply every integrated leaf not yet in the read models; return their size."""
         with self.lock:
-            return self._catch_up(batch)
+            return self._catch_up(batch, self.bound())
 
-    def _catch_up(self, batch: int) -> int:
-        mismatches = 0
-        while True:
+    def _catch_up(self, batch: int, upto: int) -> int:
+        for _ in range(MAX_TRIES):
             state = self._current_state()
-            start = self.store.tracking_position()
-            found = self.registry.recorder.select_notifications(
-                start, batch, topics=[LogEntryRecorded.TOPIC], inclusive_of_start=False)
-            if not found:
+            if state.size >= upto:
                 return state.size
-            expected = state.size
-            if found[0].originator_version - 1 != expected:
-                # The head and the tracking position were read at different moments while another
-                # process wrote: read both again (a real gap shows up as the same mismatch each time).
-                mismatches += 1
-                if mismatches > 20:
-                    raise RuntimeError(f"read models at {expected} met log entry {found[0].originator_version - 1}")
+            found = self._next(state.size, min(batch, upto - state.size))
+            if not found:
+                # The head, the tracking position and the entries disagree (or another process wrote
+                # between our reads): read all three again, a bounded number of times.
                 self._state = None
+                time.sleep(random.uniform(0, 0.002))
                 continue
             rows, entities, snapshots = [], {}, []
             for n in found:
                 index = n.originator_version - 1
-                if index != state.size:
-                    raise RuntimeError(f"read models at {state.size} met log entry {index}")
-                applied = state.apply(json.loads(n.state)["leaf"].encode("ascii"))
-                doc = event_document(applied, index)
-                rows.append(EventRow(index, doc["type"], doc["org"], doc["code"], doc["version"], doc["attested"],
-                                     doc["recorded_at"], canonical.dumps(doc)))
+                applied = state.apply(json.loads(n.state)["leaf"].encode("utf-8"))
+                row = event_row(event_document(applied, index))
+                rows.append(EventRow(*row[:5], bool(row[5]), *row[6:]))
                 for aggregate in applied.changed:
                     entities[entity_key(aggregate)] = canonical.dumps(aggregate.to_state())
+                    entities[(LATEST, describe(aggregate))] = canonical.dumps(latest_document(state, aggregate))
                 if state.size % self.snapshot_every == 0:
                     snapshot = state.canonical()
                     snapshots.append((state.size, hashlib.sha256(snapshot).hexdigest(), zlib.compress(snapshot, 6)))
             try:
-                self.store.write(expected, state.origin, rows, entities, snapshots,
+                self.store.write(found[0].originator_version - 1, state.origin, rows, entities, snapshots,
                                  Tracking(UPSTREAM, found[-1].id))
             except (IntegrityError, OperationalError):
-                self._state = None  # someone else wrote first: reload and continue
-                continue
+                pass  # someone else wrote first: reload and continue
+            self._state = None
+        raise CatchUpError(f"the read models made no progress in {MAX_TRIES} tries (at size "
+                           f"{self.store.head()[0]}; tracking position {self.store.tracking_position()})")
+
+    def _next(self, size: int, limit: int) -> list[Any]:
+        """The notifications of leaves ``size``..``size+limit-1`` in order, read from the tracking position."""
+        position, out = self.store.tracking_position(), []
+        while len(out) < limit:
+            found = self.registry.recorder.select_notifications(
+                position, limit, topics=[LogEntryRecorded.TOPIC], inclusive_of_start=False)
+            if not found:
+                break
+            for n in found:
+                index = n.originator_version - 1
+                if index < size + len(out):
+                    continue  # already in the read models: the tracking position lags their head
+                if index != size + len(out) or len(out) >= limit:
+                    return out
+                out.append(n)
+            position = found[-1].id
+        return out
 
     def rebuild(self) -> int:
         """Drop every read model and build them again from the log."""
         with self.lock:
             self.store.clear()
             self._state = None
-            return self._catch_up(BATCH)
+            return self._catch_up(BATCH, self.bound())
 
     # --- queries -------------------------------------------------------------------
 

@@ -34,7 +34,6 @@ from registry.errors import (
 )
 from registry.leaf import format_time, parse_leaf, parse_time
 from registry.publish import publish_snapshot
-from registry.state import fold
 from registry.terminal import safe, safe_json
 from registry.transparency import TransparencyLog, open_log
 from registry.views import ReadModels, open_read_models
@@ -61,15 +60,22 @@ class Context:
 
     def log(self, signer: bool = False) -> TransparencyLog:
         if self._log is None or (signer and self._log.signer is None):
+            if self._log is not None:
+                self._log.store.datastore.close()
             self._log = open_log(self.settings, self.registry, with_signer=signer)
         return self._log
 
     def views(self) -> ReadModels:
         if self._views is None:
-            self._views = open_read_models(self.settings, self.registry)
+            self.log().catch_up()
+            self._views = open_read_models(self.settings, self.registry, bound=lambda: self.log().size())
         return self._views
 
     def close(self) -> None:
+        if self._views is not None:
+            self._views.store.datastore.close()
+        if self._log is not None:
+            self._log.store.datastore.close()
         if self._registry is not None:
             self._registry.close()
 
@@ -521,7 +527,9 @@ def status(obj: Context, as_json: bool) -> None:
     log = obj.log()
     size = log.catch_up()
     latest = log.latest_checkpoint()
-    snapshot = fold(obj.registry.leaves(0, size)).to_json()
+    ledger = obj.registry.ledger
+    snapshot = ledger.state.to_json()  # the checked state (what the registry validates against)
+    halt = ledger.halted
     info: dict[str, Any] = {
         "origin": settings.origin,
         "tree_size": size,
@@ -536,6 +544,7 @@ def status(obj: Context, as_json: bool) -> None:
             "endorsements_active": sum(e["status"] == "active" for e in snapshot["endorsements"]),
             "keys": len(snapshot["keys"]),
         },
+        "halted": None if halt is None else {"index": halt.index, "reason": halt.reason},
     }
     if as_json:
         click.echo(json.dumps(info, sort_keys=True))
@@ -546,6 +555,9 @@ def status(obj: Context, as_json: bool) -> None:
     click.echo("latest checkpoint: " + ("none yet (run: registry checkpoint)" if checkpoint is None
                                         else f"size {checkpoint['size']} at {checkpoint['published_at']}"))
     click.echo("counts: " + ", ".join(f"{k} {v}" for k, v in info["counts"].items()))
+    if halt is not None:
+        click.echo(safe(f"HALTED: log entry {halt.index} failed its checks ({halt.reason}); nothing after it is "
+                        "accepted or signed until an operator acts (docs/SECURITY.md)").replace("\n", " "), err=True)
 
 
 @main.command()
@@ -799,7 +811,7 @@ def diff(obj: Context, size_a: int, size_b: int, as_json: bool) -> None:
 @pass_ctx
 def snapshot(obj: Context) -> None:
     """Sign and publish the state at the latest checkpoint (publishing one if the tree grew)."""
-    stored, new = publish_snapshot(obj.log(signer=True), obj.views())
+    stored, new = publish_snapshot(obj.log(signer=True))
     if stored is None:
         click.echo("the log is empty; nothing to sign")
         return
@@ -849,8 +861,12 @@ def migrate(obj: Context) -> None:
 @main.command()
 @pass_ctx
 def rebuild(obj: Context) -> None:
-    """Drop every read model and rebuild it from the log (exactly what incremental catch-up builds)."""
+    """Rebuild every derived row the audit can name: read models, feed pages, missing statement hints."""
+    restored = obj.registry.restore_hints()
+    if restored:
+        click.echo(f"statement hints restored: {restored}")
     size = obj.views().rebuild()
+    obj.views().store.forget_feed_pages()
     click.echo(f"read models rebuilt: {size} entries")
 
 
@@ -926,18 +942,22 @@ def _progress(verb: str) -> Any:
               help="Processes checking signatures on large logs (1: all in this one).")
 @pass_ctx
 def audit(obj: Context, as_json: bool, workers: int) -> None:
-    """Re-verify everything from the raw event store; exit 0 only when clean.
+    """Re-verify every stored row from the raw stores; exit 0 only when clean.
 
     Checks that log versions run 1..n, every leaf, envelope signature and
     authorization rule as of its position, every stored tree hash and the log
     head, every published checkpoint (signature, root, consistency) and
-    snapshot (signature, state hash). Names the first bad index and every finding.
+    snapshot (signature, state hash), and that every other row (statement
+    hints, tracking positions, read models, cached feed pages) is exactly what
+    the log derives. Names the first bad index and, for each finding, the table
+    and row.
     """
     from registry.audit import audit_data
 
     settings = obj.settings
     result = audit_data(settings, notes.parse_verifier_key(_log_vkey(settings)), workers=workers,
                         progress=_progress("audited"))
+    result = _with_feed_pages(result, settings)
     if as_json:
         click.echo(json.dumps(result.to_json(), sort_keys=True))
     elif result.ok:
@@ -950,13 +970,38 @@ def audit(obj: Context, as_json: bool, workers: int) -> None:
         where = "no entry is bad" if first.index is None else f"first bad index {first.index}"
         count = len(result.findings) + result.suppressed
         lines = [f"audit: {where}: {first.what}: {first.detail} ({count} findings in {result.entries} entries)"]
-        lines += [f"{f.what}: " + ("" if f.index is None else f"entry {f.index}: ") + f.detail for f in result.findings]
+        lines += [_finding_line(f) for f in result.findings]
         if result.suppressed:
             lines.append(f"audit: and {result.suppressed} more findings")
         for line in lines:
             click.echo(safe(f"FAILED: verification-failed: {line}").replace("\n", " "), err=True)
     if not result.ok:
         sys.exit(1)
+
+
+def _with_feed_pages(result: Any, settings: config.Settings) -> Any:
+    """The audit's result with the stored feed pages checked too (they are rendered by the web's code)."""
+    import dataclasses
+
+    from registry.audit import Finding
+    from web import close_app, create_app
+    from web.feeds import check_stored_pages
+
+    app = create_app({"DATA_DIR": str(settings.data_dir)})
+    try:
+        problems = check_stored_pages(app)
+    finally:
+        close_app(app)
+    if not problems:
+        return result
+    extra = [Finding(None, "derived row", problem, "feed_pages", f"{path} ({etag})")
+             for path, etag, problem in problems]
+    return dataclasses.replace(result, findings=[*result.findings, *extra])
+
+
+def _finding_line(f: Any) -> str:
+    where = "" if f.table is None else f" [table {f.table}" + ("" if f.row is None else f", {f.row}") + "]"
+    return f"{f.what}: " + ("" if f.index is None else f"entry {f.index}: ") + f.detail + where
 
 
 @main.command("export")

@@ -29,6 +29,7 @@ from registry import config, jobs, keys
 from registry.leaf import format_time
 
 log = logging.getLogger("registry.clock")
+HALT_REPEAT_SECONDS = 60.0
 
 
 def emit(event: str, **fields: Any) -> None:
@@ -62,10 +63,20 @@ def build_scheduler(node: jobs.Node, *, catch_up_seconds: float = 1.0, checkpoin
             return result
         return job
 
+    halt_said: dict[str, Any] = {}
+
     # Catch-up and checkpoint in one job keeps the merge delay to one interval.
     def integrate_and_sign() -> None:
-        run("catch-up")()
+        result = run("catch-up")()
         run("checkpoint")()
+        halted = result.get("halted")
+        if halted is not None and (halt_said.get("index") != halted["index"]
+                                   or time.monotonic() - halt_said.get("at", 0.0) >= HALT_REPEAT_SECONDS):
+            # Loud, and again every minute while it lasts: nothing after this entry is signed until an
+            # operator acts (docs/SECURITY.md, "A log entry that fails its checks").
+            emit("log_halted", level="error", index=halted["index"], reason=halted["reason"],
+                 action="see docs/SECURITY.md: nothing after this entry is signed until an operator acts")
+            halt_said.update(index=halted["index"], at=time.monotonic())
 
     scheduler.add_job(integrate_and_sign, "interval", seconds=min(catch_up_seconds, checkpoint_seconds),
                       id="integrate", next_run_time=datetime.now(UTC))

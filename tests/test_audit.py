@@ -25,7 +25,7 @@ from registry.application import LogEntryRecorded
 from registry.leaf import format_leaf, parse_leaf
 from registry.publish import publish_snapshot
 from registry.transparency import log_database_path, open_log
-from registry.views import open_read_models
+from registry.views import open_read_models, views_database_path
 from scripts.cli import main
 from tests.conftest import ORIGIN, PG_URL, Actor, Backend, World, make_world
 
@@ -68,7 +68,7 @@ def build(backend: Backend) -> Story:
     for i in range(6):
         at[f"org-{i}"] = world.org(f"org-{i}").index
     views = open_read_models(settings, world.registry)
-    publish_snapshot(log, views)
+    publish_snapshot(log)
     world.submit(acme2.sign("report.published", org="acme", code="hiroshima-coc", framework="oecd-haip",
                             period="2025", url="https://example.org/acme-report"))
     world.org("gamma")
@@ -116,6 +116,10 @@ class Raw:
 
     def log(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         path = log_database_path(self.backend.settings())
+        return self._run(path, sql.replace("{t}", "" if self.schema is None else f"{self.schema}."), params)
+
+    def views(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        path = Path(views_database_path(self.backend.settings()))
         return self._run(path, sql.replace("{t}", "" if self.schema is None else f"{self.schema}."), params)
 
     def _run(self, path: Path, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
@@ -314,12 +318,15 @@ def test_workers_find_the_same_as_one_process(backend: Backend, story: Story) ->
     inline = audit.audit_data(settings, story.verifier, workers=1)
     pooled = audit.audit_data(settings, story.verifier, workers=2, parallel_from=0)
     assert not inline and inline.first_bad_index == index
-    assert inline.findings[0] == audit.Finding(index, "signature", f"the signature does not verify for key "
-                                                                   f"{story.world.maintainer.key_id[:16]}")
-    # the entry, then what was published after it (the first checkpoint, before it, still verifies)
+    first = inline.findings[0]
+    assert (first.index, first.what, first.detail) == (
+        index, "signature", f"the signature does not verify for key {story.world.maintainer.key_id[:16]}")
+    assert first.table in ("stored_events", "registry_events") and first.row == f"log version {index + 1}"
+    # the entry (its leaf, its event, its tree hash, its statement hint), then what was published after it
+    # (the first checkpoint, before it, still verifies)
     assert [(f.index, f.what) for f in inline.findings] == [
-        (index, "signature"), (index, "event"), (index, "tree hash"), (None, "snapshot"), (None, "snapshot"),
-        (None, "log head"), (None, "checkpoint"), (None, "checkpoint")]
+        (index, "signature"), (index, "event"), (index, "tree hash"), (index, "derived row"), (None, "snapshot"),
+        (None, "snapshot"), (None, "log head"), (None, "checkpoint"), (None, "checkpoint")]
     assert pooled == inline
 
 
@@ -327,7 +334,7 @@ def test_workers_find_the_same_as_one_process(backend: Backend, story: Story) ->
 
 
 def test_the_right_edge_emits_every_stored_hash_in_order() -> None:
-    reference, edge = tlog.MemoryHashStore(), audit.RightEdge()
+    reference, edge = tlog.MemoryHashStore(), tlog.RightEdge()
     emitted: list[tuple[int, int, bytes]] = []
     for i in range(600):
         leaf = tlog.leaf_hash(i.to_bytes(4, "big"))

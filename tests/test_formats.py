@@ -479,7 +479,7 @@ def test_problem_example() -> None:
 
 def test_state_example() -> None:
     doc = json.loads(example("state"))
-    assert doc["format"] == state.STATE_FORMAT == "hcoc-registry/state/v1"
+    assert doc["format"] == state.STATE_FORMAT == "hcoc-registry/state/v2"
     assert doc["origin"] == ORIGIN
     assert doc["size"] == 6
     assert hashlib.sha256(canonical.dumps(doc)).hexdigest() == one_line("state-hash").decode()

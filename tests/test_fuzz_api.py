@@ -117,7 +117,7 @@ def populated_app(backend: Backend, **config: Any) -> Iterator[Populated]:
         checkpoint, _ = clock.publish_checkpoint()
         assert checkpoint is not None
         views = open_read_models(settings_, registry)
-        snapshot, _ = publish_snapshot(clock, views)
+        snapshot, _ = publish_snapshot(clock)
         assert snapshot is not None
         views.store.datastore.close()
         clock.store.datastore.close()

@@ -45,6 +45,7 @@ from registry import application, config, envelope
 from registry.domain import organization_id
 from registry.errors import StorageUnavailableError
 from registry.leaf import parse_leaf
+from registry.state import statement_hash
 from registry.transparency import open_log
 from tests.conftest import ORIGIN, Actor, Backend, World, _make_backend, make_world
 from web import close_app, create_app
@@ -118,7 +119,7 @@ def assert_not_recorded(backend: Backend, data: bytes, size: int) -> None:
     fresh = backend.open()
     try:
         assert fresh.size() == size
-        assert fresh.find(envelope.parse(data).hash) is None
+        assert fresh.find(statement_hash(envelope.parse(data).payload)) is None
         assert fresh.get(organization_id("acme")) is None
         assert len(list(fresh.leaves())) == size
     finally:
@@ -132,7 +133,7 @@ def assert_recorded_once(backend: Backend, data: bytes, size: int) -> None:
         env_hash = envelope.parse(data).hash
         holding = [i for i, leaf in enumerate(fresh.leaves()) if parse_leaf(leaf).envelope.hash == env_hash]
         assert holding == [size - 1]
-        found = fresh.find(env_hash)
+        found = fresh.find(statement_hash(envelope.parse(data).payload))
         assert found is not None and found.index == size - 1
         assert fresh.get(organization_id("acme")) is not None
         log = open_log(backend.settings(), fresh)

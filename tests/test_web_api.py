@@ -131,7 +131,7 @@ def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
             checkpoint, _ = clock.publish_checkpoint()
             assert checkpoint is not None
             views = open_read_models(settings, registry)
-            snapshot, _ = publish_snapshot(clock, views)
+            snapshot, _ = publish_snapshot(clock)
             assert snapshot is not None and snapshot.size == checkpoint.size
             views.store.datastore.close()
             app = app_for(backend, FEED_PAGE_SIZE=10)  # so that archive page 0 exists

@@ -70,8 +70,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     registry = open_registry(settings)
     app.extensions["settings"] = settings
     app.extensions["registry"] = registry
-    app.extensions["log"] = open_log(settings, registry, with_signer=False)
-    app.extensions["views"] = open_read_models(settings, registry)
+    log = app.extensions["log"] = open_log(settings, registry, with_signer=False)
+    app.extensions["views"] = open_read_models(settings, registry, bound=log.size)
     app.extensions["refreshed_at"] = float("-inf")
     app.extensions["head"] = (0, None)
 

@@ -27,7 +27,7 @@ from flask import Blueprint, Response, jsonify, request
 from registry import keys, notes, tiles
 from registry.errors import InputError, MalformedError, NotFoundError
 from registry.logstore import LogCorruptionError
-from web import get_log, get_registry, get_settings, parse_index
+from web import get_log, get_registry, get_settings, parse_index, refresh
 
 bp = Blueprint("log", __name__)
 
@@ -91,7 +91,8 @@ def _entry_bundle(index: int, width: int) -> bytes:
 @bp.get("/api/v1/log/entries/<index:index>")
 def entry(index: int) -> Response:
     registry = get_registry()
-    size = registry.size()
+    refresh()
+    size = get_log().size()  # the integrated log: a stored entry the log has not taken is not served
     # Compare first: the store's integer columns overflow on indexes near 2**63.
     leaf = registry.leaf(index) if index < size else None
     if leaf is None:

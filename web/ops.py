@@ -23,8 +23,9 @@ from flask import Blueprint, Flask, Response, g, has_request_context, jsonify, r
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from registry.errors import RegistryError
 from registry.leaf import parse_time
-from web import get_log, get_registry
+from web import get_log, get_registry, refresh
 
 bp = Blueprint("ops", __name__)
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -40,11 +41,20 @@ def healthz() -> Response:
 def readyz() -> tuple[Response, int]:
     from flask import current_app
 
+    registry = get_registry()
     try:
-        stored = get_registry().size()
+        refresh()  # at most once a second: checks, integrates and catches up, so a stuck catch-up shows here
+        stored = registry.size()
         integrated = get_log().size()
+    except RegistryError as e:  # a catch-up that cannot move: not ready, say why
+        return jsonify({"status": "unavailable", "reason": e.code, "detail": e.message}), 503
     except Exception as e:  # the store is down: not ready, say why
         return jsonify({"status": "unavailable", "reason": f"{type(e).__name__}"}), 503
+    halt = registry.ledger.halted
+    if halt is not None:
+        # A stored entry failed its checks: nothing after it is accepted or signed until an operator acts.
+        return jsonify({"status": "halted", "index": halt.index, "reason": halt.reason, "stored": stored,
+                        "tree_size": integrated}), 503
     lag = stored - integrated
     bound = int(current_app.config.get("READY_MAX_LAG", 100))
     status = 200 if lag <= bound else 503
@@ -73,6 +83,12 @@ class RegistryCollector:
             yield GaugeMetricFamily("registry_tree_size", "Leaves integrated into the transparency log", size)
             yield GaugeMetricFamily("registry_store_size", "Statements recorded in the event store", stored)
             yield GaugeMetricFamily("registry_log_lag", "Statements recorded but not yet in the tree", stored - size)
+            halt = self.app.extensions["registry"].ledger.halted
+            yield GaugeMetricFamily("registry_log_halted", "1 when a stored entry failed its checks and the log "
+                                    "stopped before it", 0 if halt is None else 1)
+            if halt is not None:
+                yield GaugeMetricFamily("registry_log_halted_index", "The stored entry that failed its checks",
+                                        halt.index)
             latest = log.latest_checkpoint()
             age = GaugeMetricFamily("registry_checkpoint_age_seconds", "Age of the latest signed checkpoint")
             if latest is not None:
