@@ -125,8 +125,11 @@ class LogStoreMixin:
             f"data {b} NOT NULL, PRIMARY KEY (level, idx))",
             f"CREATE TABLE IF NOT EXISTS {{t}}log_head (id INTEGER PRIMARY KEY, size BIGINT NOT NULL, "
             f"root {b} NOT NULL, writes BIGINT NOT NULL)",
-            "INSERT INTO {t}log_head (id, size, root, writes) VALUES (1, 0, "  # noqa: S608 - a constant
-            + self._blob_literal(tlog.EMPTY_ROOT) + ", 0) ON CONFLICT (id) DO NOTHING",
+            # Only into an empty log: a head row deleted later must stay missing (the audit names it),
+            # not come back at size 0 on the next start.
+            "INSERT INTO {t}log_head (id, size, root, writes) SELECT 1, 0, "  # noqa: S608 - a constant
+            + self._blob_literal(tlog.EMPTY_ROOT) + ", 0 WHERE NOT EXISTS (SELECT 1 FROM {t}log_tiles) "
+            "ON CONFLICT (id) DO NOTHING",
             f"CREATE TABLE IF NOT EXISTS {{t}}log_checkpoints (size BIGINT PRIMARY KEY, root {b} NOT NULL, "
             f"note {b} NOT NULL, published_at TEXT NOT NULL)",
             f"CREATE TABLE IF NOT EXISTS {{t}}log_snapshots (size BIGINT PRIMARY KEY, state_hash TEXT NOT NULL, "
@@ -134,11 +137,12 @@ class LogStoreMixin:
             "CREATE TABLE IF NOT EXISTS {t}clock_jobs (name TEXT PRIMARY KEY, runs BIGINT NOT NULL, "
             "failures BIGINT NOT NULL, last_run TEXT, last_error TEXT)",
             # How many checkpoints and snapshots were ever published, counted in the transaction that adds
-            # one: a deleted row then shows (the audit compares). Counted from the rows on first creation.
+            # one: a deleted row then shows (the audit compares). Created with the log, so that a deleted
+            # counter row stays missing too.
             "CREATE TABLE IF NOT EXISTS {t}log_published (id INTEGER PRIMARY KEY, checkpoints BIGINT NOT NULL, "
             "snapshots BIGINT NOT NULL)",
-            "INSERT INTO {t}log_published (id, checkpoints, snapshots) SELECT 1, "
-            "(SELECT COUNT(*) FROM {t}log_checkpoints), (SELECT COUNT(*) FROM {t}log_snapshots) WHERE true "
+            "INSERT INTO {t}log_published (id, checkpoints, snapshots) SELECT 1, 0, 0 "
+            "WHERE NOT EXISTS (SELECT 1 FROM {t}log_checkpoints) AND NOT EXISTS (SELECT 1 FROM {t}log_snapshots) "
             "ON CONFLICT (id) DO NOTHING",
         )]
 
@@ -217,7 +221,10 @@ class LogStoreMixin:
             # 1. take the head row first: this serializes integrators (row lock / SQLite write lock)
             c.execute(self._q("UPDATE {t}log_head SET writes = writes + 1 WHERE id = 1"))
             c.execute(self._q("SELECT size FROM {t}log_head WHERE id = 1"))
-            size = int(_cols(c.fetchone())[0])
+            row = c.fetchone()
+            if row is None:
+                raise LogCorruptionError("the log head row is missing (registry audit names it)")
+            size = int(_cols(row)[0])
             _fault(fault, "locked")
             # 2. the leaves must continue the log exactly: log version v is leaf v - 1
             for offset, (_, version, _) in enumerate(entries):

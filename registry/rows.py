@@ -166,6 +166,7 @@ class ViewCheck:
         self.rows = rows
         self.head_size, self.origin = rows.head()
         self.page = page
+        self._rows_seen = 0
         self._events = self._stream()
         self._pending: tuple[Any, ...] | None = next(self._events, None)
         self._snapshots = {size: (digest, doc) for size, digest, doc in rows.snapshot_rows()}
@@ -175,6 +176,7 @@ class ViewCheck:
     def _stream(self) -> Iterator[tuple[Any, ...]]:
         after = -1
         while batch := self.rows.event_rows(after, self.page):
+            self._rows_seen += len(batch)
             yield from batch
             after = int(batch[-1][0])
 
@@ -242,6 +244,9 @@ class ViewCheck:
         if self.head_size > state.size:
             self._add("view_head", "id 1", None, f"the read models' head counts {self.head_size} entries; "
                                                  f"the log holds {state.size}")
+        elif self._rows_seen != self.head_size:
+            self._add("view_head", "id 1", None, f"the read models' head counts {self.head_size} entries; "
+                                                 f"view_events holds {self._rows_seen} rows ({REBUILD})")
         elif self.head_size == 0 and not self._entities_checked:
             self._check_entities(RegistryState(self.origin))
         for size in sorted(self._snapshots):
@@ -318,8 +323,10 @@ class LogTablesCheck:
             for table, counted, held in (("log_checkpoints", checkpoints, self.checkpoints),
                                          ("log_snapshots", snapshots, self.snapshots)):
                 if counted != held:
-                    found.append(RowFinding(table, "all rows", None, f"{held} rows, but {counted} were published "
-                                                                     "(a row was deleted or inserted)"))
+                    # Either table may be the one changed: both are named.
+                    detail = f"{table} holds {held} rows, but log_published counts {counted} published"
+                    found.append(RowFinding(table, "all rows", None, detail + " (a row was deleted or inserted)"))
+                    found.append(RowFinding("log_published", "id 1", None, detail))
         found += _foreign_tracking(self.tracking_table, self.tracking, self.upstream)
         return found
 

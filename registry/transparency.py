@@ -181,11 +181,15 @@ class TransparencyLog:
             return latest, False
         if size == 0:
             return latest, False
-        stored_size = self.store.size()
-        if stored_size < size or tlog.tree_hash(size, self.store.read) != root:
-            raise InconsistentLogError(f"the stored tree at size {size} differs from the entries the signer checked")
-        if latest is not None:
-            self._check_extends(latest, size, root)
+        try:
+            stored_root = tlog.tree_hash(size, self.store.read) if self.store.size() >= size else None
+            if stored_root != root:
+                raise InconsistentLogError(f"the stored tree at size {size} differs from the entries the signer "
+                                           "checked")
+            if latest is not None:
+                self._check_extends(latest, size, root)
+        except (KeyError, LogCorruptionError) as e:
+            raise InconsistentLogError(f"the stored tree cannot be read at size {size}: {e}") from None
         note = notes.sign_checkpoint(notes.Checkpoint(self.origin, size, root), self.signer)
         published_at = format_time(now or datetime.now(UTC))
         if not self.store.add_checkpoint(size, root, note, published_at):

@@ -76,7 +76,9 @@ class ViewStoreMixin:
             f"doc {b} NOT NULL, PRIMARY KEY (kind, name))",
             "CREATE TABLE IF NOT EXISTS {t}view_head (id INTEGER PRIMARY KEY, size BIGINT NOT NULL, "
             "origin TEXT, writes BIGINT NOT NULL)",
-            "INSERT INTO {t}view_head (id, size, origin, writes) VALUES (1, 0, NULL, 0) ON CONFLICT (id) DO NOTHING",
+            # Only into empty read models: a head row deleted later stays missing (the audit names it).
+            "INSERT INTO {t}view_head (id, size, origin, writes) SELECT 1, 0, NULL, 0 "
+            "WHERE NOT EXISTS (SELECT 1 FROM {t}view_events) ON CONFLICT (id) DO NOTHING",
             f"CREATE TABLE IF NOT EXISTS {{t}}view_snapshots (size BIGINT PRIMARY KEY, hash TEXT NOT NULL, "
             f"doc {b} NOT NULL)",
             f"CREATE TABLE IF NOT EXISTS {{t}}feed_pages (path TEXT NOT NULL, etag TEXT NOT NULL, body {b} NOT NULL, "
@@ -210,7 +212,10 @@ class ViewStoreMixin:
         with self.datastore.transaction(commit=True) as c:
             c.execute(self._q("UPDATE {t}view_head SET writes = writes + 1 WHERE id = 1"))  # serializes writers
             c.execute(self._q("SELECT size FROM {t}view_head WHERE id = 1"))
-            if int(cols(c.fetchone())[0]) != expected_size:
+            row = c.fetchone()
+            if row is None:
+                raise CatchUpError("the read models' head row is missing: run registry rebuild")
+            if int(cols(row)[0]) != expected_size:
                 raise IntegrityError("the read models moved on meanwhile")
             c.executemany(self._q(
                 "INSERT INTO {t}view_events (idx, type, org, code, version, attested, recorded_at, doc) "
@@ -232,7 +237,8 @@ class ViewStoreMixin:
         with self.datastore.transaction(commit=True) as c:
             for table in ("view_events", "view_entities", "view_snapshots"):
                 c.execute(self._q(f"DELETE FROM {{t}}{table}"))  # noqa: S608 - fixed names
-            c.execute(self._q("UPDATE {t}view_head SET size = 0, origin = NULL WHERE id = 1"))
+            c.execute(self._q("DELETE FROM {t}view_head"))
+            c.execute(self._q("INSERT INTO {t}view_head (id, size, origin, writes) VALUES (1, 0, NULL, 0)"))
             c.execute(self._q(self._tracking_reset_sql()), (UPSTREAM,))
 
     def _tracking_reset_sql(self) -> str:

@@ -90,8 +90,8 @@ def story(backend: Backend) -> Iterator[Story]:
         built.world.registry.close()
 
 
-def run_cli(backend: Backend, *args: str) -> Result:
-    env = {**backend.env, "REGISTRY_DATA_DIR": str(backend.data_dir), "REGISTRY_ORIGIN": ORIGIN}
+def run_cli(backend: Backend, *args: str, env: dict[str, str] | None = None) -> Result:
+    env = {**backend.env, "REGISTRY_DATA_DIR": str(backend.data_dir), "REGISTRY_ORIGIN": ORIGIN, **(env or {})}
     return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
 
 
