@@ -40,7 +40,6 @@ from registry import envelope, statements
 from registry.domain import NAMESPACE, statement_hint_id
 from registry.errors import (
     ConfigurationError,
-    ConflictError,
     DuplicateStatementError,
     LogHaltedError,
     MalformedError,
@@ -371,7 +370,8 @@ class Registry(Application):
         if statement_hash(parsed.envelope.payload) != digest:
             return None  # a hint that points at another entry is no answer
         if keyid is not None and parsed.envelope.keyid != keyid:
-            raise ConflictError(f"this statement is already recorded at leaf {index}, signed by another key")
+            raise DuplicateStatementError(f"this statement is already recorded at leaf {index}, signed by another key",
+                                          index)
         type_ = parsed.envelope.statement()["type"]
         return Recorded(index, parsed.envelope.hash, parsed.recorded_at, type_, duplicate=True,
                         statement_hash=digest)

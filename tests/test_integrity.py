@@ -320,3 +320,106 @@ def test_a_raised_tracking_position_answers_503_not_a_hang(site: Site) -> None:
         close_app(app)
     audit = run_cli(backend, "audit")
     assert audit.exit_code == 1 and "the tracking position is notification" in audit.output
+
+
+# --- 3. the same statement signed twice ------------------------------------------------------------
+
+_P = 2**255 - 19
+_L = 2**252 + 27742317777372353535851937790883648493
+_D = -121665 * pow(121666, _P - 2, _P) % _P
+
+
+def _point_add(p: tuple[int, int, int, int], q: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    # Extended twisted Edwards coordinates (RFC 8032 section 5.1.4).
+    a = (p[1] - p[0]) * (q[1] - q[0]) % _P
+    b = (p[1] + p[0]) * (q[1] + q[0]) % _P
+    c = 2 * p[3] * q[3] * _D % _P
+    dd = 2 * p[2] * q[2] % _P
+    e, f, g, h = b - a, dd - c, dd + c, b + a
+    return e * f % _P, g * h % _P, f * g % _P, e * h % _P
+
+
+def _scalar_mult(k: int, p: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    out = (0, 1, 1, 0)
+    while k:
+        if k & 1:
+            out = _point_add(out, p)
+        p, k = _point_add(p, p), k >> 1
+    return out
+
+
+def _encode(p: tuple[int, int, int, int]) -> bytes:
+    zinv = pow(p[2], _P - 2, _P)
+    x, y = p[0] * zinv % _P, p[1] * zinv % _P
+    return (y | ((x & 1) << 255)).to_bytes(32, "little")
+
+
+def _base() -> tuple[int, int, int, int]:
+    y = 4 * pow(5, _P - 2, _P) % _P
+    x2 = (y * y - 1) * pow(_D * y * y + 1, _P - 2, _P) % _P
+    x = pow(x2, (_P + 3) // 8, _P)
+    if (x * x - x2) % _P:
+        x = x * pow(2, (_P - 1) // 4, _P) % _P
+    if x & 1:
+        x = _P - x
+    return x, y, 1, x * y % _P
+
+
+def randomized_signature(key: Any, message: bytes) -> bytes:
+    """A valid Ed25519 signature with a random nonce (RFC 8032 signs deterministically; many signers do not)."""
+    import hashlib
+    import secrets
+
+    digest = hashlib.sha512(key.private_bytes_raw()).digest()
+    a = int.from_bytes(digest[:32], "little")
+    a = (a & ((1 << 254) - 8)) | (1 << 254)
+    r = secrets.randbelow(_L - 1) + 1
+    big_r = _encode(_scalar_mult(r, _base()))
+    public = keys.public_bytes(key)
+    k = int.from_bytes(hashlib.sha512(big_r + public + message).digest(), "little") % _L
+    return big_r + ((r + k * a) % _L).to_bytes(32, "little")
+
+
+def test_the_same_statement_signed_twice_is_recorded_once(site: Site) -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from registry import compose
+
+    stmt = compose.statement("endorsement.amended", ORIGIN, org="acme", code=CODE, scope=[1, 2],
+                             effective_date="2024-10-01")
+    first = envelope.sign(stmt, site.acme.key)
+    pae = envelope.pae(first.payload_type, first.payload)
+    second = envelope.Envelope(payload=first.payload, keyid=first.keyid,
+                               sig=randomized_signature(site.acme.key, pae))
+    # two different, valid signatures over the same payload
+    assert second.sig != first.sig and second.hash != first.hash
+    Ed25519PublicKey.from_public_bytes(keys.public_bytes(site.acme.key)).verify(second.sig, pae)
+
+    app = site.backend.app()
+    try:
+        client = app.test_client()
+
+        def post(env: envelope.Envelope) -> Any:
+            return client.post("/api/v1/statements", data=env.canonical, content_type="application/json")
+
+        recorded = post(first)
+        assert recorded.status_code == 201
+        again = post(second)
+        assert again.status_code == 200 and again.json["duplicate"] is True
+        assert again.json["index"] == recorded.json["index"]
+        assert again.json["envelope_hash"] == first.hash  # the first record, as recorded
+        assert again.json["statement_hash"] == recorded.json["statement_hash"] == statement_hash(first.payload)
+        # the same payload from another key is not the same record, and is not recorded either
+        other = Actor()
+        site.world.submit(site.acme.sign("organization.key_added", org="acme", public_key=other.public))
+        size = site.world.registry.size()
+        third = envelope.Envelope(payload=first.payload, keyid=other.key_id,
+                                  sig=other.key.sign(pae))
+        refused = post(third)
+        assert refused.status_code == 409 and refused.json["type"].endswith("/duplicate-statement"), refused.json
+        assert "signed by another key" in refused.json["detail"]
+        assert site.world.registry.size() == size
+    finally:
+        from web import close_app
+
+        close_app(app)
