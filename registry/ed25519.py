@@ -51,10 +51,10 @@ _IDENTITY: _Point = (0, 1, 1, 0)
 class Verdict:
     """The outcome of a check: truthy when accepted; otherwise ``reason`` says why not."""
 
-    reason: str | None = None
+    reason: str = ""
 
     def __bool__(self) -> bool:
-        return self.reason is None
+        return not self.reason
 
 
 ACCEPTED = Verdict()
@@ -72,7 +72,8 @@ def _order8_y() -> int:
     # Doubling a point of order 8 gives one of order 4, whose y is 0; with the affine doubling law
     # that means x^2 = -y^2, and on the curve d*y^4 + 2*y^2 - 1 = 0. Of the two roots y^2, one is a square.
     root = _sqrt((1 + D) % P)
-    assert root is not None
+    if root is None:
+        raise AssertionError("1 + d has no square root mod p")
     for y2 in ((-1 + root) * pow(D, -1, P) % P, (-1 - root) * pow(D, -1, P) % P):
         y = _sqrt(y2)
         if y is not None:

@@ -20,6 +20,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from registry import ed25519
 from registry.errors import ConfigurationError, InvalidStatementError
 
 if TYPE_CHECKING:
@@ -53,7 +54,20 @@ def encode_public(public: bytes | Ed25519PrivateKey | Ed25519PublicKey) -> str:
 
 
 def decode_public(text: str, field: str = "public_key") -> bytes:
-    """Raw public key bytes from the base64 form statements carry; strict."""
+    """Raw public key bytes from the base64 form statements carry; strict, and refusing weak keys.
+
+    Raises:
+        InvalidStatementError: naming ``field``: not canonical base64 of 32 bytes, or a key that
+            :func:`registry.ed25519.check_public_key` refuses (small-order, non-canonical, ...).
+    """
+    raw = _decode_base64_key(text, field)
+    verdict = ed25519.check_public_key(raw)
+    if not verdict:
+        raise InvalidStatementError(verdict.reason, field)
+    return raw
+
+
+def _decode_base64_key(text: str, field: str) -> bytes:
     try:
         raw = base64.b64decode(text.encode("ascii"), validate=True)
     except (binascii.Error, UnicodeEncodeError, ValueError):
@@ -143,6 +157,14 @@ def load_public_file(path: Path) -> bytes:
         data = path.read_bytes()
     except FileNotFoundError:
         raise ConfigurationError(f"no public key file at {path}") from None
+    raw = _read_public(path, data)
+    verdict = ed25519.check_public_key(raw)
+    if not verdict:
+        raise ConfigurationError(f"{path}: the public key {verdict.reason}")
+    return raw
+
+
+def _read_public(path: Path, data: bytes) -> bytes:
     if data.startswith(b"-----BEGIN PUBLIC KEY-----"):
         try:
             key = serialization.load_pem_public_key(data)
@@ -154,6 +176,6 @@ def load_public_file(path: Path) -> bytes:
     if data.startswith(b"-----BEGIN"):
         return public_bytes(load_private(path))
     try:
-        return decode_public(data.decode("ascii").strip())
+        return _decode_base64_key(data.decode("ascii").strip(), "public_key")
     except (InvalidStatementError, UnicodeDecodeError):
         raise ConfigurationError(f"{path} holds no base64 Ed25519 public key") from None

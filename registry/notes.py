@@ -32,10 +32,9 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from registry import tlog
+from registry import ed25519, tlog
 
 EM_DASH = "\u2014"
 SIGNATURE_PREFIX = f"{EM_DASH} ".encode()
@@ -90,6 +89,10 @@ class NoteVerifier:
             raise NoteError(f"unknown signature type 0x{self.sig_type:02x}")
         if len(self.public_key) != PUBLIC_KEY_SIZE:
             raise NoteError(f"public key has {len(self.public_key)} bytes, expected 32")
+        # Here rather than in parse_verifier_key, so no verifier (log, witness) holds a weak key.
+        verdict = ed25519.check_public_key(self.public_key)
+        if not verdict:
+            raise NoteError(f"the public key of {self.name!r} {verdict.reason}")
         if self.key_id != note_key_id(self.name, self.sig_type, self.public_key):
             raise NoteError(f"key ID {self.key_id.hex()} does not match key {self.name!r}")
 
@@ -682,11 +685,8 @@ def _signature_valid(verifier: NoteVerifier, text: bytes, signature: bytes) -> b
         signature = signature[TIMESTAMP_SIZE:]
     if len(signature) != ED25519_SIGNATURE_SIZE:
         return False
-    try:
-        Ed25519PublicKey.from_public_bytes(verifier.public_key).verify(signature, message)
-    except InvalidSignature:
-        return False
-    return True
+    # Strict: S < L and no small-order R, not just what OpenSSL accepts.
+    return ed25519.verify(verifier.public_key, signature, message)
 
 
 def _cosigned_message(timestamp: int, checkpoint_text: bytes) -> bytes:

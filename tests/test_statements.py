@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -16,9 +17,16 @@ from registry.errors import InvalidStatementError, WrongRegistryError
 from registry.statements import STATEMENT_TYPES, validate
 
 ORIGIN = "hcoc-registry.example.org/log"
-KEY_A = keys.encode_public(bytes(range(32)))
-KEY_B = keys.encode_public(bytes(range(1, 33)))
-KEY_SYMBOLS = keys.encode_public(b"\xfb\xff\xbf" * 10 + b"\x00\x00")  # has "+" and "/"
+
+
+def _key(n: int) -> str:
+    # Real keys: arbitrary 32 bytes are mostly not prime-order points, which decode_public refuses.
+    return keys.encode_public(Ed25519PrivateKey.from_private_bytes(bytes([n]) * 32))
+
+
+KEY_A = _key(10)
+KEY_B = _key(11)
+KEY_SYMBOLS = _key(2)  # has "+" and "/"
 HEX = "0123456789abcdef" * 4
 COMMON = {"registry": ORIGIN, "signed_at": "2024-05-01T12:00:00Z", "nonce": "f" * 32}
 EVIDENCE = {
@@ -405,7 +413,7 @@ def test_public_key_uses_the_standard_alphabet() -> None:
 
 def test_duplicate_and_too_many_public_keys() -> None:
     assert_invalid(make("organization.registered", public_keys=[KEY_A, KEY_B, KEY_A]), "public_keys.2")
-    many = [keys.encode_public(bytes([n]) * 32) for n in range(9)]
+    many = [_key(n) for n in range(20, 29)]
     assert_invalid(make("organization.registered", public_keys=many), "public_keys")
     validate(make("organization.registered", public_keys=many[:8]))
     validate(make("organization.registered", public_keys=[]))

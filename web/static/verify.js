@@ -13,6 +13,12 @@
  *   6. given the signer's public key, verifies the DSSE signature over
  *      PAE(payloadType, payload) of the envelope inside the leaf.
  *
+ * Before WebCrypto sees a key or a signature, it applies the rules of registry/ed25519.py: a key
+ * must be a canonical encoding of a point of prime order (not the identity or another of the 8
+ * small-order points), and a signature needs S < L and an R that is canonical and not small-order.
+ * WebCrypto, like OpenSSL, may accept the identity key, under which R = identity, S = 0 verifies
+ * for every message.
+ *
  * What it does not do: it sends nothing anywhere (no fetch, no XHR, no form submission),
  * never writes HTML (textContent only), checks no witness cosignatures (they are ignored,
  * as C2SP allows for unknown keys), and does not guess: if the browser lacks WebCrypto or
@@ -120,7 +126,105 @@
     return new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
   }
 
+  // --- weak keys and signatures (the rules of registry/ed25519.py) ---------------------------------
+
+  const P = (1n << 255n) - 19n;
+  const L = (1n << 252n) + 27742317777372353535851937790883648493n;
+  const Y_MASK = (1n << 255n) - 1n;
+  // y of the points of order 8 (the identity has y = 1, order 2 y = p - 1, order 4 y = 0);
+  // registry/ed25519.py derives them and tests check them against libsodium's list.
+  const Y8 = 0x05fc536d880238b13933c6d305acdfd5f098eff289f4c345b027b2c28f95e826n;
+  const SMALL_ORDER_Y = new Set([0n, 1n, P - 1n, Y8, P - Y8]);
+  const NON_CANONICAL = 'is not a canonical encoding (its y is not below p = 2^255 − 19)';
+  const SMALL_ORDER_KEY = 'is a small-order point: it would let anyone sign';
+
+  function mod(n) { const r = n % P; return r < 0n ? r + P : r; }
+
+  function power(base, exp) {
+    let result = 1n;
+    let b = mod(base);
+    for (let e = exp; e > 0n; e >>= 1n) {
+      if (e & 1n) result = result * b % P;
+      b = b * b % P;
+    }
+    return result;
+  }
+
+  const D = mod(-121665n * power(121666n, P - 2n));
+  const SQRT_M1 = power(2n, (P - 1n) / 4n);
+
+  function littleEndian(bytes) {
+    let n = 0n;
+    for (let i = bytes.length - 1; i >= 0; i--) n = (n << 8n) | BigInt(bytes[i]);
+    return n;
+  }
+
+  function sqrt(n) {  // p = 5 (mod 8): n^((p+3)/8) is a root of n or of -n
+    let root = power(n, (P + 3n) / 8n);
+    if (root * root % P !== n) root = root * SQRT_M1 % P;
+    return root * root % P === n ? root : null;
+  }
+
+  // Extended coordinates [X, Y, Z, T]; the a = -1 addition law is complete, so it also doubles.
+  function add([x1, y1, z1, t1], [x2, y2, z2, t2]) {
+    const a = mod((y1 - x1) * (y2 - x2));
+    const b = mod((y1 + x1) * (y2 + x2));
+    const c = mod(2n * D * t1 * t2);
+    const d = mod(2n * z1 * z2);
+    const e = b - a, f = d - c, g = d + c, h = b + a;
+    return [mod(e * f), mod(g * h), mod(f * g), mod(e * h)];
+  }
+
+  function multiply(k, point) {
+    let result = [0n, 1n, 1n, 0n];
+    for (const bit of k.toString(2)) {
+      result = add(result, result);
+      if (bit === '1') result = add(result, point);
+    }
+    return result;
+  }
+
+  function isIdentity([x, y, z]) { return mod(x) === 0n && mod(y - z) === 0n; }
+
+  /** null for an acceptable public key; otherwise what is wrong with it. */
+  function publicKeyProblem(raw) {
+    if (raw.length !== 32) return `has ${raw.length} bytes, not 32`;
+    const n = littleEndian(raw);
+    const y = n & Y_MASK;
+    const sign = n >> 255n;
+    if (y >= P) return NON_CANONICAL;
+    const y2 = y * y % P;
+    let x = sqrt(mod((y2 - 1n) * power(D * y2 + 1n, P - 2n)));
+    if (x === null) return 'is not a point on the Ed25519 curve';
+    if (x === 0n && sign === 1n) return 'is not a canonical encoding (x is 0 but its sign bit is set)';
+    if ((x & 1n) !== sign) x = P - x;
+    const point = [x, y, 1n, x * y % P];
+    if (isIdentity(multiply(8n, point))) return SMALL_ORDER_KEY;
+    if (!isIdentity(multiply(L, point))) return 'is not in the prime-order subgroup (it has a small-order component)';
+    return null;
+  }
+
+  function yProblem(encoding, smallOrder) {  // the y alone: no square root, as for every signature
+    const y = littleEndian(encoding) & Y_MASK;
+    if (y >= P) return NON_CANONICAL;
+    return SMALL_ORDER_Y.has(y) ? smallOrder : null;
+  }
+
+  /** null for a signature of acceptable shape; otherwise what is wrong with it. */
+  function signatureProblem(signature, publicKey) {
+    if (signature.length !== 64) return `the signature has ${signature.length} bytes, not 64`;
+    if (littleEndian(signature.subarray(32)) >= L) {
+      return 'the signature’s S is not below the group order L (a non-canonical, malleated signature)';
+    }
+    const r = yProblem(signature.subarray(0, 32), 'is a small-order point, the shape of a forged signature');
+    if (r) return `the signature’s R ${r}`;
+    const key = yProblem(publicKey, SMALL_ORDER_KEY);
+    return key ? `the public key ${key}` : null;
+  }
+
   async function ed25519Verify(publicKey, signature, message) {
+    const problem = signatureProblem(signature, publicKey);
+    if (problem) throw new Failure(problem);
     let key;
     try {
       key = await crypto.subtle.importKey('raw', publicKey, { name: 'Ed25519' }, false, ['verify']);
@@ -227,6 +331,8 @@
       throw new Failure('the key data is not an Ed25519 key (type 0x01 and 32 bytes)');
     }
     const publicKey = data.subarray(1);
+    const weak = publicKeyProblem(publicKey);
+    if (weak) throw new Failure(`the log key ${weak}`);
     const material = concat(encoder.encode(name), Uint8Array.of(0x0a, SIG_TYPE_ED25519), publicKey);
     const expected = hex((await sha256(material)).subarray(0, 4));
     if (expected !== idHex) throw new Failure(`the key ID ${idHex} does not match the name and key (expected ${expected})`);
@@ -326,6 +432,8 @@
   async function verifyStatement(leaf, signerKeyText) {
     const publicKey = b64decode(signerKeyText, 'the signer key');
     if (publicKey.length !== 32) throw new Failure(`the signer key has ${publicKey.length} bytes, expected 32`);
+    const weak = publicKeyProblem(publicKey);
+    if (weak) throw new Failure(`the signer key ${weak}`);
     const entry = leaf.envelope.signatures[0] || {};
     const keyId = hex(await sha256(publicKey));
     if (entry.keyid !== keyId) {
