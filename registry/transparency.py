@@ -87,26 +87,28 @@ class TransparencyLog:
         with self.registry.ledger_lock:  # one integrator per process: the ledger's hashes stay put meanwhile
             checked = self.registry.follow()
             ledger = self.registry.ledger
-            problem = "no progress"
-            for attempt in range(MAX_TRIES):
+            problem, failures = "no progress", 0
+            while failures < MAX_TRIES:
                 size = self.store.size()
+                ledger.forget_below(size)
                 if size >= checked:
-                    ledger.forget_below(size)
                     return size
                 entries, problem = self._checked_entries(size, checked, batch)
                 if entries:
                     try:
                         self.store.integrate(entries, fault=fault)
+                        failures = 0  # progress: only tries in a row that move nothing count
                         continue
                     except (IntegrityError, OperationalError):
                         problem = "another process integrated these first"
                     except LogCorruptionError as e:
                         problem = str(e)
+                failures += 1
                 # The head and the tracking position are read apart, so another process integrating in
                 # between looks like a gap once; a real one looks the same every time.
-                time.sleep(random.uniform(0, 0.002 * attempt))
+                time.sleep(random.uniform(0, 0.002 * failures))
             raise CatchUpError(f"the log cannot integrate leaf {self.store.size()}: {problem} "
-                               f"({MAX_TRIES} tries)")
+                               f"({MAX_TRIES} tries in a row)")
 
     def _checked_entries(self, size: int, checked: int, batch: int) -> tuple[list[tuple[int, int, bytes]], str]:
         """(notification id, log version, leaf hash) of leaves ``size``.. that the ledger checked, in order."""

@@ -370,14 +370,16 @@ class ReadModels:
             return self._catch_up(batch, self.bound())
 
     def _catch_up(self, batch: int, upto: int) -> int:
-        for _ in range(MAX_TRIES):
+        failures = 0
+        while failures < MAX_TRIES:
             state = self._current_state()
             if state.size >= upto:
                 return state.size
             found = self._next(state.size, min(batch, upto - state.size))
             if not found:
                 # The head, the tracking position and the entries disagree (or another process wrote
-                # between our reads): read all three again, a bounded number of times.
+                # between our reads): read all three again, a bounded number of times in a row.
+                failures += 1
                 self._state = None
                 time.sleep(random.uniform(0, 0.002))
                 continue
@@ -396,10 +398,12 @@ class ReadModels:
             try:
                 self.store.write(found[0].originator_version - 1, state.origin, rows, entities, snapshots,
                                  Tracking(UPSTREAM, found[-1].id))
+                failures = 0
+                continue  # the cached state is the new head's: go on from it
             except (IntegrityError, OperationalError):
-                pass  # someone else wrote first: reload and continue
+                failures += 1  # someone else wrote first: reload and continue
             self._state = None
-        raise CatchUpError(f"the read models made no progress in {MAX_TRIES} tries (at size "
+        raise CatchUpError(f"the read models made no progress in {MAX_TRIES} tries in a row (at size "
                            f"{self.store.head()[0]}; tracking position {self.store.tracking_position()})")
 
     def _next(self, size: int, limit: int) -> list[Any]:

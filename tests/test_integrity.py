@@ -423,3 +423,24 @@ def test_the_same_statement_signed_twice_is_recorded_once(site: Site) -> None:
         from web import close_app
 
         close_app(app)
+
+
+def test_catch_up_counts_only_tries_that_move_nothing(backend: Backend) -> None:
+    """Many small batches in one catch-up: progress is never mistaken for being stuck."""
+    settings = backend.settings()
+    world = make_world(backend.open())
+    try:
+        for i in range(60):
+            world.org(f"org-{i}")
+        log = open_log(settings, world.registry)
+        from registry.views import open_read_models
+
+        views = open_read_models(settings, world.registry, bound=log.size)
+        try:
+            assert log.catch_up(batch=1) == 62  # 62 batches: more than the 50 failures allowed in a row
+            assert views._catch_up(1, log.size()) == 62
+        finally:
+            views.store.datastore.close()
+            log.store.datastore.close()
+    finally:
+        world.registry.close()
