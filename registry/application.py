@@ -145,8 +145,12 @@ class Registry(Application):
                 self._ledger = Ledger(self.origin, self._anchor() if self._anchor is not None else None)
             return self._ledger
 
-    def follow(self) -> int:
-        """Check every stored entry the ledger has not seen yet; the checked size (it stops at a bad entry)."""
+    def follow(self, keep_from: int | None = None) -> int:
+        """Check every stored entry the ledger has not seen yet; the checked size (it stops at a bad entry).
+
+        ``keep_from``: the ledger keeps leaf hashes only from this index on (what the log has integrated
+        needs none), so a long first catch-up holds no more than it must.
+        """
         with self._lock:
             ledger = self.ledger
             if ledger.halted is not None:
@@ -158,7 +162,7 @@ class Registry(Application):
             if not first:
                 return ledger.size
             backlog = len(first) if len(first) < PAGE else self.size() - ledger.state.size
-            ledger.extend(self._entries(first), workers=self.workers, backlog=backlog)
+            ledger.extend(self._entries(first), workers=self.workers, backlog=backlog, keep_from=keep_from)
             return ledger.size
 
     def _entries(self, first: list[LogEntryRecorded]) -> Iterator[tuple[int, bytes]]:
@@ -247,7 +251,9 @@ class Registry(Application):
         """
         written = 0
         with self._lock:
-            size = self.follow()
+            # Every stored entry, checked or not: a hint is only ever a hint (checked on use), and
+            # following the whole log here would re-check every signature for nothing.
+            size = self.size()
             present = self._hinted()
             for index, data in enumerate(self.leaves(0, size)):
                 if index in present:

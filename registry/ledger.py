@@ -73,6 +73,7 @@ class Ledger:
         self.start = self.edge.size
         self.hashes: dict[int, bytes] = {}  # leaf hashes of checked entries the log may not have integrated yet
         self.halted: Halt | None = None
+        self._keep_from = 0
 
     @property
     def size(self) -> int:
@@ -98,11 +99,13 @@ class Ledger:
     def commit(self, applied: Applied, data: bytes) -> None:
         """Keep a decision once its entry (leaf bytes ``data``) is durably recorded at its position."""
         self.state.commit(applied)
+        self._keep_from = 0
         self._confirm(tlog.leaf_hash(data))
 
     # --- entries others recorded ---------------------------------------------------------------
 
-    def extend(self, entries: Iterable[tuple[int, bytes]], *, workers: int = 1, backlog: int = 0) -> int:
+    def extend(self, entries: Iterable[tuple[int, bytes]], *, workers: int = 1, backlog: int = 0,
+               keep_from: int | None = None) -> int:
         """Check and apply stored entries (log version, leaf bytes) in order; the new size.
 
         Stops for good at the first entry that fails (see :attr:`halted`). With ``workers`` > 1 and a
@@ -111,6 +114,7 @@ class Ledger:
         """
         if self.halted is not None:
             return self.size
+        self._keep_from = keep_from or 0
         failure: Halt | None = None
         pending: list[bytes] = []  # hashes of folded entries whose signatures are not confirmed yet
         with Signatures(workers if backlog >= PARALLEL_FROM else 1) as signatures:
@@ -155,7 +159,8 @@ class Ledger:
             del self.hashes[index]
 
     def _confirm(self, leaf_hash: bytes) -> None:
-        self.hashes[self.edge.size] = leaf_hash
+        if self.edge.size >= self._keep_from:
+            self.hashes[self.edge.size] = leaf_hash
         self.edge.append(leaf_hash)
 
     def _confirm_checked(self, pending: list[bytes], signatures: Signatures) -> list[bytes]:

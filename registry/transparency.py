@@ -85,7 +85,7 @@ class TransparencyLog:
         progress possible raises CatchUpError instead of spinning.
         """
         with self.registry.ledger_lock:  # one integrator per process: the ledger's hashes stay put meanwhile
-            checked = self.registry.follow()
+            checked = self.registry.follow(keep_from=self.store.size())
             ledger = self.registry.ledger
             problem, failures = "no progress", 0
             while failures < MAX_TRIES:

@@ -67,7 +67,7 @@ class Context:
 
     def views(self) -> ReadModels:
         if self._views is None:
-            self.log().catch_up()
+            # Bounded by what the log has integrated; commands that record (submit, endorse, ...) integrate.
             self._views = open_read_models(self.settings, self.registry, bound=lambda: self.log().size())
         return self._views
 
