@@ -47,6 +47,7 @@ from registry.errors import (
     StaleStatementError,
     StorageUnavailableError,
 )
+from registry.follow import LOG_ENTRY_TOPIC, pages
 from registry.leaf import Leaf, format_leaf, format_time, parse_leaf
 from registry.ledger import Anchor, Ledger
 from registry.state import statement_hash
@@ -61,7 +62,7 @@ log = logging.getLogger(__name__)
 class LogEntryRecorded(DomainEvent):
     """One accepted statement: the exact leaf bytes the transparency log hashes."""
 
-    TOPIC = "registry:Log.EntryRecorded"
+    TOPIC = LOG_ENTRY_TOPIC
     leaf: str
     envelope_hash: str
 
@@ -273,15 +274,13 @@ class Registry(Application):
         """The indexes that stored hints point at (one pass over the hint events)."""
         import json
 
-        present, position = set(), 0
-        while found := self.recorder.select_notifications(position, page, topics=[HINT_TOPIC],
-                                                          inclusive_of_start=False):
+        present: set[int] = set()
+        for found in pages(self.recorder, page=page, topics=[HINT_TOPIC]):
             for notification in found:
                 try:
                     present.add(int(json.loads(notification.state)["index"]))
                 except (ValueError, KeyError, TypeError):
                     pass
-            position = found[-1].id
         return present
 
     def _save_entry(self, entry: LogEntryRecorded, hint: StatementHint | None) -> None:

@@ -36,7 +36,6 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
-import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -52,6 +51,7 @@ from registry.errors import (
     RegistryError,
     VerificationError,
 )
+from registry.follow import entry_of, pages
 from registry.leaf import parse_leaf
 from registry.logstore import (
     TILE_HEIGHT,
@@ -546,9 +546,7 @@ def stored_entries(recorder: Any, page: int = PAGE, hints: HintCheck | None = No
     """
     topics = [LogEntryRecorded.TOPIC] if hints is None else None
     table = getattr(recorder, "events_table_name", "events")
-    position = 0
-    while True:
-        found = recorder.select_notifications(position, page, topics=topics, inclusive_of_start=False)
+    for found in pages(recorder, page=page, topics=topics):
         for notification in found:
             if notification.topic == LogEntryRecorded.TOPIC:
                 yield _entry(notification)
@@ -561,17 +559,13 @@ def stored_entries(recorder: Any, page: int = PAGE, hints: HintCheck | None = No
                                       f"one (topic {notification.topic!r})", table,
                                       f"notification {notification.id} ({notification.originator_id} "
                                       f"v{notification.originator_version})"))
-        if len(found) < page:
-            return
-        position = found[-1].id
 
 
 def _entry(notification: Any) -> Entry:
     state = bytes(notification.state)
     try:
-        doc = json.loads(state)
-        leaf, envelope_hash = doc["leaf"].encode("ascii"), doc["envelope_hash"]
-    except (ValueError, KeyError, TypeError, AttributeError, UnicodeEncodeError):
+        leaf, envelope_hash = entry_of(state)
+    except ValueError:
         return Entry(notification.originator_version, state, None, "the stored event is not a readable log entry")
     problem = None
     if notification.originator_id != LOG_ID:

@@ -10,7 +10,6 @@ one (never two inconsistent checkpoints). Receipts are C2SP tlog-proof@v1.
 
 from __future__ import annotations
 
-import json
 import random
 import time
 from collections.abc import Callable
@@ -23,8 +22,9 @@ from eventsourcing.persistence import InfrastructureFactory, IntegrityError, Ope
 from eventsourcing.utils import Environment
 
 from registry import config, notes, tlog
-from registry.application import LogEntryRecorded, Registry
+from registry.application import Registry
 from registry.errors import CatchUpError, NotFoundError, RegistryError
+from registry.follow import next_leaves
 from registry.leaf import format_time
 from registry.ledger import Anchor, find_anchor
 from registry.logstore import LogCorruptionError, LogStoreMixin, PostgresLogStore, SQLiteLogStore, StoredCheckpoint
@@ -113,29 +113,15 @@ class TransparencyLog:
     def _checked_entries(self, size: int, checked: int, batch: int) -> tuple[list[tuple[int, int, bytes]], str]:
         """(notification id, log version, leaf hash) of leaves ``size``.. that the ledger checked, in order."""
         hashes = self.registry.ledger.hashes
-        position = self.store.tracking_position()
+        found, problem = next_leaves(self.registry.recorder, self.store.tracking_position(), size,
+                                     min(batch, checked - size))
         entries: list[tuple[int, int, bytes]] = []
-        problem = "no stored entry follows the log's tracking position"
-        while len(entries) < batch:
-            found = self.registry.recorder.select_notifications(
-                position, batch, topics=[LogEntryRecorded.TOPIC], inclusive_of_start=False)
-            if not found:
-                break
-            for n in found:
-                index = n.originator_version - 1
-                expected = size + len(entries)
-                if index < expected:
-                    continue  # integrated already: the tracking position lags the head (or the row moved)
-                if index > expected:
-                    return entries, f"the next stored entry after the tracking position is leaf {index}"
-                if index >= checked or len(entries) >= batch:
-                    return entries, "not checked yet"
-                leaf_hash = tlog.leaf_hash(_leaf_bytes(n.state))
-                if hashes.get(index) != leaf_hash:
-                    return entries, "the stored entry differs from the one the ledger checked"
-                entries.append((n.id, n.originator_version, leaf_hash))
-            position = found[-1].id
-        return entries, problem
+        for stored in found:
+            leaf_hash = tlog.leaf_hash(stored.leaf)
+            if hashes.get(stored.index) != leaf_hash:
+                return entries, "the stored entry differs from the one the ledger checked"
+            entries.append((stored.notification_id, stored.index + 1, leaf_hash))
+        return entries, problem or "not checked yet"
 
     # --- reading -----------------------------------------------------------------
 
@@ -224,24 +210,6 @@ class TransparencyLog:
         proof = tlog.prove_inclusion(index, checkpoint.size, self.store.read)
         return notes.format_receipt(notes.Receipt(extra=leaf, index=index, proof=tuple(proof),
                                                   checkpoint=checkpoint.note))
-
-
-_LEAF_KEY = '"leaf":"'
-
-
-def _leaf_bytes(state: bytes) -> bytes:
-    """The leaf string member of a stored event's JSON, decoded without parsing the rest.
-
-    The library writes ``{"timestamp": {...}, "leaf": "...", "envelope_hash": "..."}``; the leaf
-    text inside is escaped, so an unescaped ``"leaf":"`` occurs once, as the member name. This
-    is the hot loop of integration, hence the direct scan; anything unexpected takes the slow path.
-    """
-    text = state.decode("utf-8")
-    start = text.find(_LEAF_KEY)
-    if start != -1:
-        value, _ = json.decoder.scanstring(text, start + len(_LEAF_KEY))
-        return value.encode("ascii")
-    return json.loads(text)["leaf"].encode("ascii")
 
 
 def log_verifier(settings: config.Settings) -> notes.NoteVerifier | None:
