@@ -1,8 +1,11 @@
-"""Events in, feed bytes out: Atom/RSS rendering and RFC 5005 archive paging.
+"""Events in, feed bytes out: feed items, documents, Atom/RSS rendering and RFC 5005 paging.
 
-Pure: no Flask, no database, no clock. The web layer builds ``FeedItem`` and
-``FeedPage`` values, picks leaf ranges with the ``feeds.archive`` helpers and
-serves the bytes ``render_atom`` / ``render_rss`` return. Text taken from a
+Pure: no Flask, no database, no clock. ``feeds.entries`` turns event documents
+(read-model values) into ``FeedItem`` values; ``feeds.documents`` builds the
+subscription, archive and filtered ``FeedPage`` of each feed and its validator;
+``feeds.archive`` picks leaf ranges and links; ``render_atom`` / ``render_rss``
+make the bytes. The web's feed views and the clock's archive job
+(``scripts/feedstore.py``) call the same functions. Text taken from a
 statement goes into those values through ``isolate`` (and ``xml_text``).
 """
 

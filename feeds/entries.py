@@ -5,8 +5,9 @@ made, so the same leaf has the same id in every feed, format and render.
 :func:`describe` words an event document as a title and a summary.
 :class:`ItemBuilder` turns event documents (``ReadModels.events``) into
 :class:`feeds.FeedItem` values: the statement as canonical JSON, the
-``sha256:`` of the leaf bytes, absolute links from the configured base URL,
-and organization names as they stood when the entry was recorded.
+``sha256:`` of the leaf bytes (kept in the event document by the read-model
+projection), absolute links from the configured base URL, and organization
+names as they stood when the entry was recorded.
 
 Every piece of text taken from a statement (names, titles, headings,
 reasons, statements, URLs) is wrapped in Unicode isolates with
@@ -22,35 +23,30 @@ Names are taken as of each entry (the newest ``organization.registered`` or
 state: an archive page must never change, and a later rename must not
 rewrite the titles of old entries.
 
-What it does not do: no HTTP, no caching, no paging (see ``web.feeds`` and
-``feeds.archive``); it never reads more than the entries it is given, their
-leaves, and the name history of the organizations they mention.
+What it does not do: no HTTP, no caching, no paging (see ``feeds.documents``
+and ``feeds.archive``); it never reads more than the entries it is given and
+the name history of the organizations they mention, and never the event store.
 """
 
 from __future__ import annotations
 
 import bisect
-import hashlib
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 from urllib.parse import quote, urlsplit
 
-from feeds import FeedItem, isolate, xml_text
-from feeds.text import NOT_XML
+from feeds.items import FeedItem
+from feeds.text import NOT_XML, isolate, xml_text
 from registry import canonical
-from registry.application import Registry
 from registry.leaf import parse_time
-from registry.statements import ATTESTABLE, MAINTAINER, ORGANIZATION
+from registry.statements import ABOUT_AN_ORGANIZATION, MAINTAINER, ORGANIZATION, scope_words
 from registry.terminal import safe_json
-from registry.views import ReadModels
 
 # The date in every tag: id; fixed forever (RFC 4151): the day the Hiroshima Code was published.
 TAG_DATE = "2023-10-30"
 # Part of every feed ETag: bump it whenever the wording below changes, so that caches and
 # conditional requests do not keep the old words (archive pages are otherwise cached forever).
 WORDS_VERSION = "2"  # 2: untrusted text in Unicode isolates; invisible characters escaped in the content
-# Records a maintainer makes about what an organization said or did (never the organization's own act).
-ATTESTED_TYPES = ATTESTABLE | {"endorsement.declined"}
 NAME_EVENTS = ("organization.registered", "organization.updated")
 TITLE_REASON_CHARS = 120
 # Characters allowed unescaped in a tag: URI's specific part besides letters and digits (RFC 3986 pchar, "/").
@@ -88,22 +84,6 @@ def statement_text(statement: dict[str, Any]) -> str:
 
 
 # --- words -------------------------------------------------------------------------------
-
-
-def scope_words(scope: Any) -> str:
-    """``"all"`` → ``all actions``; ``[1, 2, 3, 5]`` → ``actions 1-3, 5``; ``[4]`` → ``action 4``."""
-    if scope == "all":
-        return "all actions"
-    if not isinstance(scope, list) or not scope:
-        return "no actions"
-    runs: list[list[int]] = []
-    for number in scope:
-        if runs and number == runs[-1][-1] + 1:
-            runs[-1].append(number)
-        else:
-            runs.append([number])
-    parts = [str(r[0]) if len(r) == 1 else f"{r[0]}-{r[-1]}" for r in runs]
-    return ("action " if len(scope) == 1 else "actions ") + ", ".join(parts)
 
 
 def _short(text: str, limit: int = TITLE_REASON_CHARS) -> str:
@@ -218,7 +198,7 @@ def describe(doc: dict[str, Any], name: str | None) -> tuple[str, str]:
     # A type added later still gets a truthful, if plain, entry.
     title, detail = words(who, s, doc.get("version")) if words else (f"{doc['type']} recorded", "")
     role = doc.get("signer_role")
-    if role == MAINTAINER and doc["type"] in ATTESTED_TYPES:
+    if role == MAINTAINER and doc["type"] in ABOUT_AN_ORGANIZATION:
         title += " (attested by a maintainer)"
         evidence = ", ".join(isolate(e["url"]) for e in s.get("evidence", []))
         signed = f"Recorded by a registry maintainer from public sources ({evidence})."
@@ -234,10 +214,16 @@ def describe(doc: dict[str, Any], name: str | None) -> tuple[str, str]:
 # --- items -------------------------------------------------------------------------------
 
 
+class EventSource(Protocol):
+    """Where event documents come from: the read models (``registry.views.ReadModels``)."""
+
+    def events(self, **query: Any) -> list[dict[str, Any]]: ...
+
+
 class NameHistory:
     """Organization display names as of a log index, loaded once per organization."""
 
-    def __init__(self, views: ReadModels) -> None:
+    def __init__(self, views: EventSource) -> None:
         self.views = views
         self._history: dict[str, tuple[list[int], list[str]]] = {}
 
@@ -264,18 +250,16 @@ class NameHistory:
 class ItemBuilder:
     """Builds the feed items of event documents for one render."""
 
-    def __init__(self, registry: Registry, views: ReadModels, base_url: str, origin: str) -> None:
-        self.registry = registry
+    def __init__(self, views: EventSource, base_url: str, origin: str) -> None:
         self.base = base_url
         self.origin = origin
         self.names = NameHistory(views)
 
     def items(self, docs: Sequence[dict[str, Any]]) -> tuple[FeedItem, ...]:
-        """Items for ``docs`` (oldest first), with the leaf hashes read in contiguous runs."""
-        leaves = self._leaves([d["index"] for d in docs])
-        return tuple(self.item(doc, leaves[doc["index"]]) for doc in docs)
+        """Items for ``docs`` (oldest first)."""
+        return tuple(self.item(doc) for doc in docs)
 
-    def item(self, doc: dict[str, Any], leaf: bytes) -> FeedItem:
+    def item(self, doc: dict[str, Any]) -> FeedItem:
         index, org = doc["index"], doc["org"]
         name = self.names.at(org, index) if org else None
         title, summary = describe(doc, name)
@@ -288,7 +272,7 @@ class ItemBuilder:
             summary=summary,
             recorded_at=parse_time(doc["recorded_at"]),
             content=statement_text(doc["statement"]),
-            event_hash="sha256:" + hashlib.sha256(leaf).hexdigest(),
+            event_hash="sha256:" + doc["leaf_sha256"],
             page_url=f"{base}/log/{index}",
             json_url=f"{base}/api/v1/log/entries/{index}",
             proof_url=f"{base}/api/v1/log/proofs/inclusion?index={index}",
@@ -300,21 +284,3 @@ class ItemBuilder:
             code_version=doc["version"],
             attested=bool(doc["attested"]),
         )
-
-    def _leaves(self, indexes: Iterable[int]) -> dict[int, bytes]:
-        found: dict[int, bytes] = {}
-        for start, stop in _runs(sorted(indexes)):
-            for offset, leaf in enumerate(self.registry.leaves(start, stop)):
-                found[start + offset] = leaf
-        return found
-
-
-def _runs(indexes: list[int]) -> list[tuple[int, int]]:
-    """Sorted indexes as half-open contiguous ranges: [1, 2, 3, 7] → [(1, 4), (7, 8)]."""
-    runs: list[tuple[int, int]] = []
-    for i in indexes:
-        if runs and runs[-1][1] == i:
-            runs[-1] = (runs[-1][0], i + 1)
-        else:
-            runs.append((i, i + 1))
-    return runs

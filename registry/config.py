@@ -34,6 +34,7 @@ class Settings:
     log_key: Path
     signed_at_past: int = 3600
     signed_at_future: int = 300
+    feed_page_size: int = 500  # leaves per feed archive page (REGISTRY_FEED_PAGE_SIZE); part of every archive's URL
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -59,6 +60,7 @@ def load(data_dir: str | os.PathLike[str] | None = None, environ: dict[str, str]
         log_key=Path(env.get("REGISTRY_LOG_KEY") or keys_dir / "log.key"),
         signed_at_past=int(env.get("REGISTRY_SIGNED_AT_PAST", "3600")),
         signed_at_future=int(env.get("REGISTRY_SIGNED_AT_FUTURE", "300")),
+        feed_page_size=int(env.get("REGISTRY_FEED_PAGE_SIZE", "500")),
         extra={k: v for k, v in env.items() if k.startswith("REGISTRY_POSTGRES_")},
     )
 

@@ -4,57 +4,22 @@ Every job is idempotent: catch-up is exactly-once, a checkpoint is signed
 only when the tree grew, a snapshot only when it is due, and signing happens
 under the signer lock so two clock processes never both sign. A job returns a
 short dict describing what it did (logged by the clock, printed by the CLI).
+The feed archive job renders feeds, which the core knows nothing of: it lives
+with the process shells (``scripts/feedstore.py``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-from registry import config
-from registry.application import Registry
 from registry.leaf import parse_time
 from registry.locks import signer_lock
+from registry.node import SNAPSHOT_EVERY, SNAPSHOT_EVERY_LEAVES, Node, open_node
 from registry.publish import publish_snapshot
-from registry.transparency import TransparencyLog
-from registry.views import ReadModels
 
-SNAPSHOT_EVERY_LEAVES = 1000
-SNAPSHOT_EVERY = timedelta(days=1)
-
-
-@dataclass
-class Node:
-    """Everything one process needs to run the jobs."""
-
-    settings: config.Settings
-    registry: Registry
-    log: TransparencyLog
-    views: ReadModels
-    snapshot_every_leaves: int = SNAPSHOT_EVERY_LEAVES
-    snapshot_every: timedelta = SNAPSHOT_EVERY
-    app: Any = None  # the web app, built on first use by the archives job
-
-    def close(self) -> None:
-        if self.app is not None:
-            from web import close_app
-
-            close_app(self.app)
-        self.log.store.datastore.close()
-        self.views.store.datastore.close()
-        self.registry.close()
-
-
-def open_node(settings: config.Settings, *, signer: bool = True) -> Node:
-    from registry.application import open_registry
-    from registry.transparency import open_log
-    from registry.views import open_read_models
-
-    # The signer checks every entry itself; a long backlog has its signatures checked on every core.
-    registry = open_registry(settings, workers=2 if signer else 1)
-    log = open_log(settings, registry, with_signer=signer)
-    return Node(settings, registry, log, open_read_models(settings, registry, bound=log.size))
+__all__ = ["JOBS", "SNAPSHOT_EVERY", "SNAPSHOT_EVERY_LEAVES", "Node", "catch_up", "checkpoint", "flags", "halted",
+           "open_node", "snapshot"]
 
 
 def catch_up(node: Node) -> dict[str, Any]:
@@ -103,32 +68,10 @@ def flags(node: Node) -> dict[str, Any]:
     """Count what the state flags: endorsements of superseded versions, organizations with no valid key."""
     node.log.catch_up()
     node.views.catch_up()
-    state = node.views.state().to_json()
+    state = node.views.current().doc
     superseded = [f"{e['org']}/{e['code']}" for e in state["endorsements"] if e["flags"]["superseded_version"]]
     keyless = [o["org"] for o in state["organizations"] if o["flags"]["keys_all_revoked"]]
     return {"superseded_version": superseded, "keys_all_revoked": keyless}
 
 
-def archives(node: Node) -> dict[str, Any]:
-    """Render every complete feed archive page not rendered yet, so no reader waits for one."""
-    from feeds.archive import archive_count
-    from web import create_app  # the clock renders with the web's own code, in its own process
-
-    if node.app is None:
-        node.app = create_app({"DATA_DIR": str(node.settings.data_dir)})
-    app = node.app
-    node.log.catch_up()
-    size = node.views.catch_up()
-    page_size = int(app.config.get("FEED_PAGE_SIZE", 500))
-    pages = archive_count(size, page_size)
-    with app.test_client() as client:
-        for k in range(pages):
-            for fmt in ("atom", "rss"):
-                path = f"/feeds/events/archive/{k}.{fmt}"
-                response = client.get(path)  # renders and stores the page unless it is stored already
-                if response.status_code != 200:
-                    raise RuntimeError(f"{path} answered {response.status_code}")
-    return {"archive_pages": pages * 2}
-
-
-JOBS = {"catch-up": catch_up, "checkpoint": checkpoint, "snapshot": snapshot, "flags": flags, "archives": archives}
+JOBS = {"catch-up": catch_up, "checkpoint": checkpoint, "snapshot": snapshot, "flags": flags}

@@ -74,6 +74,7 @@ class Applied:
     changed: list[Aggregate]
     index: int = 0
     statement_hash: str = ""
+    leaf_sha256: str = ""  # of the leaf bytes, when they were at hand (apply): what feeds name an entry by
 
 
 class RegistryState:
@@ -92,11 +93,12 @@ class RegistryState:
 
     def apply(self, data: bytes, *, verify: bool = False) -> Applied:
         """Apply leaf ``self.size``; raise a RegistryError if it breaks a rule (state unchanged)."""
-        applied = self.check(parse_leaf(data), verify=verify)
+        applied = self.check(parse_leaf(data), verify=verify, leaf_sha256=hashlib.sha256(data).hexdigest())
         self.commit(applied)
         return applied
 
-    def check(self, leaf: Leaf, *, verify: bool = False, verified_key: bytes | None = None) -> Applied:
+    def check(self, leaf: Leaf, *, verify: bool = False, verified_key: bytes | None = None,
+              leaf_sha256: str = "") -> Applied:
         """Decide leaf ``self.size`` without changing anything; raise a RegistryError if it breaks a rule.
 
         ``verify`` checks the envelope signature (unless it was already checked with ``verified_key``,
@@ -120,7 +122,7 @@ class RegistryState:
         changed = rules.execute(stmt, signer, position, read)
         digest = statement_hash(leaf.envelope.payload)
         self._check_order(stmt, digest, changed)
-        return Applied(leaf, stmt, signer, changed, self.size, digest)
+        return Applied(leaf, stmt, signer, changed, self.size, digest, leaf_sha256)
 
     def commit(self, applied: Applied) -> None:
         """Keep what :meth:`check` decided for the leaf at ``self.size``."""

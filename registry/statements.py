@@ -505,6 +505,27 @@ ATTESTABLE: frozenset[str] = frozenset(
 )
 
 
+# Records a maintainer makes about what an organization said or did, from public sources (never the
+# organization's own act): the attestable types and a decline. Pages and feeds mark them "attested".
+ABOUT_AN_ORGANIZATION: frozenset[str] = ATTESTABLE | {"endorsement.declined"}
+
+
+def scope_words(scope: Any) -> str:
+    """The one wording of a scope: ``all actions``, ``actions 1-3, 5``, ``action 4``, ``no actions``."""
+    if scope == "all":
+        return "all actions"
+    if not isinstance(scope, list) or not scope:
+        return "no actions"
+    runs: list[list[int]] = []
+    for number in scope:
+        if runs and number == runs[-1][-1] + 1:
+            runs[-1].append(number)
+        else:
+            runs.append([number])
+    parts = [str(r[0]) if len(r) == 1 else f"{r[0]}-{r[-1]}" for r in runs]
+    return ("action " if len(scope) == 1 else "actions ") + ", ".join(parts)
+
+
 def requires_evidence(type_: str, role: str) -> bool:
     """Whether a statement of ``type_`` signed in ``role`` must carry non-empty ``evidence``."""
     # A decline is only ever a maintainer's record of someone else's refusal.

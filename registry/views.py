@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import random
 import threading
 import time
@@ -29,9 +30,10 @@ from eventsourcing.sqlite import SQLiteTrackingRecorder
 from eventsourcing.utils import Environment
 
 from registry import canonical, config
-from registry.application import LogEntryRecorded, Registry
+from registry.application import Registry
 from registry.domain import Code, Endorsement, Key, Maintainers, Organization
 from registry.errors import CatchUpError, NotFoundError
+from registry.follow import next_leaves
 from registry.sqlstore import PostgresDialect, SQLiteDialect, cols, open_with_retry
 from registry.state import STATE_FORMAT, Applied, RegistryState, describe
 
@@ -40,6 +42,7 @@ LATEST = "latest"  # view_entities kind of the entities' ordering marks
 MAX_TRIES = 50  # catch-up rounds that may lose races or meet a moved position before giving up
 SNAPSHOT_EVERY = 1000
 BATCH = 500
+_log = logging.getLogger(__name__)
 _KINDS = {Maintainers: "registry", Key: "key", Code: "code", Organization: "organization", Endorsement: "endorsement"}
 
 
@@ -125,6 +128,13 @@ class ViewStoreMixin:
                               "ON CONFLICT (path, etag) DO NOTHING"), (path, etag, body, updated))
 
     # --- reading ------------------------------------------------------------------
+
+    def is_outdated(self) -> bool:
+        """Whether the stored event documents are of an older form (without ``leaf_sha256``)."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self._q("SELECT doc FROM {t}view_events ORDER BY idx LIMIT 1"))
+            row = c.fetchone()
+        return row is not None and b'"leaf_sha256":' not in bytes(cols(row)[0])
 
     def head(self) -> tuple[int, str | None]:
         with self.datastore.transaction(commit=False) as c:
@@ -280,6 +290,8 @@ def open_view_store(settings: config.Settings) -> ViewStoreMixin:
 
 def event_document(applied: Applied, index: int) -> dict[str, Any]:
     """What one log entry did, as the read models and feeds show it."""
+    if not applied.leaf_sha256:
+        raise ValueError("an event document needs the digest of the leaf bytes (RegistryState.apply gives it)")
     stmt = applied.statement
     version = stmt.get("version")
     if version is None:
@@ -299,6 +311,8 @@ def event_document(applied: Applied, index: int) -> dict[str, Any]:
         "recorded_at": leaf.recorded_at,
         "signed_at": stmt["signed_at"],
         "envelope_hash": leaf.envelope.hash,
+        # Stored here so a feed names the entry without reading the leaf back from the event store.
+        "leaf_sha256": applied.leaf_sha256,
         "statement": stmt,
     }
 
@@ -340,6 +354,32 @@ def latest_document(state: RegistryState, aggregate: Any) -> dict[str, Any]:
             "statements": dict(sorted(mark.statements.items()))}
 
 
+@dataclass(frozen=True)
+class StateView:
+    """The state after ``size`` leaves as plain JSON values, indexed by slug and key id.
+
+    Made once per read-model size and shared by every caller until the size changes: callers read
+    it, never change it, and need no lock (the live :class:`RegistryState` stays in this module).
+    """
+
+    size: int
+    doc: dict[str, Any]  # RegistryState.to_json()
+    canonical: bytes  # the same, as RFC 8785 bytes
+    organizations: dict[str, dict[str, Any]]
+    codes: dict[str, dict[str, Any]]
+    keys: dict[str, dict[str, Any]]
+    endorsements_of: dict[str, list[dict[str, Any]]]  # by organization slug, in state order
+
+    @classmethod
+    def of(cls, state: RegistryState) -> StateView:
+        doc = state.to_json()
+        by_org: dict[str, list[dict[str, Any]]] = {}
+        for e in doc["endorsements"]:
+            by_org.setdefault(e["org"], []).append(e)
+        return cls(state.size, doc, canonical.dumps(doc), {o["org"]: o for o in doc["organizations"]},
+                   {c["code"]: c for c in doc["codes"]}, {k["key_id"]: k for k in doc["keys"]}, by_org)
+
+
 class ReadModels:
     """Catch-up, rebuild and queries over the read-model store.
 
@@ -357,6 +397,8 @@ class ReadModels:
         # Catch-up applies leaves to the cached state in place. Threads sharing these read models (a
         # threaded web worker) hold this lock to catch up, and while they use what state() returned.
         self.lock = threading.RLock()
+        self._format_checked = False
+        self._view: StateView | None = None
 
     def _current_state(self) -> RegistryState:
         size, origin = self.store.head()
@@ -367,6 +409,13 @@ class ReadModels:
     def catch_up(self, *, batch: int = BATCH) -> int:
         """Apply every integrated leaf not yet in the read models; return their size."""
         with self.lock:
+            if not self._format_checked:
+                self._format_checked = True
+                if self.store.is_outdated():
+                    # Read models written by an older release lack a field the feeds now read: they
+                    # are caches of the log, so they are rebuilt (once, here) rather than patched.
+                    _log.warning("the read models predate leaf digests in event documents: rebuilding them")
+                    return self.rebuild()
             return self._catch_up(batch, self.bound())
 
     def _catch_up(self, batch: int, upto: int) -> int:
@@ -375,7 +424,8 @@ class ReadModels:
             state = self._current_state()
             if state.size >= upto:
                 return state.size
-            found = self._next(state.size, min(batch, upto - state.size))
+            found, _ = next_leaves(self.registry.recorder, self.store.tracking_position(), state.size,
+                                   min(batch, upto - state.size))
             if not found:
                 # The head, the tracking position and the entries disagree (or another process wrote
                 # between our reads): read all three again, a bounded number of times in a row.
@@ -384,10 +434,9 @@ class ReadModels:
                 time.sleep(random.uniform(0, 0.002))
                 continue
             rows, entities, snapshots = [], {}, []
-            for n in found:
-                index = n.originator_version - 1
-                applied = state.apply(json.loads(n.state)["leaf"].encode("utf-8"))
-                row = event_row(event_document(applied, index))
+            for stored in found:
+                applied = state.apply(stored.leaf)
+                row = event_row(event_document(applied, stored.index))
                 rows.append(EventRow(*row[:5], bool(row[5]), *row[6:]))
                 for aggregate in applied.changed:
                     entities[entity_key(aggregate)] = canonical.dumps(aggregate.to_state())
@@ -396,8 +445,8 @@ class ReadModels:
                     snapshot = state.canonical()
                     snapshots.append((state.size, hashlib.sha256(snapshot).hexdigest(), zlib.compress(snapshot, 6)))
             try:
-                self.store.write(found[0].originator_version - 1, state.origin, rows, entities, snapshots,
-                                 Tracking(UPSTREAM, found[-1].id))
+                self.store.write(found[0].index, state.origin, rows, entities, snapshots,
+                                 Tracking(UPSTREAM, found[-1].notification_id))
                 failures = 0
                 continue  # the cached state is the new head's: go on from it
             except (IntegrityError, OperationalError):
@@ -405,24 +454,6 @@ class ReadModels:
             self._state = None
         raise CatchUpError(f"the read models made no progress in {MAX_TRIES} tries in a row (at size "
                            f"{self.store.head()[0]}; tracking position {self.store.tracking_position()})")
-
-    def _next(self, size: int, limit: int) -> list[Any]:
-        """The notifications of leaves ``size``..``size+limit-1`` in order, read from the tracking position."""
-        position, out = self.store.tracking_position(), []
-        while len(out) < limit:
-            found = self.registry.recorder.select_notifications(
-                position, limit, topics=[LogEntryRecorded.TOPIC], inclusive_of_start=False)
-            if not found:
-                break
-            for n in found:
-                index = n.originator_version - 1
-                if index < size + len(out):
-                    continue  # already in the read models: the tracking position lags their head
-                if index != size + len(out) or len(out) >= limit:
-                    return out
-                out.append(n)
-            position = found[-1].id
-        return out
 
     def rebuild(self) -> int:
         """Drop every read model and build them again from the log."""
@@ -437,6 +468,20 @@ class ReadModels:
         """The current state: a live object, which another thread's catch-up may change; see :attr:`lock`."""
         with self.lock:
             return self._current_state()
+
+    def current(self) -> StateView:
+        """The current state as plain values (see :class:`StateView`), made once per size."""
+        with self.lock:
+            state = self._current_state()
+            if self._view is None or self._view.size != state.size or self._view.doc["origin"] != state.origin:
+                self._view = StateView.of(state)
+            return self._view
+
+    def organization(self, slug: str) -> dict[str, Any] | None:
+        return self.current().organizations.get(slug)
+
+    def code(self, slug: str) -> dict[str, Any] | None:
+        return self.current().codes.get(slug)
 
     def state_at(self, size: int) -> RegistryState:
         """The state after ``size`` leaves: from the nearest snapshot, then the fold."""

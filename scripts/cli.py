@@ -37,6 +37,7 @@ from registry.publish import publish_snapshot
 from registry.terminal import safe, safe_json
 from registry.transparency import TransparencyLog, open_log
 from registry.views import ReadModels, open_read_models
+from scripts.feedstore import ALL_JOBS
 
 
 class Context:
@@ -871,13 +872,13 @@ def rebuild(obj: Context) -> None:
 
 
 @main.command("job")
-@click.argument("name", type=click.Choice(sorted(jobs.JOBS)))
+@click.argument("name", type=click.Choice(sorted(ALL_JOBS)))
 @pass_ctx
 def run_job(obj: Context, name: str) -> None:
     """Run one of the clock's jobs by hand, once."""
     node = jobs.open_node(obj.settings)
     try:
-        click.echo(json.dumps(jobs.JOBS[name](node), sort_keys=True))
+        click.echo(json.dumps(ALL_JOBS[name](node), sort_keys=True))
     finally:
         node.close()
 
@@ -980,18 +981,15 @@ def audit(obj: Context, as_json: bool, workers: int) -> None:
 
 
 def _with_feed_pages(result: Any, settings: config.Settings) -> Any:
-    """The audit's result with the stored feed pages checked too (they are rendered by the web's code)."""
+    """The audit's result with the stored feed pages checked too (rendered as the web renders them)."""
     import dataclasses
 
     from registry.audit import Finding
-    from web import close_app, create_app
-    from web.feeds import check_stored_pages
+    from registry.node import Node
+    from scripts.feedstore import check_stored_pages
 
-    app = create_app({"DATA_DIR": str(settings.data_dir)})
-    try:
-        problems = check_stored_pages(app)
-    finally:
-        close_app(app)
+    with Node(settings, signer=False) as node:
+        problems = check_stored_pages(node)
     if not problems:
         return result
     extra = [Finding(None, "derived row", problem, "feed_pages", f"{path} ({etag})")

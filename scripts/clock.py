@@ -27,6 +27,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 
 from registry import config, jobs, keys
 from registry.leaf import format_time
+from scripts.feedstore import ALL_JOBS
 
 log = logging.getLogger("registry.clock")
 HALT_REPEAT_SECONDS = 60.0
@@ -51,7 +52,7 @@ def build_scheduler(node: jobs.Node, *, catch_up_seconds: float = 1.0, checkpoin
         def job() -> dict[str, Any]:
             started = time.perf_counter()
             try:
-                result = jobs.JOBS[name](node)
+                result = ALL_JOBS[name](node)
             except Exception as e:
                 node.log.store.record_job(name, False, format_time(datetime.now(UTC)), f"{type(e).__name__}: {e}")
                 raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 import signal
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from registry import jobs, keys, notes, tlog
 from registry.locks import signer_lock
+from scripts import feedstore
 from tests.conftest import Backend, make_world
 from tests.harness import signed_sizes
 
@@ -127,18 +129,20 @@ def test_archive_pages_are_prerendered_and_served_from_the_store(sqlite_backend:
     monkeypatch.setenv("REGISTRY_FEED_PAGE_SIZE", "5")
     monkeypatch.setenv("REGISTRY_ORIGIN", settings.origin)
     monkeypatch.setenv("REGISTRY_DATABASE_URL", backend.env["REGISTRY_DATABASE_URL"])
-    node = jobs.open_node(settings)
+    node = jobs.open_node(dataclasses.replace(settings, feed_page_size=5))
     try:
-        assert jobs.archives(node) == {"archive_pages": 4}  # 14 leaves: pages 0 and 1, Atom and RSS
+        # 14 leaves: pages 0 and 1, Atom and RSS, all rendered by the clock, without Flask
+        assert feedstore.archives(node) == {"archive_pages": 4, "rendered": 4}
+        assert feedstore.archives(node) == {"archive_pages": 4, "rendered": 0}  # stored: never rendered again
         stored = node.views.store.feed_page
         # a web process serves them from the store without rendering
+        from feeds import documents
         from web import close_app, create_app
-        from web import feeds as feed_views
 
         def no_render(*_: object) -> bytes:
             raise AssertionError("rendered although the page was stored")
 
-        monkeypatch.setattr(feed_views, "render_atom", no_render)
+        monkeypatch.setattr(documents, "render_atom", no_render)
         app = create_app({"DATA_DIR": str(backend.data_dir)})
         try:
             response = app.test_client().get("/feeds/events/archive/1.atom")

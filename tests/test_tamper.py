@@ -248,16 +248,11 @@ def _edit_feed_page(s: Story) -> None:
 
 def _insert_feed_page(s: Story) -> None:
     # The RSS twin of a complete page, under the validator a reader's request computes: it would be served.
-    app = s.backend.app(env={"REGISTRY_FEED_PAGE_SIZE": PAGE_SIZE})
-    try:
-        with app.test_request_context("/feeds/events/archive/0.rss"):
-            from web.feeds import _etag
+    from feeds.documents import FeedSite
+    from feeds.documents import etag as feed_etag
 
-            etag = _etag()
-    finally:
-        from web import close_app
-
-        close_app(app)
+    settings = s.backend.settings()
+    etag = feed_etag(FeedSite(settings.base_url, settings.origin, int(PAGE_SIZE)), "/feeds/events/archive/0.rss")
     s.raw.views("INSERT INTO {t}feed_pages (path, etag, body, updated) VALUES (%s, %s, %s, %s)",
                 ("/feeds/events/archive/0.rss", etag, b"<rss>forged</rss>", "2026-01-01T00:00:00+00:00"))
 

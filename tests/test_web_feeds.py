@@ -1,4 +1,4 @@
-"""The feeds over HTTP (web.feeds, web.feedviews), read back with feedparser and lxml.
+"""The feeds over HTTP (web.feeds, feeds.entries, feeds.documents), read back with feedparser and lxml.
 
 On SQLite and on PostgreSQL: a registry of a few organizations (one with a
 hostile name, one whose statement is 5,000 characters of hostile text, one
@@ -27,14 +27,15 @@ from flask import Flask
 from flask.testing import FlaskClient
 from lxml import etree, html
 
+from feeds import documents as feed_documents
 from feeds import isolate
+from feeds.entries import entry_id, scope_words
 from registry import canonical, keys
 from registry.leaf import parse_time
 from registry.transparency import open_log
 from tests.conftest import ORIGIN, Actor, Backend, World, _make_backend, make_world
 from web import close_app
 from web import feeds as web_feeds
-from web.feedviews import entry_id, scope_words
 
 PAGE = 5
 BASE = "http://127.0.0.1:8000"
@@ -128,13 +129,13 @@ def renders(monkeypatch: pytest.MonkeyPatch, served: Served) -> list[str]:
     """Counts renders from now on, with an empty render cache."""
     calls: list[str] = []
     for name in ("render_atom", "render_rss"):
-        original = getattr(web_feeds, name)
+        original = getattr(feed_documents, name)
 
         def counted(page: Any, original: Any = original, name: str = name) -> bytes:
             calls.append(name)
             return original(page)  # type: ignore[no-any-return]
 
-        monkeypatch.setattr(web_feeds, name, counted)
+        monkeypatch.setattr(feed_documents, name, counted)
     served.app.extensions.pop("feed_cache", None)
     return calls
 

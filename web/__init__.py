@@ -1,8 +1,8 @@
 """The Flask application factory of the registry's web front end.
 
 What it does: :func:`create_app` reads the registry settings, opens the
-:class:`~registry.application.Registry` and its read-only
-:class:`~registry.transparency.TransparencyLog` once per app, keeps them in
+registry's stores once per app through the composition root
+(:class:`~registry.node.Node`, without the log's signer), keeps them in
 ``app.extensions``, sets request limits, trusted hosts and security headers,
 and registers the error handlers and blueprints. Views reach the shared
 objects through :func:`get_registry`, :func:`get_log` and :func:`get_settings`.
@@ -32,10 +32,11 @@ from flask import Flask, Response, current_app, request
 from werkzeug.routing import BaseConverter, ValidationError
 
 from registry import config, keys
-from registry.application import Registry, open_registry
+from registry.application import Registry
 from registry.logstore import StoredCheckpoint
-from registry.transparency import TransparencyLog, open_log
-from registry.views import ReadModels, open_read_models
+from registry.node import Node
+from registry.transparency import TransparencyLog
+from registry.views import ReadModels
 from web import problems
 
 MAX_CONTENT_LENGTH = 64 * 1024
@@ -61,17 +62,18 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         # Per-client write limits (see web/ratelimit.py); unset keeps its defaults.
         SUBMIT_RATE=environ.get("REGISTRY_SUBMIT_RATE"),
         SUBMIT_BURST=environ.get("REGISTRY_SUBMIT_BURST"),
-        FEED_PAGE_SIZE=int(environ.get("REGISTRY_FEED_PAGE_SIZE", "500")),
+        FEED_PAGE_SIZE=settings.feed_page_size,
         MAX_CONTENT_LENGTH=MAX_CONTENT_LENGTH,
         TRUSTED_HOSTS=trusted_hosts(environ.get("REGISTRY_TRUSTED_HOSTS")),
     )
     app.config.from_mapping(overrides)
 
-    registry = open_registry(settings)
+    node = Node(settings, signer=False).open()
+    app.extensions["node"] = node
     app.extensions["settings"] = settings
-    app.extensions["registry"] = registry
-    log = app.extensions["log"] = open_log(settings, registry, with_signer=False)
-    app.extensions["views"] = open_read_models(settings, registry, bound=log.size)
+    app.extensions["registry"] = node.registry
+    app.extensions["log"] = node.log
+    app.extensions["views"] = node.views
     app.extensions["refreshed_at"] = float("-inf")
     app.extensions["head"] = (0, None)
 
@@ -94,9 +96,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
 def close_app(app: Flask) -> None:
     """Close the app's database connections (tests, and commands that build an app)."""
-    app.extensions["log"].store.datastore.close()
-    app.extensions["views"].store.datastore.close()
-    app.extensions["registry"].close()
+    node: Node = app.extensions["node"]
+    node.close()
 
 
 def get_registry() -> Registry:

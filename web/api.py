@@ -35,10 +35,10 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
 
-from registry import canonical
 from registry.countries import COUNTRIES
 from registry.errors import InputError, NotFoundError
 from registry.statements import KINDS, STATEMENT_TYPES
+from registry.views import StateView
 from web import get_log, get_registry, get_settings, get_views, parse_index, ratelimit, refresh
 from web import openapi as openapi_doc
 
@@ -316,14 +316,10 @@ class Catalog:
     by_org: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, doc: dict[str, Any]) -> Catalog:
-        cat = cls(doc["size"], canonical.dumps(doc), doc["organizations"], doc["codes"], doc["endorsements"])
-        cat.orgs_by_slug = {o["org"]: o for o in cat.organizations}
-        cat.codes_by_slug = {c["code"]: c for c in cat.codes}
-        cat.keys_by_id = {k["key_id"]: k for k in doc["keys"]}
-        for e in cat.endorsements:
-            cat.by_org.setdefault(e["org"], []).append(e)
-        return cat
+    def build(cls, view: StateView) -> Catalog:
+        doc = view.doc
+        return cls(view.size, view.canonical, doc["organizations"], doc["codes"], doc["endorsements"],
+                   view.organizations, view.codes, view.keys, view.endorsements_of)
 
     def of_org(self, org: str) -> list[dict[str, Any]]:
         return self.by_org.get(org, [])
@@ -362,14 +358,11 @@ class Catalog:
 def catalog() -> Catalog:
     """The catalog of the current read models (refreshed first), built once per size."""
     refresh()
-    views = get_views()
-    # The state is live: another thread's catch-up changes it in place, so it is only read under the lock.
-    with views.lock:
-        current = views.state()
-        found: Catalog | None = current_app.extensions.get(_CATALOG)
-        if found is None or found.size != current.size:
-            found = Catalog.build(current.to_json())
-            current_app.extensions[_CATALOG] = found
+    view = get_views().current()
+    found: Catalog | None = current_app.extensions.get(_CATALOG)
+    if found is None or found.size != view.size:
+        found = Catalog.build(view)
+        current_app.extensions[_CATALOG] = found
     return found
 
 

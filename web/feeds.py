@@ -20,12 +20,13 @@ bytes are kept in a small per-process LRU keyed by (path, ETag). Archive ETags
 do not depend on the head, since the page never changes once complete.
 
 What it does not do: no rate limit (feed readers poll from shared addresses),
-no WebSub, no JSON Feed. Entry ids and words come from ``web.feedviews``.
+no WebSub, no JSON Feed. Entry ids and words come from ``feeds.entries``;
+the documents and their validators from ``feeds.documents``, which the clock's
+archive job uses too.
 """
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -34,34 +35,17 @@ from datetime import datetime
 from typing import Any
 
 from eventsourcing.persistence import PersistenceError
-from flask import Blueprint, Flask, Response, current_app, request
+from flask import Blueprint, Response, current_app, request
 
-from feeds import (
-    EMPTY_FEED_UPDATED,
-    FORMAT_VERSION,
-    PAGE_SIZE,
-    FeedPage,
-    archive_links,
-    is_complete,
-    isolate,
-    page_range,
-    render_atom,
-    render_rss,
-    subscription_links,
-    subscription_range,
-    xml_text,
-)
-from registry.domain import Code, Organization, code_id, organization_id
+from feeds import FeedPage, is_complete, isolate, page_range
+from feeds import documents as docs_
+from feeds.documents import FILTERED_ENTRIES, FeedSite
 from registry.errors import NotFoundError
-from registry.leaf import parse_time
-from registry.logstore import StoredCheckpoint
 from registry.statements import STATEMENT_TYPES
-from web import get_registry, get_settings, get_views, latest_checkpoint, refresh
-from web.feedviews import WORDS_VERSION, ItemBuilder, tag
+from web import get_settings, get_views, latest_checkpoint, refresh
 
 bp = Blueprint("feeds", __name__, url_prefix="/feeds")
 
-FILTERED_ENTRIES = 100
 CACHE_ENTRIES = 64
 SUBSCRIPTION_CACHE = "public, max-age=300"
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -86,64 +70,40 @@ class Feed:
 @bp.get("/events.<any(atom, rss):fmt>")
 def events(fmt: str) -> Response:
     size = refresh()
-    checkpoint = latest_checkpoint()
-    base, page_size = get_settings().base_url, _page_size()
-    docs = _span(subscription_range(size, page_size))
-    links = subscription_links(size, subscription_url=f"{base}/feeds/events.{fmt}",
-                               archive_template=f"{base}/feeds/events/archive/{{page}}.{fmt}",
-                               page_size=page_size)
-
-    def page() -> FeedPage:
-        return _page(fmt, "events", "All log entries",
-                     "Every entry of the registry's log, newest first; older entries are in the archive pages.",
-                     alternate=f"{base}/log", self_url=links.self_url, docs=docs(),
-                     updated=_newest_overall(size), prev_archive=links.prev_archive_url,
-                     checkpoint=None if checkpoint is None else checkpoint.note.decode("utf-8"))
-
-    return _serve(Feed(fmt, _etag(str(size), _digest(checkpoint)), SUBSCRIPTION_CACHE,
-                       lambda: _newest_overall(size), page))
+    checkpoint = _note()
+    site, views = feed_site(), get_views()
+    docs = _cached(lambda: docs_.subscription_docs(site, views, size))
+    return _serve(Feed(fmt, _etag(site, str(size), docs_.checkpoint_digest(checkpoint)), SUBSCRIPTION_CACHE,
+                       lambda: docs_.newest_overall(views, size),
+                       lambda: docs_.subscription_page(site, views, fmt, size, docs(), checkpoint)))
 
 
 @bp.get("/events/archive/<index:k>.<any(atom, rss):fmt>")
 def archive(k: int, fmt: str) -> Response:
     size = refresh()
-    base, page_size = get_settings().base_url, _page_size()
-    if not is_complete(k, size, page_size):
+    site, views = feed_site(), get_views()
+    if not is_complete(k, size, site.page_size):
         raise NotFoundError(f"archive page {k} is not complete yet; its entries are in /feeds/events.{fmt}")
-    links = archive_links(k, size, subscription_url=f"{base}/feeds/events.{fmt}",
-                          archive_template=f"{base}/feeds/events/archive/{{page}}.{fmt}", page_size=page_size)
-    leaves = page_range(k, page_size)
-    docs = _span(leaves)
-
-    def page() -> FeedPage:
-        found = docs()
-        return _page(fmt, "events", f"All log entries, archive page {k}",
-                     f"Log entries {leaves.start} to {leaves.stop - 1}; this page never changes.",
-                     alternate=f"{base}/log", self_url=links.self_url, docs=found,
-                     updated=_newest(found), prev_archive=links.prev_archive_url,
-                     next_archive=links.next_archive_url, current=links.current_url, archive=True)
-
+    docs = _cached(lambda: docs_.span(views, page_range(k, site.page_size)))
     # The page is complete, so neither its bytes nor its ETag depend on the head.
-    return _serve(Feed(fmt, _etag(), IMMUTABLE, lambda: _newest(_events(after=leaves.stop - 2, limit=1)), page))
+    return _serve(Feed(fmt, _etag(site), IMMUTABLE, lambda: docs_.archive_newest(site, views, k),
+                       lambda: docs_.archive_page(site, views, fmt, k, size, docs())))
 
 
 @bp.get("/organizations/<slug>.<any(atom, rss):fmt>")
 def organization(slug: str, fmt: str) -> Response:
     size = refresh()
-    with get_views().lock:  # the live state: another thread's catch-up changes it in place
-        found = get_views().state().get(organization_id(slug))
-    if not isinstance(found, Organization):
+    found = get_views().organization(slug)
+    if found is None:
         raise NotFoundError(f"no organization {slug!r}")
-    return _filtered(fmt, size, f"organizations/{slug}", f"{isolate(found.profile['name'])}: log entries",
+    return _filtered(fmt, size, f"organizations/{slug}", f"{isolate(found['name'])}: log entries",
                      f"{get_settings().base_url}/organizations/{slug}", org=slug)
 
 
 @bp.get("/codes/<slug>.<any(atom, rss):fmt>")
 def code(slug: str, fmt: str) -> Response:
     size = refresh()
-    with get_views().lock:
-        found = get_views().state().get(code_id(slug))
-    if not isinstance(found, Code):
+    if get_views().code(slug) is None:
         raise NotFoundError(f"no Code {slug!r}")
     return _filtered(fmt, size, f"codes/{slug}", f"{slug}: revisions, endorsements and reports",
                      f"{get_settings().base_url}/codes/{slug}", code=slug)
@@ -161,63 +121,28 @@ def by_type(type_: str, fmt: str) -> Response:
 # --- building ----------------------------------------------------------------------
 
 
+def feed_site() -> FeedSite:
+    """The app's feed settings (the page size may be set in the app's config, as tests do)."""
+    settings = get_settings()
+    size = int(current_app.config.get("FEED_PAGE_SIZE") or settings.feed_page_size)
+    return FeedSite(settings.base_url, settings.origin, size)
+
+
 def _filtered(fmt: str, size: int, name: str, title: str, alternate: str, **query: Any) -> Response:
     """The newest FILTERED_ENTRIES entries matching ``query``, oldest first, with the checkpoint."""
-    checkpoint = latest_checkpoint()
-    base = get_settings().base_url
+    checkpoint = _note()
+    site, views = feed_site(), get_views()
     # before=size: exactly the entries this ETag names, even if the read models moved on meanwhile.
-    newest_first = _cached(lambda: _events(descending=True, before=size, limit=FILTERED_ENTRIES, **query))
-
-    def page() -> FeedPage:
-        docs = list(reversed(newest_first()))
-        return _page(fmt, name, xml_text(title), f"The newest {FILTERED_ENTRIES} matching log entries.",
-                     alternate=alternate, self_url=f"{base}/feeds/{name}.{fmt}", docs=docs, updated=_newest(docs),
-                     checkpoint=None if checkpoint is None else checkpoint.note.decode("utf-8"))
-
-    return _serve(Feed(fmt, _etag(str(size), _digest(checkpoint)), SUBSCRIPTION_CACHE,
-                       lambda: _newest(newest_first()[:1]), page))
+    newest_first = _cached(lambda: views.events(descending=True, before=size, limit=FILTERED_ENTRIES, **query))
+    return _serve(Feed(fmt, _etag(site, str(size), docs_.checkpoint_digest(checkpoint)), SUBSCRIPTION_CACHE,
+                       lambda: docs_.newest(newest_first()[:1]),
+                       lambda: docs_.filtered_page(site, views, fmt, name, title, alternate,
+                                                   list(reversed(newest_first())), checkpoint)))
 
 
-def _page(fmt: str, name: str, title: str, subtitle: str, *, alternate: str, self_url: str,
-          docs: list[dict[str, Any]], updated: datetime, prev_archive: str | None = None,
-          next_archive: str | None = None, current: str | None = None, archive: bool = False,
-          checkpoint: str | None = None) -> FeedPage:
-    settings = get_settings()
-    builder = ItemBuilder(get_registry(), get_views(), settings.base_url, settings.origin)
-    return FeedPage(
-        feed_id=tag(settings.base_url, settings.origin, f"feed/{name}"),
-        title=f"HCoC registry: {title}",
-        subtitle=subtitle,
-        self_url=self_url,
-        alternate_url=alternate,
-        updated=updated,
-        items=builder.items(docs),
-        archive=archive,
-        prev_archive_url=prev_archive,
-        next_archive_url=next_archive,
-        current_url=current,
-        checkpoint=checkpoint,
-        describedby_url=f"{settings.base_url}/verify",
-        author_uri=settings.base_url,
-    )
-
-
-def _span(leaves: range) -> Callable[[], list[dict[str, Any]]]:
-    """A reader (memoized) of the event documents of a contiguous range of leaves."""
-    return _cached(lambda: _events(after=leaves.start - 1, limit=len(leaves)) if leaves else [])
-
-
-def _events(**query: Any) -> list[dict[str, Any]]:
-    return get_views().events(**query)
-
-
-def _newest(docs: list[dict[str, Any]]) -> datetime:
-    """The newest ``recorded_at`` of ``docs`` (log order is time order), or the fixed empty-feed instant."""
-    return max((parse_time(d["recorded_at"]) for d in docs), default=EMPTY_FEED_UPDATED)
-
-
-def _newest_overall(size: int) -> datetime:
-    return _newest(_events(after=size - 2, limit=1)) if size else EMPTY_FEED_UPDATED
+def _note() -> bytes | None:
+    checkpoint = latest_checkpoint()
+    return None if checkpoint is None else checkpoint.note
 
 
 def _cached(read: Callable[[], list[dict[str, Any]]]) -> Callable[[], list[dict[str, Any]]]:
@@ -231,24 +156,8 @@ def _cached(read: Callable[[], list[dict[str, Any]]]) -> Callable[[], list[dict[
     return once
 
 
-def _page_size() -> int:
-    size = int(current_app.config.get("FEED_PAGE_SIZE") or PAGE_SIZE)
-    if size < 1:
-        raise ValueError(f"FEED_PAGE_SIZE must be at least 1, got {size}")
-    return size
-
-
-def _etag(*head: str) -> str:
-    """A strong validator for this path, the given head values and everything else the bytes depend on."""
-    settings = get_settings()
-    parts = [request.path, FORMAT_VERSION, WORDS_VERSION, str(_page_size()), settings.base_url, settings.origin,
-             *head]
-    return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()[:40]
-
-
-def _digest(checkpoint: StoredCheckpoint | None) -> str:
-    # The note, not its size: witness cosignatures can change the bytes at the same size.
-    return "-" if checkpoint is None else hashlib.sha256(checkpoint.note).hexdigest()
+def _etag(site: FeedSite, *head: str) -> str:
+    return docs_.etag(site, request.path, *head)
 
 
 # --- serving -----------------------------------------------------------------------
@@ -271,7 +180,7 @@ def _serve(feed: Feed) -> Response:
         found = _stored_page(key)
     if found is None:
         page = feed.page()
-        found = (render_atom(page) if feed.fmt == "atom" else render_rss(page), page.updated)
+        found = (docs_.render(page, feed.fmt), page.updated)
         if feed.cache_control == IMMUTABLE and not current_app.config.get("FEED_STORE_BYPASS"):
             _store_page(key, found)
         cache.put(key, found)
@@ -309,28 +218,6 @@ def _response(feed: Feed, body: bytes, status: int, modified: datetime | None) -
 
 
 Rendered = tuple[bytes, datetime]  # the document and its feed-level updated (Last-Modified)
-
-
-def check_stored_pages(app: Flask) -> list[tuple[str, str, str]]:
-    """Render afresh every stored feed page that would be served and compare; (path, etag, problem) when not equal.
-
-    The stored pages are a cache of what the log derives, served to every reader; the audit holds them
-    to the same standard as any other derived row. A row is served only under the validator its path
-    has now (which depends on the base URL, the page size and the feed wording): rows under another one
-    (an earlier configuration) are never served, and ``registry rebuild`` drops them. ``app`` must be a
-    fresh app with the deployment's settings (its in-memory cache empty).
-    """
-    app.config["FEED_STORE_BYPASS"] = True
-    problems = []
-    with app.test_client() as client:
-        for path, etag, body, _updated in app.extensions["views"].store.feed_pages():
-            response = client.get(path)
-            if response.status_code != 200 or (response.get_etag()[0] or "") != etag:
-                continue
-            if response.data != body:
-                problems.append((path, etag, "the stored page differs from the page the log gives "
-                                             "(`registry rebuild` drops it)"))
-    return problems
 
 
 class RenderCache:

@@ -95,7 +95,8 @@ def schemas() -> dict[str, Schema]:
         "index": INT, "type": {"enum": list(STATEMENT_TYPES)}, "org": nullable(SLUG), "code": nullable(SLUG),
         "version": nullable(STRING), "attested": BOOL, "signer": HEX64,
         "signer_role": {"enum": ["root", "maintainer", "organization"]}, "recorded_at": TIME, "signed_at": TIME,
-        "envelope_hash": HEX64, "statement": obj({"type": STRING, "registry": STRING, "signed_at": TIME}),
+        "envelope_hash": HEX64, "leaf_sha256": HEX64,
+        "statement": obj({"type": STRING, "registry": STRING, "signed_at": TIME}),
     }, closed=True)
     code_summary = obj({"code": SLUG, "title": nullable(STRING), "latest_version": nullable(STRING),
                         "versions": array(version_summary), "endorsements": STATUS_COUNTS})

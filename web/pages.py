@@ -181,9 +181,7 @@ class Site:
 
 def current_site() -> Site:
     refresh()
-    views = get_views()
-    with views.lock:  # the live state: another thread's catch-up changes it in place
-        return Site(views.state().to_json())
+    return Site(get_views().current().doc)
 
 
 @dataclass(frozen=True)

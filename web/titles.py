@@ -10,8 +10,9 @@ recording it from public evidence (attested), or the registry's own
 administration.
 
 What it does not do: no markup and no escaping (templates do both), no I/O,
-and nothing shared with the feed titles in ``web.feeds``: the pages and the
-feeds word things independently.
+and no feed titles (``feeds.entries`` words those); the scope wording and the
+set of attested types are the registry's own (``registry.statements``), shared
+by both.
 """
 
 from __future__ import annotations
@@ -20,10 +21,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from registry.statements import ATTESTABLE
-
-# Statements a maintainer makes *about* an organization from public sources.
-_ABOUT_AN_ORGANIZATION = ATTESTABLE | {"endorsement.declined"}
+from registry.statements import ABOUT_AN_ORGANIZATION as _ABOUT_AN_ORGANIZATION
+from registry.statements import scope_words
 
 
 @dataclass(frozen=True)
@@ -82,13 +81,8 @@ def record_kind(attested: bool) -> SignatureKind:
 
 
 def scope_text(scope: Any) -> str:
-    """``all actions`` or ``actions 1, 3, 7``."""
-    if scope == "all":
-        return "all actions"
-    if isinstance(scope, list) and scope:
-        numbers = ", ".join(str(n) for n in scope)
-        return f"action {numbers}" if len(scope) == 1 else f"actions {numbers}"
-    return "no actions"
+    """The scope as every surface words it (``registry.statements.scope_words``)."""
+    return scope_words(scope)
 
 
 def describe(event: Mapping[str, Any], org_name: Callable[[str], str] | None = None) -> Title:

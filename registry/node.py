@@ -1,0 +1,98 @@
+"""The composition root: the stores one process opens, opened and closed one way.
+
+What it does: a :class:`Node` holds the settings and, opened on first use,
+the registry application (the event store and its checked ledger), the
+transparency log (with the log's private key only in the signing process)
+and the read models (bounded by what the log has integrated). The web app,
+the clock, the command line and the benchmarks all open their stores through
+it, so a store is opened with the same options everywhere and ``close()``
+closes exactly what was opened, in reverse order.
+
+What it does not do: no HTTP, no scheduling, no feeds; it runs no job (see
+``registry.jobs``) and reads no environment (``registry.config`` does).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from types import TracebackType
+
+from registry import config
+from registry.application import Registry, open_registry
+from registry.transparency import TransparencyLog, open_log
+from registry.views import ReadModels, open_read_models
+
+SNAPSHOT_EVERY_LEAVES = 1000
+SNAPSHOT_EVERY = timedelta(days=1)
+
+
+class Node:
+    """Everything one process needs: settings, registry, log and read models, each opened on first use."""
+
+    def __init__(self, settings: config.Settings, *, signer: bool = False, workers: int | None = None) -> None:
+        self.settings = settings
+        self.signer = signer
+        # The signer checks every entry itself; a long backlog has its signatures checked on every core.
+        self.workers = workers if workers is not None else (2 if signer else 1)
+        self.snapshot_every_leaves = SNAPSHOT_EVERY_LEAVES
+        self.snapshot_every = SNAPSHOT_EVERY
+        self._registry: Registry | None = None
+        self._log: TransparencyLog | None = None
+        self._views: ReadModels | None = None
+
+    @property
+    def registry(self) -> Registry:
+        if self._registry is None:
+            self._registry = open_registry(self.settings, workers=self.workers)
+        return self._registry
+
+    @property
+    def log(self) -> TransparencyLog:
+        if self._log is None:
+            self._log = open_log(self.settings, self.registry, with_signer=self.signer)
+        return self._log
+
+    @property
+    def views(self) -> ReadModels:
+        if self._views is None:
+            # Bounded by what the log has integrated: the read models never show a leaf ahead of it.
+            self._views = open_read_models(self.settings, self.registry, bound=lambda: self.log.size())
+        return self._views
+
+    def signing(self) -> TransparencyLog:
+        """The log with its signer (loading the log's private key), reopening it if it was opened without."""
+        if not self.signer:
+            self.signer = True
+            if self._log is not None:
+                self._log.store.datastore.close()
+                self._log = None
+        return self.log
+
+    def open(self) -> Node:
+        """Open every part now (a long-running process fails at start, not at its first request)."""
+        self.views.store  # noqa: B018 - opens registry, log and read models
+        self.log.size()
+        return self
+
+    def close(self) -> None:
+        """Close what was opened, newest first; the node may be opened again afterwards."""
+        views, log, registry = self._views, self._log, self._registry
+        self._views = self._log = self._registry = None
+        if views is not None:
+            views.store.datastore.close()
+        if log is not None:
+            log.store.datastore.close()
+        if registry is not None:
+            registry.close()
+
+    def __enter__(self) -> Node:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        self.close()
+
+
+def open_node(settings: config.Settings, *, signer: bool = True, workers: int | None = None) -> Node:
+    """A node with every part opened."""
+    return Node(settings, signer=signer, workers=workers).open()
