@@ -1,4 +1,4 @@
-"""What every ``registry`` command shares: the stores of one run, opened lazily, and a few output helpers."""
+"""What every ``registry`` command shares: the stores of one run, opened lazily, and progress lines for long runs."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from registry import config, keys
+from registry import config
 from registry.application import Registry, open_registry
 from registry.transparency import TransparencyLog, open_log
 from registry.views import ReadModels, open_read_models
@@ -54,14 +54,6 @@ class Context:
 
 
 pass_ctx = click.make_pass_decorator(Context)
-
-
-def log_vkey(settings: config.Settings) -> str:
-    """The log's verifier key (name+hash+base64), from its public key file."""
-    from registry.notes import format_verifier_key
-
-    public = keys.load_public_file(keys.public_path(settings.log_key))
-    return format_verifier_key(settings.origin, public)
 
 
 def progress_reporter(verb: str) -> Any:

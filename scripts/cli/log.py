@@ -6,19 +6,18 @@ single entries and organizations, and the state replayed at a size or date.
 
 from __future__ import annotations
 
-import base64
 import json
-from typing import Any
 
 import click
 
-from registry import tlog
+from registry import lookup
 from registry.diff import diff_states
-from registry.errors import MalformedError, NotFoundError, RegistryError
+from registry.errors import MalformedError, RegistryError
 from registry.leaf import format_time, parse_time
 from registry.publish import publish_snapshot
+from registry.status import summarize
 from registry.terminal import safe, safe_json
-from scripts.cli.context import Context, log_vkey, pass_ctx
+from scripts.cli.context import Context, pass_ctx
 
 
 @click.command()
@@ -28,27 +27,7 @@ def status(obj: Context, as_json: bool) -> None:
     """Origin, tree size, root hash, log key, latest checkpoint and counts."""
     settings = obj.settings
     log = obj.log()
-    size = log.catch_up()
-    latest = log.latest_checkpoint()
-    ledger = obj.registry.ledger
-    snapshot = ledger.state.to_json()  # the checked state (what the registry validates against)
-    halt = ledger.halted
-    info: dict[str, Any] = {
-        "origin": settings.origin,
-        "tree_size": size,
-        "root_hash": base64.b64encode(log.root(size)).decode("ascii"),
-        "log_key": log_vkey(settings),
-        "statements_recorded": obj.registry.size(),
-        "latest_checkpoint": None if latest is None else {"size": latest.size, "published_at": latest.published_at},
-        "database": "postgresql" if settings.is_postgres else "sqlite",
-        "counts": {
-            "codes": len(snapshot["codes"]),
-            "organizations": len(snapshot["organizations"]),
-            "endorsements_active": sum(e["status"] == "active" for e in snapshot["endorsements"]),
-            "keys": len(snapshot["keys"]),
-        },
-        "halted": None if halt is None else {"index": halt.index, "reason": halt.reason},
-    }
+    info = summarize(settings, obj.registry, log, log.catch_up())
     if as_json:
         click.echo(json.dumps(info, sort_keys=True))
         return
@@ -58,8 +37,9 @@ def status(obj: Context, as_json: bool) -> None:
     click.echo("latest checkpoint: " + ("none yet (run: registry checkpoint)" if checkpoint is None
                                         else f"size {checkpoint['size']} at {checkpoint['published_at']}"))
     click.echo("counts: " + ", ".join(f"{k} {v}" for k, v in info["counts"].items()))
+    halt = info["halted"]
     if halt is not None:
-        click.echo(safe(f"HALTED: log entry {halt.index} failed its checks ({halt.reason}); nothing after it is "
+        click.echo(safe(f"HALTED: log entry {halt['index']} failed its checks ({halt['reason']}); nothing after it is "
                         "accepted or signed until an operator acts (docs/SECURITY.md)").replace("\n", " "), err=True)
 
 
@@ -98,13 +78,7 @@ def show_entry(obj: Context, index: int, as_json: bool) -> None:
     """One log entry: its statement, signer, times and hashes."""
     views = obj.views()
     views.catch_up()
-    found = views.events(after=index - 1, limit=1)
-    if not found or found[0]["index"] != index:
-        raise NotFoundError(f"no log entry {index}")
-    event = found[0]
-    leaf = obj.registry.leaf(index)
-    assert leaf is not None
-    event["leaf_hash"] = tlog.leaf_hash(leaf).hex()
+    event = lookup.entry(views, obj.registry, index)
     if as_json:
         click.echo(safe_json(json.dumps(event, sort_keys=True, ensure_ascii=False)))
         return
@@ -124,16 +98,11 @@ def show_org(obj: Context, slug: str, as_json: bool) -> None:
     """One organization: profile, keys, stance per Code, reports and its timeline."""
     views = obj.views()
     views.catch_up()
-    state = views.state().to_json()
-    org = next((o for o in state["organizations"] if o["org"] == slug), None)
-    if org is None:
-        raise NotFoundError(f"no organization {slug!r}")
-    stances = [e for e in state["endorsements"] if e["org"] == slug]
-    timeline = views.events(org=slug, limit=200)
+    profile = lookup.organization(views, slug)
     if as_json:
-        click.echo(safe_json(json.dumps({"organization": org, "endorsements": stances, "timeline": timeline},
-                                        sort_keys=True, ensure_ascii=False)))
+        click.echo(safe_json(json.dumps(profile, sort_keys=True, ensure_ascii=False)))
         return
+    org, stances, timeline = profile["organization"], profile["endorsements"], profile["timeline"]
     click.echo(f"{safe(org['name'])} ({slug}): {org['country']}, {org['kind']}")
     for key in org["keys"]:
         click.echo(f"  key {key}")

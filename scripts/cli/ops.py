@@ -15,12 +15,10 @@ from typing import Any
 
 import click
 
-from registry import compose, config, envelope, jobs, keys, notes, seed
-from registry.application import Recorded, Registry
-from registry.domain import code_id
-from registry.errors import ConfigurationError, RegistryError
+from registry import config, genesis, jobs, keys, notes
+from registry.status import log_verifier_key
 from registry.terminal import safe
-from scripts.cli.context import Context, log_vkey, pass_ctx, progress_reporter
+from scripts.cli.context import Context, pass_ctx, progress_reporter
 
 # --- setting up -------------------------------------------------------------------
 
@@ -32,76 +30,25 @@ from scripts.cli.context import Context, log_vkey, pass_ctx, progress_reporter
 @pass_ctx
 def init(obj: Context, origin: str | None, base_url: str | None, demo: bool) -> None:
     """Create the data directory, keys and genesis records (safe to run twice)."""
-    current = config.load(obj.data_dir)
-    stored = config.read_config_file(current.data_dir)
-    if origin and stored.get("origin") and stored["origin"] != origin:
-        raise ConfigurationError(f"this data directory already belongs to origin {stored['origin']!r}")
-    values = {
-        "origin": origin or stored.get("origin") or current.origin,
-        "base_url": base_url or stored.get("base_url") or current.base_url,
-    }
-    config.write_config_file(current.data_dir, values)
+    genesis.write_config(config.load(obj.data_dir), origin, base_url)
     settings = obj.settings
-    (settings.data_dir / "keys").mkdir(mode=0o700, parents=True, exist_ok=True)
-    for path in (settings.root_key, settings.maintainer_key, settings.log_key):
-        if keys.public_path(path).exists() and not path.exists():
-            # An imported mirror: it has the log's public key but not its private key. A new key
-            # here would overwrite the public one and break every checkpoint's verification.
+    for path in genesis.key_files(settings):
+        made = genesis.ensure_key(path)
+        if made == "public only":
             click.echo(f"keeping {keys.public_path(path)} (no private key: a verified mirror)", err=True)
-            continue
-        if not path.exists():
-            keys.save_private(keys.generate(), path)
+        elif made == "created":
             click.echo(f"created key {path}")
     registry = obj.registry
     root = keys.load_private(settings.root_key)
     maintainer = keys.load_private(settings.maintainer_key)
-    if registry.size() == 0:
-        origin_ = settings.origin
-        _record(
-            registry,
-            compose.statement(
-                "registry.genesis",
-                origin_,
-                name="Hiroshima Code of Conduct registry",
-                root_key=keys.encode_public(root),
-            ),
-            root,
-        )
-        _record(
-            registry,
-            compose.statement(
-                "maintainer.key_added",
-                origin_,
-                public_key=keys.encode_public(maintainer),
-                name="maintainer (created by registry init)",
-            ),
-            root,
-        )
+    genesis.record_genesis(registry, settings.origin, root, maintainer)
     if demo:
-        loaded = _load_demo(registry, settings.origin, maintainer)
+        loaded = genesis.load_demo(registry, settings.origin, maintainer)
         click.echo(f"demo data: {loaded} statements recorded" if loaded else "demo data: already loaded")
     click.echo(f"data directory: {settings.data_dir}")
     click.echo(f"origin: {safe(settings.origin)}")
-    click.echo(f"log verifier key: {log_vkey(settings)}")
+    click.echo(f"log verifier key: {log_verifier_key(settings)}")
     click.echo(f"tree size: {obj.log().catch_up()}")
-
-
-def _record(registry: Registry, stmt: dict[str, Any], key: Any) -> Recorded:
-    return registry.submit(envelope.sign(stmt, key).canonical)
-
-
-def _load_demo(registry: Registry, origin: str, maintainer: Any) -> int:
-    if registry.get(code_id(seed.CODE)) is not None:
-        return 0
-    loaded = 0
-    for stmt in seed.statements(origin):
-        try:
-            registry.submit(envelope.sign(stmt, maintainer).canonical)
-            loaded += 1
-        except RegistryError as e:
-            if e.code != "conflict":
-                raise
-    return loaded
 
 
 # --- running -------------------------------------------------------------------------
@@ -209,7 +156,7 @@ def audit(obj: Context, as_json: bool, workers: int) -> None:
     from registry.audit import audit_data
 
     settings = obj.settings
-    result = audit_data(settings, notes.parse_verifier_key(log_vkey(settings)), workers=workers,
+    result = audit_data(settings, notes.parse_verifier_key(log_verifier_key(settings)), workers=workers,
                         progress=progress_reporter("audited"))
     result = _with_feed_pages(result, settings)
     if as_json:
@@ -268,7 +215,7 @@ def export_bundle(obj: Context, file: Path) -> None:
     """
     from registry.porting import export_bundle as write_bundle
 
-    exported = write_bundle(file, obj.registry, obj.log(), log_vkey(obj.settings))
+    exported = write_bundle(file, obj.registry, obj.log(), log_verifier_key(obj.settings))
     click.echo(f"exported {exported.size} entries, {exported.checkpoints} checkpoints, "
                f"{exported.snapshots} snapshots to {safe(str(file))}")
     click.echo(f"root hash: {base64.b64encode(exported.root).decode('ascii')}")
