@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from scripts.cli import WORKER_OPTIONS  # the worker model `registry serve` runs
+from scripts.cli.ops import WORKER_OPTIONS  # the worker model `registry serve` runs
 from tests.conftest import Backend
 
 BIN = Path(sys.executable).parent

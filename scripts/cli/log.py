@@ -1,0 +1,190 @@
+"""Commands on a data directory's log and the state it derives.
+
+Status, checkpoints and snapshots (signed with the log's key), receipts,
+single entries and organizations, and the state replayed at a size or date.
+"""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from registry import lookup
+from registry.diff import diff_states
+from registry.errors import MalformedError, RegistryError
+from registry.leaf import format_time, parse_time
+from registry.publish import publish_snapshot
+from registry.status import summarize
+from registry.terminal import safe, safe_json
+from scripts.cli.context import Context, pass_ctx
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def status(obj: Context, as_json: bool) -> None:
+    """Origin, tree size, root hash, log key, latest checkpoint and counts."""
+    settings = obj.settings
+    log = obj.log()
+    info = summarize(settings, obj.registry, log, log.catch_up())
+    if as_json:
+        click.echo(json.dumps(info, sort_keys=True))
+        return
+    for name in ("origin", "tree_size", "root_hash", "log_key", "database"):
+        click.echo(f"{name}: {safe(info[name])}")
+    checkpoint = info["latest_checkpoint"]
+    click.echo("latest checkpoint: " + ("none yet (run: registry checkpoint)" if checkpoint is None
+                                        else f"size {checkpoint['size']} at {checkpoint['published_at']}"))
+    click.echo("counts: " + ", ".join(f"{k} {v}" for k, v in info["counts"].items()))
+    halt = info["halted"]
+    if halt is not None:
+        click.echo(safe(f"HALTED: log entry {halt['index']} failed its checks ({halt['reason']}); nothing after it is "
+                        "accepted or signed until an operator acts (docs/SECURITY.md)").replace("\n", " "), err=True)
+
+
+@click.command()
+@pass_ctx
+def checkpoint(obj: Context) -> None:
+    """Sign and publish a checkpoint for the current tree if it grew (idempotent)."""
+    stored, new = obj.log(signer=True).publish_checkpoint()
+    if stored is None:
+        click.echo("the log is empty; nothing to sign")
+        return
+    click.echo(("published" if new else "unchanged: latest") + f" checkpoint for size {stored.size}", err=True)
+    click.echo(stored.note.decode("utf-8"), nl=False)
+
+
+@click.command()
+@click.argument("index", type=int)
+@pass_ctx
+def receipt(obj: Context, index: int) -> None:
+    """Print the tlog-proof@v1 receipt for leaf INDEX against the latest checkpoint."""
+    log = obj.log()
+    log.catch_up()
+    click.echo(log.receipt(index).decode("utf-8"), nl=False)
+
+
+@click.group()
+def show() -> None:
+    """Show one log entry or one organization, from the read models."""
+
+
+@show.command("entry")
+@click.argument("index", type=int)
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def show_entry(obj: Context, index: int, as_json: bool) -> None:
+    """One log entry: its statement, signer, times and hashes."""
+    views = obj.views()
+    views.catch_up()
+    event = lookup.entry(views, obj.registry, index)
+    if as_json:
+        click.echo(safe_json(json.dumps(event, sort_keys=True, ensure_ascii=False)))
+        return
+    roles = {"organization": "self-signed", "maintainer": "attested by a maintainer"}
+    how = roles.get(event["signer_role"], f"{event['signer_role']} record")
+    click.echo(f"entry {index}: {event['type']} ({how})")
+    click.echo(f"recorded at {event['recorded_at']}, signed at {event['signed_at']} by key {event['signer']}")
+    click.echo(f"envelope sha256 {event['envelope_hash']}, leaf hash {event['leaf_hash']}")
+    click.echo(safe_json(json.dumps(event["statement"], indent=2, sort_keys=True, ensure_ascii=False)))
+
+
+@show.command("org")
+@click.argument("slug")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def show_org(obj: Context, slug: str, as_json: bool) -> None:
+    """One organization: profile, keys, stance per Code, reports and its timeline."""
+    views = obj.views()
+    views.catch_up()
+    profile = lookup.organization(views, slug)
+    if as_json:
+        click.echo(safe_json(json.dumps(profile, sort_keys=True, ensure_ascii=False)))
+        return
+    org, stances, timeline = profile["organization"], profile["endorsements"], profile["timeline"]
+    click.echo(f"{safe(org['name'])} ({slug}): {org['country']}, {org['kind']}")
+    for key in org["keys"]:
+        click.echo(f"  key {key}")
+    for e in stances:
+        how = "attested" if e["attested"] else "self-signed"
+        click.echo(f"  {safe(e['code'])}: {e['status']} {safe(e['version'])} scope {e['scope']} ({how})")
+    for report in org["reports"]:
+        click.echo(f"  report {safe(report['framework'])} {safe(report['period'])}: {safe(report['url'])}")
+    for event in timeline:
+        click.echo(f"  [{event['index']}] {event['recorded_at']} {event['type']}")
+
+
+@click.command()
+@click.option("--size", type=int, default=None, help="State after this many log entries.")
+@click.option("--until", "until", default=None, help="State as of this UTC time (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ).")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def replay(obj: Context, size: int | None, until: str | None, as_json: bool) -> None:
+    """Rebuild the registry state from the log (now, or at a size or date) and print it."""
+    views = obj.views()
+    current = views.catch_up()
+    if size is not None and until is not None:
+        raise MalformedError("give --size or --until, not both")
+    if until is not None:
+        size = views.store.size_until(_moment(until))
+    state = views.state_at(current if size is None else size)
+    snapshot = state.to_json()
+    if as_json:
+        click.echo(safe_json(json.dumps(snapshot, sort_keys=True, ensure_ascii=False)))
+        return
+    click.echo(f"state after {state.size} of {current} log entries (sha256 {state.hash()})")
+    for c in snapshot["codes"]:
+        versions = ", ".join(v["version"] for v in c["versions"])
+        click.echo(f"code {safe(c['code'])}: versions {safe(versions)}")
+    for o in snapshot["organizations"]:
+        click.echo(f"organization {safe(o['org'])}: {safe(o['name'])} ({o['country']}, {o['kind']})")
+    for e in snapshot["endorsements"]:
+        how = "attested" if e["attested"] else "self-signed"
+        flag = " [endorses a superseded version]" if e["flags"]["superseded_version"] else ""
+        click.echo(f"endorsement {safe(e['org'])} / {safe(e['code'])}: {e['status']} {safe(e['version'])} "
+                   f"scope {e['scope']} ({how}){flag}")
+
+
+def _moment(text: str) -> str:
+    if len(text) == 10:
+        text += "T23:59:59Z"
+    try:
+        return format_time(parse_time(text))
+    except RegistryError:
+        raise MalformedError(f"--until must be YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ, not {text!r}") from None
+
+
+@click.command()
+@click.argument("size_a", type=int)
+@click.argument("size_b", type=int)
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def diff(obj: Context, size_a: int, size_b: int, as_json: bool) -> None:
+    """What changed between tree sizes A and B."""
+    views = obj.views()
+    views.catch_up()
+    changes = diff_states(views.state_at(size_a).to_json(), views.state_at(size_b).to_json())
+    if as_json:
+        click.echo(safe_json(json.dumps({"from": size_a, "to": size_b, "changes": changes}, sort_keys=True,
+                                        ensure_ascii=False)))
+        return
+    if not changes:
+        click.echo(f"no changes between {size_a} and {size_b}")
+    for change in changes:
+        arrow = f": {safe(change['before'])} -> {safe(change['after'])}" if change["before"] is not None else (
+            f": {safe(change['after'])}" if change["after"] is not None else "")
+        click.echo(f"{change['kind']} {safe(change['subject'])}{arrow}")
+
+
+@click.command()
+@pass_ctx
+def snapshot(obj: Context) -> None:
+    """Sign and publish the state at the latest checkpoint (publishing one if the tree grew)."""
+    stored, new = publish_snapshot(obj.log(signer=True))
+    if stored is None:
+        click.echo("the log is empty; nothing to sign")
+        return
+    click.echo(("published" if new else "unchanged: latest") + f" snapshot for size {stored.size} "
+               f"(state sha256 {stored.state_hash})", err=True)
+    click.echo(stored.document.decode("utf-8"))
