@@ -68,6 +68,11 @@ class Node:
                 self._log = None
         return self.log
 
+    def integrate(self) -> int:
+        """Integrate new entries into the tree, then the read models (what every writer does after a write)."""
+        self.log.catch_up()
+        return self.views.catch_up()
+
     def open(self) -> Node:
         """Open every part now (a long-running process fails at start, not at its first request)."""
         self.views.store  # noqa: B018 - opens registry, log and read models

@@ -25,11 +25,11 @@ from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 
 from registry import compose, config, envelope, keys
-from registry.application import Registry, StatementHint, open_registry
+from registry.application import Registry, StatementHint
 from registry.follow import pages
 from registry.leaf import format_leaf
+from registry.node import Node
 from registry.state import statement_hash
-from registry.transparency import open_log
 
 BENCH_ORIGIN = "bench.example/registry"
 
@@ -141,7 +141,8 @@ def _bare_saves(settings: config.Settings, n: int, events: int = 1) -> float:
 
 
 def _submissions(settings: config.Settings, n: int) -> float:
-    registry = open_registry(settings)
+    node = Node(settings)
+    registry = node.registry
     root, maintainer = keys.generate(), keys.generate()
     origin = settings.origin
     registry.submit(envelope.sign(compose.statement("registry.genesis", origin, name="bench",
@@ -158,7 +159,7 @@ def _submissions(settings: config.Settings, n: int) -> float:
     for data in signed:
         registry.submit(data)
     elapsed = time.perf_counter() - start
-    registry.close()
+    node.close()
     return n / elapsed
 
 
@@ -192,9 +193,10 @@ def log_bench(leaves: int, samples: int, reps: int, cache_dir: Path, as_json: bo
             settings = config.load(data, environ={"REGISTRY_ORIGIN": BENCH_ORIGIN})
             for name in ("registry-log.db", "registry-views.db"):
                 (data / name).unlink(missing_ok=True)  # an empty log: integrate everything again
-            registry = Registry(config.eventsourcing_env(settings), origin=BENCH_ORIGIN, workers=cores)
+            node = Node(settings, workers=cores)
+            registry = node.registry
             read_rates.append(_bare_read(registry, leaves))
-            log = open_log(settings, registry)
+            log = node.log
             start = time.perf_counter()
             checked = registry.follow()
             check_seconds = time.perf_counter() - start
@@ -207,8 +209,7 @@ def log_bench(leaves: int, samples: int, reps: int, cache_dir: Path, as_json: bo
                      f"{integrate_rates[-1]:.0f}/s (the check alone {check_rates[-1]:.0f}/s)")
             if rep == reps - 1:
                 inclusion, consistency = _proof_latency(log, size, samples)
-            log.store.datastore.close()
-            registry.close()
+            node.close()
     verify_rate = _raw_verify_rate()
     emit({
         "benchmark": "log",
@@ -396,9 +397,8 @@ def feeds_bench(entries: int, seconds: int, connections: int, reps: int, as_json
 
     with tempfile.TemporaryDirectory() as tmp:
         settings = settings_for(Path(tmp) / "instance", None)
-        registry = open_registry(settings)
-        _fill(registry, settings.origin, entries)
-        registry.close()
+        with Node(settings) as node:
+            _fill(node.registry, settings.origin, entries)
         render_ms = _archive_render_ms(settings)
         port = _free_port()
         env = {**os.environ, "REGISTRY_DATA_DIR": str(settings.data_dir), "REGISTRY_ORIGIN": settings.origin,
@@ -556,25 +556,19 @@ def audit_bench(events: int, samples: int, cache_dir: Path, as_json: bool) -> No
         progress(f"raw Ed25519 verify: {verify_rate:.0f}/s per core, {cores} cores")
         audit_seconds, audit_rss = _timed_command(["audit", "--workers", str(cores)], data)
         progress(f"audit: {events / audit_seconds:.0f} events/s, peak {audit_rss:.0f} MB")
-        registry = open_registry(settings)
-        read_rate = _bare_read(registry, events)
-        registry.close()
+        with Node(settings) as node:
+            read_rate = _bare_read(node.registry, events)
         rebuild_seconds, rebuild_rss = _timed_command(["rebuild"], data)
         progress(f"rebuild: {events / rebuild_seconds:.0f} events/s (bare read {read_rate:.0f}/s), "
                  f"peak {rebuild_rss:.0f} MB")
-        registry = open_registry(settings)
-        from registry.views import open_read_models
-
-        views = open_read_models(settings, registry)
-        rng = random.Random(3)
-        replay_ms = []
-        for _ in range(samples):
-            size = rng.randrange(events + 1)
-            start = time.perf_counter()
-            views.state_at(size)
-            replay_ms.append((time.perf_counter() - start) * 1000)
-        views.store.datastore.close()
-        registry.close()
+        with Node(settings) as node:
+            rng = random.Random(3)
+            replay_ms = []
+            for _ in range(samples):
+                size = rng.randrange(events + 1)
+                start = time.perf_counter()
+                node.views.state_at(size)
+                replay_ms.append((time.perf_counter() - start) * 1000)
     audit_rate = events / audit_seconds
     emit({
         "benchmark": "audit", "events": events, "cores": cores,
@@ -632,7 +626,8 @@ def _signed_registry(cache_dir: Path, events: int) -> Path:
     root, maintainer, log_key = keys.generate(), keys.generate(), keys.generate()
     for key, path_ in ((root, settings.root_key), (maintainer, settings.maintainer_key), (log_key, settings.log_key)):
         keys.save_private(key, path_)
-    registry = open_registry(settings)
+    node = Node(settings, signer=True, workers=os.cpu_count() or 1)
+    registry = node.registry
     progress(f"building a registry of {events} signed events in {path} (once)")
     orgs = max(10, events // 1000)
     org_keys = [keys.generate() for _ in range(orgs)]
@@ -653,13 +648,8 @@ def _signed_registry(cache_dir: Path, events: int) -> Path:
             progress(f"  {index + 1} events")
     if batch:
         registry.save(*batch)
-    from registry.transparency import open_log
-
-    registry.workers = os.cpu_count() or 1
-    log = open_log(settings, registry, with_signer=True)
-    log.publish_checkpoint()
-    log.store.datastore.close()
-    registry.close()
+    node.log.publish_checkpoint()
+    node.close()
     partial.rename(path)
     return path
 

@@ -130,8 +130,8 @@ def refresh(force: bool = False) -> int:
     extensions = current_app.extensions
     now = time.monotonic()
     if force or now - extensions["refreshed_at"] >= REFRESH_INTERVAL:
-        get_log().catch_up()
-        extensions["head"] = (get_views().catch_up(), get_log().latest_checkpoint())
+        node: Node = extensions["node"]
+        extensions["head"] = (node.integrate(), node.log.latest_checkpoint())
         extensions["refreshed_at"] = now
     # Between refreshes the head is answered from memory: hot read paths (feeds) touch no database.
     return int(extensions["head"][0])

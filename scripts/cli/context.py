@@ -7,50 +7,43 @@ from typing import Any
 import click
 
 from registry import config
-from registry.application import Registry, open_registry
-from registry.transparency import TransparencyLog, open_log
-from registry.views import ReadModels, open_read_models
+from registry.application import Registry
+from registry.node import Node
+from registry.transparency import TransparencyLog
+from registry.views import ReadModels
 
 
 class Context:
-    """Lazily opened settings and application for one command."""
+    """The settings and the stores of one command: a :class:`~registry.node.Node`, opened part by part on use."""
 
     def __init__(self, data_dir: str | None) -> None:
         self.data_dir = data_dir
-        self._registry: Registry | None = None
-        self._log: TransparencyLog | None = None
-        self._views: ReadModels | None = None
+        self._node: Node | None = None
 
     @property
     def settings(self) -> config.Settings:
         return config.load(self.data_dir)
 
     @property
+    def node(self) -> Node:
+        if self._node is None:
+            self._node = Node(self.settings, signer=False)
+        return self._node
+
+    @property
     def registry(self) -> Registry:
-        if self._registry is None:
-            self._registry = open_registry(self.settings)
-        return self._registry
+        return self.node.registry
 
     def log(self, signer: bool = False) -> TransparencyLog:
-        if self._log is None or (signer and self._log.signer is None):
-            if self._log is not None:
-                self._log.store.datastore.close()
-            self._log = open_log(self.settings, self.registry, with_signer=signer)
-        return self._log
+        return self.node.signing() if signer else self.node.log
 
     def views(self) -> ReadModels:
-        if self._views is None:
-            # Bounded by what the log has integrated; commands that record (submit, endorse, ...) integrate.
-            self._views = open_read_models(self.settings, self.registry, bound=lambda: self.log().size())
-        return self._views
+        # Bounded by what the log has integrated; commands that record (submit, endorse, ...) integrate.
+        return self.node.views
 
     def close(self) -> None:
-        if self._views is not None:
-            self._views.store.datastore.close()
-        if self._log is not None:
-            self._log.store.datastore.close()
-        if self._registry is not None:
-            self._registry.close()
+        if self._node is not None:
+            self._node.close()
 
 
 pass_ctx = click.make_pass_decorator(Context)

@@ -71,7 +71,7 @@ def sign(obj: Context, key_file: Path, statement_file: str) -> None:
 def submit(obj: Context, envelope_file: str, as_json: bool) -> None:
     """Validate, authorize and record a signed envelope."""
     rec = obj.registry.submit(_read_bytes(envelope_file))
-    obj.log().catch_up()
+    obj.node.integrate()  # the tree and the read models, as the web does after a submission
     _report(rec, as_json)
 
 
@@ -101,7 +101,7 @@ def _deliver(
         click.echo(env.canonical.decode("ascii"))
         return
     rec = obj.registry.submit(env.canonical)
-    obj.log().catch_up()
+    obj.node.integrate()  # the tree and the read models, as the web does after a submission
     _report(rec, as_json)
 
 
