@@ -433,17 +433,23 @@ class ReadModels:
                 self._state = None
                 time.sleep(random.uniform(0, 0.002))
                 continue
-            rows, entities, snapshots = [], {}, []
+            rows, snapshots = [], []
+            changed: dict[tuple[str, str], Any] = {}  # the newest form of each entity the batch changed
             for stored in found:
                 applied = state.apply(stored.leaf)
                 row = event_row(event_document(applied, stored.index))
                 rows.append(EventRow(*row[:5], bool(row[5]), *row[6:]))
                 for aggregate in applied.changed:
-                    entities[entity_key(aggregate)] = canonical.dumps(aggregate.to_state())
-                    entities[(LATEST, describe(aggregate))] = canonical.dumps(latest_document(state, aggregate))
+                    changed[entity_key(aggregate)] = aggregate
                 if state.size % self.snapshot_every == 0:
                     snapshot = state.canonical()
                     snapshots.append((state.size, hashlib.sha256(snapshot).hexdigest(), zlib.compress(snapshot, 6)))
+            # Each entity is written once per batch, as it stands at the batch's end (later leaves replace
+            # an aggregate rather than change it, so the last one seen is the newest).
+            entities: dict[tuple[str, str], bytes] = {}
+            for key, aggregate in changed.items():
+                entities[key] = canonical.dumps(aggregate.to_state())
+                entities[(LATEST, describe(aggregate))] = canonical.dumps(latest_document(state, aggregate))
             try:
                 self.store.write(found[0].index, state.origin, rows, entities, snapshots,
                                  Tracking(UPSTREAM, found[-1].notification_id))
