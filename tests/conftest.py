@@ -5,26 +5,47 @@ PostgreSQL half needs a server: ``REGISTRY_TEST_POSTGRES_URL`` (default
 ``postgresql://postgres@127.0.0.1:5432/test``). Without one those tests are
 skipped, unless ``REGISTRY_TEST_REQUIRE_POSTGRES=1`` (as in CI), when they fail.
 Each PostgreSQL test gets a schema of its own, dropped afterwards.
+
+Modules that record one story and serve it to many tests build it on
+``module_backend`` with :func:`signing_world`, sign it with
+:func:`sign_checkpoint` and serve it with :meth:`Backend.serve`, then define a
+``served`` fixture (anything with an ``app``) that the ``client`` fixture here
+reads. The browser fixtures (``demo_site``, ``browser``, ``tab``, ``phone``,
+``demo_receipt``) serve the demo registry once per session to Chromium.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from flask.testing import FlaskClient
 
-from registry import compose, config, envelope, keys
+from registry import compose, config, envelope, keys, notes
 from registry.application import Recorded, Registry, open_registry
+from registry.logstore import StoredCheckpoint
+from registry.transparency import open_log
+from tests import harness
 
 PG_URL = os.environ.get("REGISTRY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REQUIRE_PG = os.environ.get("REGISTRY_TEST_REQUIRE_POSTGRES") == "1"
 ORIGIN = "test.example/registry"
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+# Names and text that try to break out of a page or its layout (the page and browser tests show them).
+SCRIPT_NAME = "<script>alert(1)</script>"
+BIDI_NAME = "Evil \u202eredro\u202c Corp"
+LONG_NAME = "W" * 300
+HOSTILE_STATEMENT = ("We endorse <script>alert(2)</script> & \"all\" of it \u202e reversed \u202c. "
+                     + "L" * 400 + "\n" + "long statement text " * 228)[:5000]
 
 
 def _postgres_available() -> bool:
@@ -68,6 +89,17 @@ class Backend:
         return create_app({"DATA_DIR": self.data_dir, "ENVIRON": {**self.env, "REGISTRY_ORIGIN": ORIGIN, **(env or {})},
                            **config})
 
+    @contextmanager
+    def serve(self, env: dict[str, str] | None = None, **config: Any) -> Iterator[Any]:
+        """:meth:`app`, closed (its stores and threads) when the block ends."""
+        from web import close_app
+
+        app = self.app(env, **config)
+        try:
+            yield app
+        finally:
+            close_app(app)
+
     def subprocess_env(self) -> dict[str, str]:
         return {**os.environ, **self.env, "REGISTRY_DATA_DIR": str(self.data_dir), "REGISTRY_ORIGIN": ORIGIN}
 
@@ -92,9 +124,15 @@ def _make_backend(name: str, tmp: Path) -> Iterator[Backend]:
             conn.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     yield from _make_backend(request.param, tmp_path)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def module_backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
+    """One store per module and backend: for a story recorded once and read by many tests."""
+    yield from _make_backend(request.param, tmp_path_factory.mktemp(request.param))
 
 
 @pytest.fixture
@@ -170,3 +208,109 @@ def world(backend: Backend) -> Iterator[World]:
         yield make_world(registry)
     finally:
         registry.close()
+
+
+@contextmanager
+def signing_world(backend: Backend) -> Iterator[World]:
+    """A log key in ``backend``'s data directory and an initialized registry on its store, closed afterwards."""
+    keys.save_private(keys.generate(), backend.settings().log_key)
+    registry = backend.open()
+    try:
+        yield make_world(registry)
+    finally:
+        registry.close()
+
+
+def sign_checkpoint(backend: Backend, registry: Registry) -> StoredCheckpoint:
+    """Integrate everything recorded and sign a checkpoint of it (the clock's job)."""
+    checkpoint, _ = open_log(backend.settings(), registry, with_signer=True).publish_checkpoint()
+    assert checkpoint is not None
+    return checkpoint
+
+
+@pytest.fixture
+def client(served: Any) -> FlaskClient:
+    """A test client of the app the module's ``served`` fixture serves."""
+    found: FlaskClient = served.app.test_client()
+    return found
+
+
+# --- the demo registry in Chromium --------------------------------------------------------
+
+BROWSER_ORIGIN = "browser.test/hcoc"
+
+
+def _record_hostile(data: Path, env: dict[str, str]) -> None:
+    """An organization whose name and statement try to break out of the page, or its layout."""
+    settings = config.load(data, env)
+    maintainer = keys.load_private(settings.maintainer_key)
+    old, new = keys.generate(), keys.generate()
+    registry = open_registry(settings)
+    try:
+        for stmt in (
+            compose.statement("organization.registered", BROWSER_ORIGIN, org="hostile", country="DE",
+                              kind="company", name=SCRIPT_NAME + BIDI_NAME + LONG_NAME[:200],
+                              public_keys=[keys.encode_public(old)]),
+            compose.statement("organization.key_added", BROWSER_ORIGIN, org="hostile",
+                              public_key=keys.encode_public(new)),
+            compose.statement("organization.key_revoked", BROWSER_ORIGIN, org="hostile", key_id=keys.key_id(old),
+                              reason=SCRIPT_NAME + " rotated"),
+            compose.statement("endorsement.made", BROWSER_ORIGIN, org="hostile", code="hiroshima-coc",
+                              version="2023-10-30", scope=[1, 2, 11], statement=HOSTILE_STATEMENT,
+                              effective_date="2025-01-01",
+                              evidence=[{"url": "https://example.org/" + "x" * 300, "title": SCRIPT_NAME}]),
+        ):
+            registry.submit(envelope.sign(stmt, maintainer).canonical)
+    finally:
+        registry.close()
+
+
+@pytest.fixture(scope="session")
+def demo_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[harness.Site]:
+    """``registry init --demo``, a hostile organization, ``registry checkpoint``; served by gunicorn (read only)."""
+    harness.require_chromium()
+    data = tmp_path_factory.mktemp("browser-registry")
+    port = harness.free_port()
+    env = {**os.environ, "REGISTRY_DATA_DIR": str(data), "REGISTRY_DATABASE_URL": f"sqlite:///{data / 'registry.db'}",
+           "REGISTRY_ORIGIN": BROWSER_ORIGIN, "REGISTRY_BASE_URL": f"http://127.0.0.1:{port}"}
+    harness.run_registry(env, "init", "--origin", BROWSER_ORIGIN, "--demo")
+    _record_hostile(data, env)
+    harness.run_registry(env, "checkpoint")
+    log_public = keys.load_public_file(keys.public_path(data / "keys" / "log.key"))
+    maintainer = (data / "keys" / "maintainer.key.pub").read_text("ascii").strip()
+    with harness.gunicorn(env, port) as base:
+        yield harness.Site(base, data, notes.format_verifier_key(BROWSER_ORIGIN, log_public), maintainer)
+
+
+@pytest.fixture(scope="session")
+def browser(demo_site: harness.Site) -> Iterator[Any]:
+    with harness.chromium() as found:
+        yield found
+
+
+@pytest.fixture
+def tab(browser: Any) -> Iterator[harness.Tab]:
+    with harness.open_tab(browser, {"width": 1280, "height": 900}) as found:
+        yield found
+
+
+@pytest.fixture
+def phone(browser: Any) -> Iterator[harness.Tab]:
+    with harness.open_tab(browser, {"width": 390, "height": 844}) as found:
+        yield found
+
+
+def _milestone_index(site: harness.Site) -> int:
+    size = int(site.get("/checkpoint").decode().split("\n")[1])
+    for index in range(size):
+        leaf = json.loads(site.get(f"/api/v1/log/entries/{index}"))
+        statement = json.loads(base64.b64decode(leaf["envelope"]["payload"]))
+        if statement["type"] == "endorsement.made" and statement["org"] == "milestone-systems":
+            return index
+    raise AssertionError("the demo data has no endorsement by milestone-systems")
+
+
+@pytest.fixture(scope="session")
+def demo_receipt(demo_site: harness.Site) -> str:
+    """The receipt of the demo endorsement by Milestone Systems, as the site serves it."""
+    return demo_site.get(f"/api/v1/receipts/{_milestone_index(demo_site)}").decode("utf-8")
