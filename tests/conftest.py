@@ -32,7 +32,10 @@ from flask.testing import FlaskClient
 
 from registry import compose, config, envelope, keys, notes
 from registry.application import Recorded, Registry, open_registry
+from registry.errors import RegistryError
+from registry.leaf import format_leaf
 from registry.logstore import StoredCheckpoint
+from registry.state import Applied, RegistryState
 from registry.transparency import open_log
 from tests import harness
 
@@ -166,8 +169,32 @@ class Actor:
         return envelope.sign(compose.statement(type_, origin, **fields), self.key).canonical
 
 
+class MaintainerStatements:
+    """What a maintainer records to set a test registry up; ``submit`` is where it goes."""
+
+    maintainer: Actor
+
+    def submit(self, data: bytes) -> Any:
+        raise NotImplementedError
+
+    def code(self, version: str = "2023-10-30", supersedes: str | None = None, actions: int = 11,
+             slug: str = "hiroshima-coc") -> Any:
+        return self.submit(self.maintainer.sign(
+            "code.revision_published", code=slug, version=version, title="Hiroshima Code", issuer="G7",
+            published_on="2023-10-30", source_url="https://example.org/code", text_sha256="ab" * 32,
+            actions=[{"number": n, "heading": f"Action {n}"} for n in range(1, actions + 1)],
+            supersedes=supersedes,
+        ))
+
+    def org(self, slug: str = "acme", *actors: Actor) -> Any:
+        return self.submit(self.maintainer.sign(
+            "organization.registered", org=slug, name=f"{slug.title()} Ltd", country="JP", kind="company",
+            public_keys=[a.public for a in actors],
+        ))
+
+
 @dataclass
-class World:
+class World(MaintainerStatements):
     """An initialized registry (genesis and one maintainer) and the keys around it."""
 
     registry: Registry
@@ -176,21 +203,6 @@ class World:
 
     def submit(self, data: bytes) -> Recorded:
         return self.registry.submit(data)
-
-    def code(self, version: str = "2023-10-30", supersedes: str | None = None, actions: int = 11,
-             slug: str = "hiroshima-coc") -> Recorded:
-        return self.submit(self.maintainer.sign(
-            "code.revision_published", code=slug, version=version, title="Hiroshima Code", issuer="G7",
-            published_on="2023-10-30", source_url="https://example.org/code", text_sha256="ab" * 32,
-            actions=[{"number": n, "heading": f"Action {n}"} for n in range(1, actions + 1)],
-            supersedes=supersedes,
-        ))
-
-    def org(self, slug: str = "acme", *actors: Actor) -> Recorded:
-        return self.submit(self.maintainer.sign(
-            "organization.registered", org=slug, name=f"{slug.title()} Ltd", country="JP", kind="company",
-            public_keys=[a.public for a in actors],
-        ))
 
 
 def make_world(registry: Registry) -> World:
@@ -208,6 +220,50 @@ def world(backend: Backend) -> Iterator[World]:
         yield make_world(registry)
     finally:
         registry.close()
+
+
+# --- a registry folded in memory -----------------------------------------------------------
+
+RECORDED_AT = "2025-01-01T00:00:00Z"
+
+
+def as_leaf(data: bytes, recorded_at: str = RECORDED_AT) -> bytes:
+    """Signed envelope bytes as the log entry a registry records."""
+    return format_leaf(envelope.parse(data), recorded_at)
+
+
+class Fold(MaintainerStatements):
+    """A :class:`World` with no store: genesis and one maintainer, folded leaf by leaf in a RegistryState."""
+
+    def __init__(self) -> None:
+        self.state = RegistryState()
+        self.root, self.maintainer = Actor(), Actor()
+        self.leaves: list[bytes] = []
+        self.submit(self.root.sign("registry.genesis", name="Test registry", root_key=self.root.public))
+        self.submit(self.root.sign("maintainer.key_added", public_key=self.maintainer.public, name="maintainer"))
+
+    def submit(self, data: bytes, recorded_at: str = RECORDED_AT) -> Applied:
+        """Apply (signature checked) and keep the leaf; raise the RegistryError that refuses it."""
+        leaf = as_leaf(data, recorded_at)
+        applied = self.state.apply(leaf, verify=True)
+        self.leaves.append(leaf)
+        return applied
+
+    def refuse(self, data: bytes, error: type[RegistryError]) -> RegistryError:
+        """Check that ``data`` is refused with ``error`` and leaves the state exactly as it was."""
+        before = self.state.canonical()
+        with pytest.raises(error) as refused:
+            self.submit(data)
+        assert self.state.canonical() == before
+        return refused.value
+
+    def get(self, aggregate_id: uuid.UUID) -> Any:
+        return self.state.get(aggregate_id)
+
+
+@pytest.fixture
+def fold() -> Fold:
+    return Fold()
 
 
 @contextmanager
