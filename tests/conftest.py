@@ -17,12 +17,15 @@ reads. The browser fixtures (``demo_site``, ``browser``, ``tab``, ``phone``,
 from __future__ import annotations
 
 import base64
+import dataclasses
+import hashlib
 import json
 import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +33,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask.testing import FlaskClient
 
+from feeds import FeedItem, FeedPage, newest_updated
 from registry import compose, config, envelope, keys, notes
 from registry.application import Recorded, Registry, open_registry
 from registry.errors import RegistryError
@@ -370,3 +374,66 @@ def _milestone_index(site: harness.Site) -> int:
 def demo_receipt(demo_site: harness.Site) -> str:
     """The receipt of the demo endorsement by Milestone Systems, as the site serves it."""
     return demo_site.get(f"/api/v1/receipts/{_milestone_index(demo_site)}").decode("utf-8")
+
+
+# --- feed values ---------------------------------------------------------------------------
+
+FEED_BASE = "https://registry.example"
+FEED_TIME = datetime(2025, 3, 1, 9, 30, tzinfo=UTC)
+FEED_HOSTILE = (
+    '<script>alert("x")</script> ]]> <![CDATA[ & &amp; \'single\' "double" '
+    "\u202eevil\u202c \u2028line\u2029para 😀 <!-- c --> <b onmouseover=x>"
+)
+FEED_CHECKPOINT = f"registry.example/log\n3\n{'A' * 43}=\n\n— registry.example/log sig=\n"
+
+
+def canonical_text(value: dict[str, Any]) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def make_item(index: int, /, **changes: Any) -> FeedItem:
+    """Leaf ``index`` as a feed item: acme's endorsement, a minute after the one before, with hostile content."""
+    content = canonical_text({"index": index, "note": FEED_HOSTILE, "org": "acme", "type": "endorsement.created"})
+    item = FeedItem(
+        index=index,
+        entry_id=f"tag:registry.example,2025:event/{index}",
+        type="endorsement.created",
+        title=f"Acme Ltd endorsed hiroshima-coc 2023-10-30 (#{index})",
+        summary=f"Acme Ltd endorsed the Code; leaf {index}.",
+        recorded_at=FEED_TIME + timedelta(minutes=index),
+        content=content,
+        event_hash="sha256:" + hashlib.sha256(content.encode()).hexdigest(),
+        page_url=f"{FEED_BASE}/log/{index}",
+        json_url=f"{FEED_BASE}/api/v1/log/{index}",
+        proof_url=f"{FEED_BASE}/api/v1/log/{index}/proof",
+        receipt_url=f"{FEED_BASE}/api/v1/log/{index}/receipt",
+        org="acme",
+        org_name="Acme Ltd",
+        org_url=f"{FEED_BASE}/organizations/acme",
+        code="hiroshima-coc",
+        code_version="2023-10-30",
+        attested=index % 2 == 1,
+    )
+    if "content" in changes:
+        changes.setdefault("event_hash", "sha256:" + hashlib.sha256(changes["content"].encode()).hexdigest())
+    return dataclasses.replace(item, **changes)
+
+
+def make_page(items: tuple[FeedItem, ...], **changes: Any) -> FeedPage:
+    """The subscription document of every event holding ``items``, carrying a checkpoint."""
+    page = FeedPage(
+        feed_id="tag:registry.example,2025:feed/events",
+        title="All registry events",
+        subtitle="Every accepted signed statement, newest first",
+        self_url=f"{FEED_BASE}/feeds/events.atom",
+        alternate_url=f"{FEED_BASE}/log",
+        updated=newest_updated(items),
+        items=items,
+        archive=False,
+        prev_archive_url=None,
+        next_archive_url=None,
+        current_url=None,
+        checkpoint=FEED_CHECKPOINT,
+        describedby_url=f"{FEED_BASE}/verify",
+    )
+    return dataclasses.replace(page, **changes)
