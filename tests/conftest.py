@@ -414,8 +414,8 @@ def make_item(index: int, /, **changes: Any) -> FeedItem:
         code_version="2023-10-30",
         attested=index % 2 == 1,
     )
-    if "content" in changes:
-        changes.setdefault("event_hash", "sha256:" + hashlib.sha256(changes["content"].encode()).hexdigest())
+    if "content" in changes and "event_hash" not in changes:
+        changes["event_hash"] = "sha256:" + hashlib.sha256(changes["content"].encode()).hexdigest()
     return dataclasses.replace(item, **changes)
 
 
