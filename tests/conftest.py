@@ -12,6 +12,10 @@ Modules that record one story and serve it to many tests build it on
 ``served`` fixture (anything with an ``app``) that the ``client`` fixture here
 reads. The browser fixtures (``demo_site``, ``browser``, ``tab``, ``phone``,
 ``demo_receipt``) serve the demo registry once per session to Chromium.
+
+Tests of the rules need no store at all: :class:`Fold` (the ``fold`` fixture)
+is a :class:`World` whose statements are applied to a ``RegistryState`` in
+memory. ``make_item`` and ``make_page`` build feed values.
 """
 
 from __future__ import annotations

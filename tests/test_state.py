@@ -11,15 +11,23 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from registry import envelope, keys
 from registry.domain import code_id, endorsement_id, key_aggregate_id, maintainers_id, organization_id
-from registry.errors import DuplicateStatementError, InvalidSignatureError, OutOfOrderError, WrongRegistryError
+from registry.errors import (
+    DuplicateStatementError,
+    InvalidSignatureError,
+    OutOfOrderError,
+    RegistryError,
+    WrongRegistryError,
+)
 from registry.leaf import format_leaf, parse_leaf
-from registry.state import STATE_FORMAT, RegistryState, describe, entity_id, fold, statement_hash
+from registry.state import STATE_FORMAT, RegistryState, describe, entity_id, statement_hash
+from registry.state import fold as fold_leaves
 from tests.conftest import ORIGIN, Actor, Fold, as_leaf
 
 CODE, V1 = "hiroshima-coc", "2023-10-30"
@@ -105,10 +113,10 @@ def test_the_order_mark_keeps_every_statement_of_the_latest_second_only(fold: Fo
 
 
 def test_fold_of_the_leaves_is_the_state_applied_one_by_one(story: Fold) -> None:
-    again = fold(story.leaves, verify=True)
+    again = fold_leaves(story.leaves, verify=True)
     assert again.canonical() == story.state.canonical() and again.size == len(story.leaves)
     assert again.hash() == hashlib.sha256(again.canonical()).hexdigest()
-    assert fold(story.leaves[:-1]).hash() != again.hash()
+    assert fold_leaves(story.leaves[:-1]).hash() != again.hash()
 
 
 def test_check_decides_without_changing_and_commit_keeps_only_at_its_size(fold: Fold) -> None:
@@ -159,7 +167,7 @@ def test_a_state_for_one_origin_refuses_another() -> None:
 
 def test_the_document_round_trips_and_the_restored_state_folds_on_alike(story: Fold) -> None:
     half = len(story.leaves) // 2
-    original = fold(story.leaves[:half])
+    original = fold_leaves(story.leaves[:half])
     doc = original.to_json()
     assert (doc["format"], doc["origin"], doc["size"]) == (STATE_FORMAT, ORIGIN, half)
     restored = RegistryState.from_json(doc)
@@ -201,3 +209,68 @@ def test_describe_and_entity_id_are_inverse(story: Fold) -> None:
         entity_id("thing:acme")
     with pytest.raises(TypeError):
         describe(object())  # type: ignore[arg-type]
+
+
+# --- a random story ----------------------------------------------------------------------------
+
+
+def random_statement(fold: Fold, rng: random.Random, orgs: dict[str, list[Actor]], versions: list[str],
+                     history: list[bytes]) -> bytes:
+    """A statement that the state may or may not accept: any type, any signer, sometimes one already sent."""
+    if history and rng.random() < 0.15:
+        return rng.choice(history)
+    org = rng.choice(list(orgs))
+    signer = rng.choice([*orgs[org], fold.maintainer])
+    attested = {"evidence": [{"url": "https://e.example/"}]} if signer is fold.maintainer else {}
+    common = {"org": org, "code": CODE, "effective_date": "2024-01-01"}
+    version, scope = rng.choice([*versions, "2099-01-01"]), rng.choice(["all", [1], [1, 2], [13]])
+    match rng.randrange(9):
+        case 0:
+            return signer.sign("endorsement.made", version=version, scope=scope, **common, **attested)
+        case 1:
+            return signer.sign("endorsement.amended", scope=scope, **common, **attested)
+        case 2:
+            return signer.sign("endorsement.reaffirmed", version=version, **common, **attested)
+        case 3:
+            return signer.sign("endorsement.withdrawn", reason="r", **common, **attested)
+        case 4:
+            new = Actor()
+            orgs[org].append(new)
+            return signer.sign("organization.key_added", org=org, public_key=new.public)
+        case 5:
+            victim = rng.choice(orgs[org])
+            return signer.sign("organization.key_revoked", org=org, key_id=victim.key_id, reason="r")
+        case 6:
+            versions.append(f"{2030 + len(versions)}-01-01")
+            return fold.maintainer.sign(
+                "code.revision_published", code=CODE, version=versions[-1], title="T", issuer="G7",
+                published_on=V1, source_url="https://example.org/c", supersedes=rng.choice(versions[:-1]),
+                actions=[{"number": n, "heading": "h"} for n in range(1, rng.choice([1, 2, 12]) + 1)])
+        case 7:
+            return signer.sign("report.published", org=org, code=CODE, framework="f", period=rng.choice("12"),
+                               url="https://r.example/", **attested)
+    return fold.maintainer.sign("organization.updated", org=org, name=rng.choice(["A", "B"]))
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_random_story_keeps_every_invariant(fold: Fold, seed: int) -> None:
+    rng, orgs, versions, history = random.Random(seed), {"acme": [Actor()], "beta": [Actor()]}, [V1], []
+    fold.code(V1)
+    for slug, actors in orgs.items():
+        fold.org(slug, *actors)
+    outcomes: set[str] = set()
+    for _ in range(250):
+        data = random_statement(fold, rng, orgs, versions, history)
+        before = fold.state.canonical()
+        try:
+            fold.submit(data)
+        except RegistryError as e:
+            outcomes.add(type(e).__name__)
+            assert fold.state.canonical() == before, e
+            continue
+        outcomes.add("accepted")
+        history.append(data)
+        assert RegistryState.from_json(fold.state.to_json()).canonical() == fold.state.canonical()
+    assert fold_leaves(fold.leaves, verify=True).canonical() == fold.state.canonical()
+    # the story reached the rules it was meant to
+    assert {"accepted", "ConflictError", "DuplicateStatementError", "RevokedKeyError", "RuleError"} <= outcomes
