@@ -1,6 +1,8 @@
-"""Real processes for end-to-end tests: gunicorn web workers and clock processes on a test registry.
+"""Real processes for end-to-end tests: gunicorn web workers, clock processes and Chromium on a test registry.
 
 Everything listens on 127.0.0.1 only and is stopped (or killed) by the tests.
+The browser parts drive Debian's Chromium through Playwright; nothing here
+installs a browser.
 """
 
 from __future__ import annotations
@@ -16,13 +18,19 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import pytest
 
 from scripts.cli.ops import WORKER_OPTIONS  # the worker model `registry serve` runs
-from tests.conftest import Backend
+
+if TYPE_CHECKING:  # conftest imports this module
+    from tests.conftest import Backend
 
 BIN = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def free_port() -> int:
@@ -135,3 +143,124 @@ def signed_sizes(clock_logs: str) -> list[int]:
         if record.get("job") == "snapshot" and result.get("checkpoint_signed"):
             sizes.append(result["checkpoint_size"])
     return sizes
+
+
+# --- a browser on a served registry ------------------------------------------------------
+
+CHROMIUM = Path("/usr/bin/chromium")
+REQUIRE_BROWSER = os.environ.get("REGISTRY_TEST_REQUIRE_BROWSER") == "1"
+SHOTS = ROOT / "test-artifacts" / "screenshots"
+LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+               "--no-first-run", "--disable-sync"]
+VERIFY_STEPS = ["parse", "key", "checkpoint", "leaf", "inclusion", "statement"]  # /verify's steps, in order
+
+
+def require_chromium() -> None:
+    """Skip (or, with REGISTRY_TEST_REQUIRE_BROWSER=1, fail) without the system Chromium."""
+    if CHROMIUM.exists():
+        return
+    if REQUIRE_BROWSER:
+        pytest.fail(f"REGISTRY_TEST_REQUIRE_BROWSER=1 but there is no browser at {CHROMIUM}")
+    pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium); set REGISTRY_TEST_REQUIRE_BROWSER=1 to fail")
+
+
+@dataclass
+class Site:
+    """A running server and what the test knows out of band."""
+
+    base: str
+    data_dir: Path
+    log_vkey: str
+    maintainer_public: str
+    errors: list[str] = field(default_factory=list)
+
+    def get(self, path: str) -> bytes:
+        with urllib.request.urlopen(self.base + path, timeout=10) as response:
+            data: bytes = response.read()
+            return data
+
+
+@dataclass
+class Tab:
+    """A browser page that records console errors, page errors and failed responses."""
+
+    page: Any
+    problems: list[str]
+
+    def goto(self, site: Site, path: str) -> None:
+        response = self.page.goto(site.base + path)
+        assert response is not None and response.status == 200, path
+
+    def shot(self, name: str) -> None:
+        self.page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def run_registry(env: dict[str, str], *args: str) -> None:
+    """``registry ARGS`` in a subprocess, as an operator runs it."""
+    subprocess.run([sys.executable, "-c", "from scripts.cli import main; main()", *args],
+                   cwd=ROOT, env=env, check=True, capture_output=True, timeout=60)
+
+
+@contextmanager
+def gunicorn(env: dict[str, str], port: int) -> Iterator[str]:
+    """One gunicorn worker serving ``web:create_app()`` with ``env``; its base URL, once it answers."""
+    base = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--workers", "1", "--bind", f"127.0.0.1:{port}", "web:create_app()"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        _wait_until_up(base, server)
+        yield base
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        if server.stderr is not None:
+            server.stderr.close()
+
+
+def _wait_until_up(base: str, server: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with {server.returncode}")
+        try:
+            with urllib.request.urlopen(base + "/about", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("gunicorn did not answer within 30 s")
+
+
+@contextmanager
+def chromium() -> Iterator[Any]:
+    """The system Chromium, headless, through Playwright."""
+    from playwright.sync_api import sync_playwright  # only where a browser runs
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=LAUNCH_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@contextmanager
+def open_tab(browser: Any, viewport: dict[str, int]) -> Iterator[Tab]:
+    """A fresh browser context and page of ``viewport`` size, recording every problem it sees."""
+    context = browser.new_context(viewport=viewport)
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.on("dialog", lambda d: (problems.append(f"dialog: {d.message}"), d.dismiss()))
+    page.on("response", lambda r: problems.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    try:
+        yield Tab(page, problems)
+    finally:
+        context.close()

@@ -56,8 +56,8 @@ from registry.transparency import open_log
 from tests.conftest import ORIGIN, Actor, Backend, World, _make_backend, make_world
 from tests.harness import BIN, Processes
 from tests.test_fuzz_api import FUZZ_ORG, Populated, populated_app
-from tests.test_web_api import HIROSHIMA, V1, app_for, publish_code
-from web import MAX_CONTENT_LENGTH, close_app
+from tests.test_web_api import HIROSHIMA, V1, publish_code
+from web import MAX_CONTENT_LENGTH
 
 PROBLEM = "application/problem+json"
 TYPES = "https://hcoc-registry.org/problems/"
@@ -154,8 +154,7 @@ def test_statement_size_is_bounded(served: Populated) -> None:
 
 
 def test_write_rate_is_limited(backend_dir: Backend, served: Populated) -> None:
-    app = app_for(backend_dir, SUBMIT_RATE="3/minute", SUBMIT_BURST="3")
-    try:
+    with backend_dir.serve(SUBMIT_RATE="3/minute", SUBMIT_BURST="3") as app:
         client = app.test_client()
         for _ in range(3):
             problem(post(client, b"{}"), 400)  # refusals take tokens too
@@ -179,8 +178,6 @@ def test_write_rate_is_limited(backend_dir: Backend, served: Populated) -> None:
             assert response.status_code == 200 and "Retry-After" not in response.headers, url
         other = post(client, fresh, environ_base={"REMOTE_ADDR": "192.0.2.9"})
         assert other.status_code == 201, other.data  # another address has its own bucket
-    finally:
-        close_app(app)
 
 
 PAGED = ["/api/v1/organizations", "/api/v1/endorsements", "/api/v1/codes", "/api/v1/events",

@@ -10,7 +10,6 @@ line shows escapes. URLs and identifiers cannot carry a format character at all.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import re
@@ -29,13 +28,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from feeds import isolate
-from registry import compose, envelope, keys, statements
+from registry import compose, envelope, statements
 from registry.errors import InvalidStatementError
 from registry.leaf import parse_leaf
-from registry.transparency import open_log
 from scripts.cli import main
-from tests.conftest import ORIGIN, Actor, Backend, World, _make_backend, make_world
-from web import close_app
+from tests.conftest import ORIGIN, Actor, Backend, World, sign_checkpoint, signing_world
 
 HOSTILE_NAME = "Evil \u202eproC\u2066 \u200fname\ufeff"
 HOSTILE_STATEMENT = "We \u202eendorse\u2066 it\u200f\ufeff.\nSecond \u202eline \u2069\u2069 stray closers"
@@ -128,36 +125,26 @@ class Served:
     indexes: dict[str, int]
 
 
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    with contextlib.contextmanager(_make_backend)(request.param, tmp_path_factory.mktemp(request.param)) as backend:
-        settings = backend.settings()
-        keys.save_private(keys.generate(), settings.log_key)
-        registry = backend.open()
-        try:
-            world = make_world(registry)
-            evil = Actor()
-            world.code()
-            signed = {
-                "registered": world.maintainer.sign(
-                    "organization.registered", org="evil", name=HOSTILE_NAME, country="JP", kind="company",
-                    public_keys=[evil.public]),
-                "endorsed": evil.sign("endorsement.made", org="evil", code=CODE, version=VERSION, scope="all",
-                                      statement=HOSTILE_STATEMENT, effective_date="2024-02-01"),
-                "reported": evil.sign("report.published", org="evil", code=CODE, framework="oecd-haip",
-                                      period=HOSTILE_NAME, url="https://evil.example/report", title=HOSTILE_NAME),
-                "withdrawn": evil.sign("endorsement.withdrawn", org="evil", code=CODE, reason=HOSTILE_REASON,
-                                       effective_date="2024-06-01"),
-            }
-            indexes = {name: world.submit(data).index for name, data in signed.items()}
-            open_log(settings, registry, with_signer=True).publish_checkpoint()
-            app = backend.app(FEED_PAGE_SIZE=PAGE)
-            try:
-                yield Served(app, backend, world, signed, indexes)
-            finally:
-                close_app(app)
-        finally:
-            registry.close()
+@pytest.fixture(scope="module")
+def served(module_backend: Backend) -> Iterator[Served]:
+    with signing_world(module_backend) as world:
+        evil = Actor()
+        world.code()
+        signed = {
+            "registered": world.maintainer.sign(
+                "organization.registered", org="evil", name=HOSTILE_NAME, country="JP", kind="company",
+                public_keys=[evil.public]),
+            "endorsed": evil.sign("endorsement.made", org="evil", code=CODE, version=VERSION, scope="all",
+                                  statement=HOSTILE_STATEMENT, effective_date="2024-02-01"),
+            "reported": evil.sign("report.published", org="evil", code=CODE, framework="oecd-haip",
+                                  period=HOSTILE_NAME, url="https://evil.example/report", title=HOSTILE_NAME),
+            "withdrawn": evil.sign("endorsement.withdrawn", org="evil", code=CODE, reason=HOSTILE_REASON,
+                                   effective_date="2024-06-01"),
+        }
+        indexes = {name: world.submit(data).index for name, data in signed.items()}
+        sign_checkpoint(module_backend, world.registry)
+        with module_backend.serve(FEED_PAGE_SIZE=PAGE) as app:
+            yield Served(app, module_backend, world, signed, indexes)
 
 
 # (1) recorded byte-exactly

@@ -9,7 +9,8 @@ log key; (3) a checkpoint or statement signature with R = identity, any other
 small-order R, or S >= L fails at its step, naming the defect; (4) a statement
 forged "by" the identity key, a non-canonical spelling of it, or a key with a
 small-order component fails at the signer key. The server, browser and tabs are
-those of tests/test_browser.py (Debian's Chromium; skipped without it).
+the session's of tests/conftest.py, as in tests/test_browser.py (Debian's
+Chromium; skipped without it).
 """
 
 from __future__ import annotations
@@ -24,11 +25,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from registry import canonical, ed25519, keys, notes, tlog
 from registry.envelope import PAYLOAD_TYPE, Envelope, pae
 from registry.leaf import format_leaf
-from tests import test_browser as shared
-from tests.test_browser import ORIGIN, STEPS, Site, Tab
-
-# The server, browser, tab and demo receipt of tests/test_browser.py, as fixtures of this module too.
-site, browser, tab, receipt = shared.site, shared.browser, shared.tab, shared.receipt
+from tests.conftest import BROWSER_ORIGIN as ORIGIN
+from tests.harness import VERIFY_STEPS as STEPS
+from tests.harness import Site, Tab
 
 LOG_KEY = Ed25519PrivateKey.from_private_bytes(hashlib.sha256(b"browser signatures: log").digest())
 SIGNER = Ed25519PrivateKey.from_private_bytes(hashlib.sha256(b"browser signatures: signer").digest())
@@ -118,8 +117,8 @@ def _fails_at(steps: dict[str, tuple[str, str]], failing: str, *words: str) -> N
 # --- what is defended against ------------------------------------------------------------------
 
 
-def test_webcrypto_alone_is_asked_about_the_forgery(site: Site, tab: Tab) -> None:
-    tab.goto(site, "/verify")
+def test_webcrypto_alone_is_asked_about_the_forgery(demo_site: Site, tab: Tab) -> None:
+    tab.goto(demo_site, "/verify")
     answer: Any = tab.page.evaluate(
         """async ([key, sig]) => {
           const raw = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
@@ -137,13 +136,13 @@ def test_webcrypto_alone_is_asked_about_the_forgery(site: Site, tab: Tab) -> Non
 # --- genuine receipts still pass -----------------------------------------------------------------
 
 
-def test_genuine_receipts_pass(site: Site, tab: Tab, receipt: str) -> None:
+def test_genuine_receipts_pass(demo_site: Site, tab: Tab, demo_receipt: str) -> None:
     genuine = _receipt(keys.public_bytes(SIGNER), SIGNER.sign(MESSAGE))
-    steps = _run(tab, site, genuine, LOG_VKEY, keys.encode_public(SIGNER))
+    steps = _run(tab, demo_site, genuine, LOG_VKEY, keys.encode_public(SIGNER))
     assert {name: state for name, (state, _) in steps.items()} == dict.fromkeys(STEPS, "pass")
     assert tab.page.locator("#verdict").get_attribute("data-state") == "valid"
     # the demo site's own receipt, with the key the page prefills
-    steps = _run(tab, site, receipt, site.log_vkey, site.maintainer_public)
+    steps = _run(tab, demo_site, demo_receipt, demo_site.log_vkey, demo_site.maintainer_public)
     assert {name: state for name, (state, _) in steps.items()} == dict.fromkeys(STEPS, "pass")
     assert tab.problems == []
 
@@ -151,10 +150,10 @@ def test_genuine_receipts_pass(site: Site, tab: Tab, receipt: str) -> None:
 # --- forgeries ---------------------------------------------------------------------------------
 
 
-def test_a_receipt_forged_by_the_identity_log_key_fails_at_the_key(site: Site, tab: Tab) -> None:
+def test_a_receipt_forged_by_the_identity_log_key_fails_at_the_key(demo_site: Site, tab: Tab) -> None:
     tab.page.add_init_script(COUNT_VERIFY)
     forged = _receipt(IDENTITY, FORGED, log_public=IDENTITY, log_sig=FORGED)
-    _fails_at(_run(tab, site, forged, _vkey(IDENTITY), _b64(IDENTITY)), "key", "log key", "small-order")
+    _fails_at(_run(tab, demo_site, forged, _vkey(IDENTITY), _b64(IDENTITY)), "key", "log key", "small-order")
     assert tab.page.evaluate("window.verifyCalls") == 0  # refused before WebCrypto was asked
     assert tab.page.locator("#verdict").get_attribute("data-state") == "invalid"
     tab.shot("verify-forged-identity-log-key")
@@ -165,38 +164,39 @@ def test_a_receipt_forged_by_the_identity_log_key_fails_at_the_key(site: Site, t
     ("case", "words"),
     [("identity-r", ("R", "small-order")), ("order-8-r", ("R", "small-order")), ("high-s", ("S", "not below"))],
 )
-def test_a_badly_shaped_checkpoint_signature_fails_at_the_checkpoint(site: Site, tab: Tab, case: str,
+def test_a_badly_shaped_checkpoint_signature_fails_at_the_checkpoint(demo_site: Site, tab: Tab, case: str,
                                                                      words: tuple[str, ...]) -> None:
     text_sig = {"identity-r": FORGED, "order-8-r": ORDER_8 + bytes(32)}.get(case)
     if text_sig is None:  # S + L on the log's own genuine signature of this checkpoint
         genuine = _receipt(keys.public_bytes(SIGNER), SIGNER.sign(MESSAGE))
         note = notes.parse_note(genuine.split("\n\n", 1)[1].encode())
         text_sig = _high_s(note.signatures[0].signature)
-    steps = _run(tab, site, _receipt(keys.public_bytes(SIGNER), SIGNER.sign(MESSAGE), log_sig=text_sig), LOG_VKEY, "")
+    steps = _run(tab, demo_site, _receipt(keys.public_bytes(SIGNER), SIGNER.sign(MESSAGE), log_sig=text_sig),
+                 LOG_VKEY, "")
     _fails_at(steps, "checkpoint", *words)
     assert tab.problems == []
 
 
-def test_a_statement_forged_by_the_identity_key_fails_at_the_statement(site: Site, tab: Tab) -> None:
+def test_a_statement_forged_by_the_identity_key_fails_at_the_statement(demo_site: Site, tab: Tab) -> None:
     tab.page.add_init_script(COUNT_VERIFY)
-    steps = _run(tab, site, _receipt(IDENTITY, FORGED), LOG_VKEY, _b64(IDENTITY))
+    steps = _run(tab, demo_site, _receipt(IDENTITY, FORGED), LOG_VKEY, _b64(IDENTITY))
     _fails_at(steps, "statement", "signer key", "small-order point", "anyone")
     assert tab.page.evaluate("window.verifyCalls") == 1  # the genuine checkpoint only
     tab.shot("verify-forged-identity-signer")
     assert tab.problems == []
 
 
-def test_every_small_order_r_and_a_high_s_fail_at_the_statement(site: Site, tab: Tab) -> None:
+def test_every_small_order_r_and_a_high_s_fail_at_the_statement(demo_site: Site, tab: Tab) -> None:
     public = keys.public_bytes(SIGNER)
     for r in SMALL_ORDER:
-        _fails_at(_run(tab, site, _receipt(public, r + bytes(32)), LOG_VKEY, _b64(public)),
+        _fails_at(_run(tab, demo_site, _receipt(public, r + bytes(32)), LOG_VKEY, _b64(public)),
                   "statement", "R", "small-order")
-    steps = _run(tab, site, _receipt(public, _high_s(SIGNER.sign(MESSAGE))), LOG_VKEY, _b64(public))
+    steps = _run(tab, demo_site, _receipt(public, _high_s(SIGNER.sign(MESSAGE))), LOG_VKEY, _b64(public))
     _fails_at(steps, "statement", "S", "not below the group order")
     assert tab.problems == []
 
 
-def test_weak_signer_keys_fail_at_the_statement(site: Site, tab: Tab) -> None:
+def test_weak_signer_keys_fail_at_the_statement(demo_site: Site, tab: Tab) -> None:
     honest = keys.public_bytes(SIGNER)
     point, torsion = ed25519._decode(honest), ed25519._decode(ORDER_8)
     assert not isinstance(point, str) and not isinstance(torsion, str)
@@ -206,9 +206,10 @@ def test_weak_signer_keys_fail_at_the_statement(site: Site, tab: Tab) -> None:
         ed25519._encode(ed25519._add(point, torsion)): "prime-order subgroup",  # honest key + a point of order 8
     }
     for public, words in weak.items():
-        _fails_at(_run(tab, site, _receipt(public, FORGED), LOG_VKEY, _b64(public)), "statement", "signer key", words)
+        _fails_at(_run(tab, demo_site, _receipt(public, FORGED), LOG_VKEY, _b64(public)), "statement", "signer key",
+                  words)
     # and a weak log key, spelt non-canonically
     log = (ed25519.P + 1).to_bytes(32, "little")
-    _fails_at(_run(tab, site, _receipt(honest, FORGED, log_public=log, log_sig=FORGED), _vkey(log), ""),
+    _fails_at(_run(tab, demo_site, _receipt(honest, FORGED, log_public=log, log_sig=FORGED), _vkey(log), ""),
               "key", "log key", "not a canonical encoding")
     assert tab.problems == []

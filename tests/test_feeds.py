@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import html
-import json
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import feedparser
@@ -19,7 +17,6 @@ from lxml import etree
 from feeds import (
     EMPTY_FEED_UPDATED,
     REG_NS,
-    FeedItem,
     FeedPage,
     PageLinks,
     archive_count,
@@ -36,68 +33,16 @@ from feeds import (
 )
 from feeds import render as render_module
 from registry.errors import NotFoundError
+from tests.conftest import FEED_BASE as BASE
+from tests.conftest import FEED_CHECKPOINT as CHECKPOINT
+from tests.conftest import FEED_HOSTILE as HOSTILE
+from tests.conftest import canonical_text as canonical
+from tests.conftest import make_item, make_page
 
-BASE = "https://registry.example"
 ATOM = "{http://www.w3.org/2005/Atom}"
-T0 = datetime(2025, 3, 1, 9, 30, tzinfo=UTC)
-HOSTILE = (
-    '<script>alert("x")</script> ]]> <![CDATA[ & &amp; \'single\' "double" '
-    "\u202eevil\u202c \u2028line\u2029para 😀 <!-- c --> <b onmouseover=x>"
-)
 LONG = (HOSTILE * 100)[:5000]
-CHECKPOINT = f"registry.example/log\n3\n{'A' * 43}=\n\n— registry.example/log sig=\n"
 
 Renderer = Callable[[FeedPage], bytes]
-
-
-def canonical(value: dict[str, Any]) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def make_item(index: int, /, **changes: Any) -> FeedItem:
-    content = canonical({"index": index, "note": HOSTILE, "org": "acme", "type": "endorsement.created"})
-    item = FeedItem(
-        index=index,
-        entry_id=f"tag:registry.example,2025:event/{index}",
-        type="endorsement.created",
-        title=f"Acme Ltd endorsed hiroshima-coc 2023-10-30 (#{index})",
-        summary=f"Acme Ltd endorsed the Code; leaf {index}.",
-        recorded_at=T0 + timedelta(minutes=index),
-        content=content,
-        event_hash="sha256:" + hashlib.sha256(content.encode()).hexdigest(),
-        page_url=f"{BASE}/log/{index}",
-        json_url=f"{BASE}/api/v1/log/{index}",
-        proof_url=f"{BASE}/api/v1/log/{index}/proof",
-        receipt_url=f"{BASE}/api/v1/log/{index}/receipt",
-        org="acme",
-        org_name="Acme Ltd",
-        org_url=f"{BASE}/organizations/acme",
-        code="hiroshima-coc",
-        code_version="2023-10-30",
-        attested=index % 2 == 1,
-    )
-    if "content" in changes:
-        changes.setdefault("event_hash", "sha256:" + hashlib.sha256(changes["content"].encode()).hexdigest())
-    return dataclasses.replace(item, **changes)
-
-
-def make_page(items: tuple[FeedItem, ...], **changes: Any) -> FeedPage:
-    page = FeedPage(
-        feed_id="tag:registry.example,2025:feed/events",
-        title="All registry events",
-        subtitle="Every accepted signed statement, newest first",
-        self_url=f"{BASE}/feeds/events.atom",
-        alternate_url=f"{BASE}/log",
-        updated=newest_updated(items),
-        items=items,
-        archive=False,
-        prev_archive_url=None,
-        next_archive_url=None,
-        current_url=None,
-        checkpoint=CHECKPOINT,
-        describedby_url=f"{BASE}/verify",
-    )
-    return dataclasses.replace(page, **changes)
 
 
 def sample_page() -> FeedPage:

@@ -63,9 +63,8 @@ from registry.application import Registry
 from registry.publish import publish_snapshot
 from registry.transparency import open_log
 from registry.views import open_read_models
-from tests.conftest import ORIGIN, Actor, Backend, World, make_world
-from tests.test_web_api import HIROSHIMA, V1, app_for, populate
-from web import close_app
+from tests.conftest import ORIGIN, Actor, Backend, World, signing_world
+from tests.test_web_api import HIROSHIMA, V1, populate
 
 PROBLEM = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://hcoc-registry.org/problems/"
@@ -102,32 +101,23 @@ FUZZ_ORG = "fuzz-org"
 @contextlib.contextmanager
 def populated_app(backend: Backend, **config: Any) -> Iterator[Populated]:
     """The story of tests/test_web_api.py, a signed checkpoint and snapshot, and one organization we hold."""
-    settings_ = backend.settings()
-    keys.save_private(keys.generate(), settings_.log_key)
-    registry = backend.open()
-    try:
-        world = make_world(registry)
+    with signing_world(backend) as world:
         populate(world)
         signer = Actor()
         world.org(FUZZ_ORG, signer)
         seed = signer.sign("endorsement.made", org=FUZZ_ORG, code=HIROSHIMA, version=V1, scope="all",
                            effective_date="2024-02-01")
         world.submit(seed)
-        clock = open_log(settings_, registry, with_signer=True)
+        clock = open_log(backend.settings(), world.registry, with_signer=True)
         checkpoint, _ = clock.publish_checkpoint()
         assert checkpoint is not None
-        views = open_read_models(settings_, registry)
+        views = open_read_models(backend.settings(), world.registry)
         snapshot, _ = publish_snapshot(clock)
         assert snapshot is not None
         views.store.datastore.close()
         clock.store.datastore.close()
-        app = app_for(backend, **{"SUBMIT_RATE": "1000000/second", "FEED_PAGE_SIZE": 10, **config})
-        try:
+        with backend.serve(**{"SUBMIT_RATE": "1000000/second", "FEED_PAGE_SIZE": 10, **config}) as app:
             yield Populated(app, world, signer, seed)
-        finally:
-            close_app(app)
-    finally:
-        registry.close()
 
 
 # --- checks of our own ---------------------------------------------------------------------

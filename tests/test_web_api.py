@@ -26,13 +26,13 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from registry import compose, envelope, keys
+from registry import compose, envelope
 from registry.publish import publish_snapshot
 from registry.state import fold
 from registry.transparency import open_log
 from registry.views import open_read_models
-from tests.conftest import ORIGIN, Actor, Backend, World, _make_backend, make_world
-from web import close_app, ratelimit
+from tests.conftest import ORIGIN, Actor, Backend, World, make_world, signing_world
+from web import ratelimit
 from web.api import encode_cursor
 
 PROBLEM = "application/problem+json"
@@ -64,10 +64,6 @@ class Served:
 
     def registry_leaves(self, n: int) -> list[bytes]:
         return list(self.app.extensions["registry"].leaves(0, n))
-
-
-def app_for(backend: Backend, **config: Any) -> Flask:
-    return backend.app(**config)
 
 
 def publish_code(world: World, slug: str, version: str, actions: int, supersedes: str | None = None) -> None:
@@ -119,33 +115,19 @@ def populate(world: World) -> str:
     return actors["acme"].key_id
 
 
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    with contextlib.contextmanager(_make_backend)(request.param, tmp_path_factory.mktemp(request.param)) as backend:
-        settings = backend.settings()
-        keys.save_private(keys.generate(), settings.log_key)
-        registry = backend.open()
-        try:
-            revoked = populate(make_world(registry))
-            clock = open_log(settings, registry, with_signer=True)
-            checkpoint, _ = clock.publish_checkpoint()
-            assert checkpoint is not None
-            views = open_read_models(settings, registry)
-            snapshot, _ = publish_snapshot(clock)
-            assert snapshot is not None and snapshot.size == checkpoint.size
-            views.store.datastore.close()
-            app = app_for(backend, FEED_PAGE_SIZE=10)  # so that archive page 0 exists
-            try:
-                yield Served(app, backend, registry.size(), checkpoint.size, revoked)
-            finally:
-                close_app(app)
-        finally:
-            registry.close()
-
-
-@pytest.fixture
-def client(served: Served) -> FlaskClient:
-    return served.client()
+@pytest.fixture(scope="module")
+def served(module_backend: Backend) -> Iterator[Served]:
+    with signing_world(module_backend) as world:
+        revoked = populate(world)
+        clock = open_log(module_backend.settings(), world.registry, with_signer=True)
+        checkpoint, _ = clock.publish_checkpoint()
+        assert checkpoint is not None
+        views = open_read_models(module_backend.settings(), world.registry)
+        snapshot, _ = publish_snapshot(clock)
+        assert snapshot is not None and snapshot.size == checkpoint.size
+        views.store.datastore.close()
+        with module_backend.serve(FEED_PAGE_SIZE=10) as app:  # so that archive page 0 exists
+            yield Served(app, module_backend, world.registry.size(), checkpoint.size, revoked)
 
 
 @pytest.fixture(scope="module")
@@ -505,11 +487,8 @@ def desk_for(backend: Backend, **config: Any) -> Iterator[Desk]:
         acme = Actor()
         publish_code(world, HIROSHIMA, V1, 11)
         world.org("acme", acme)
-        app = app_for(backend, **config)
-        try:
+        with backend.serve(**config) as app:
             yield Desk(app, world, acme)
-        finally:
-            close_app(app)
     finally:
         registry.close()
 

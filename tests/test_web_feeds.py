@@ -12,7 +12,6 @@ hashes and content verify against the log API; conditional requests answer
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import unicodedata
@@ -30,12 +29,9 @@ from lxml import etree, html
 from feeds import documents as feed_documents
 from feeds import isolate
 from feeds.entries import entry_id, scope_words
-from registry import canonical, keys
+from registry import canonical
 from registry.leaf import parse_time
-from registry.transparency import open_log
-from tests.conftest import ORIGIN, Actor, Backend, World, _make_backend, make_world
-from web import close_app
-from web import feeds as web_feeds
+from tests.conftest import ORIGIN, Actor, Backend, World, make_world, sign_checkpoint, signing_world
 
 PAGE = 5
 BASE = "http://127.0.0.1:8000"
@@ -57,10 +53,6 @@ class Served:
 
     def client(self) -> FlaskClient:
         return self.app.test_client()
-
-
-def app_for(backend: Backend, **config: Any) -> Flask:
-    return backend.app(**{"FEED_PAGE_SIZE": PAGE, **config})
 
 
 def register(world: World, slug: str, name: str, actor: Actor | None = None) -> None:
@@ -93,28 +85,14 @@ def populate(world: World) -> None:
         register(world, f"filler-{i}", f"Filler {i}")
 
 
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    with contextlib.contextmanager(_make_backend)(request.param, tmp_path_factory.mktemp(request.param)) as backend:
-        settings = backend.settings()
-        keys.save_private(keys.generate(), settings.log_key)
-        registry = backend.open()
-        try:
-            populate(make_world(registry))
-            checkpoint, _ = open_log(settings, registry, with_signer=True).publish_checkpoint()
-            assert checkpoint is not None and registry.size() % PAGE != 0
-            app = app_for(backend)
-            try:
-                yield Served(app, backend, registry.size(), checkpoint.note.decode())
-            finally:
-                close_app(app)
-        finally:
-            registry.close()
-
-
-@pytest.fixture
-def client(served: Served) -> FlaskClient:
-    return served.client()
+@pytest.fixture(scope="module")
+def served(module_backend: Backend) -> Iterator[Served]:
+    with signing_world(module_backend) as world:
+        populate(world)
+        checkpoint = sign_checkpoint(module_backend, world.registry)
+        assert world.registry.size() % PAGE != 0
+        with module_backend.serve(FEED_PAGE_SIZE=PAGE) as app:
+            yield Served(app, module_backend, world.registry.size(), checkpoint.note.decode())
 
 
 @pytest.fixture(scope="module")
@@ -217,16 +195,13 @@ def test_missing_feeds_are_404(client: FlaskClient, served: Served, url: str) ->
 
 
 def test_a_page_size_dividing_the_log_leaves_the_subscription_empty(served: Served) -> None:
-    app = app_for(served.backend, FEED_PAGE_SIZE=served.size)
-    try:
+    with served.backend.serve(FEED_PAGE_SIZE=served.size) as app:
         client = app.test_client()
         _, parsed = fetch(client, "/feeds/events.atom")
         assert parsed.entries == [] and link(parsed, "prev-archive") == f"{BASE}/feeds/events/archive/0.atom"
         _, page = fetch(client, "/feeds/events/archive/0.atom")
         assert len(page.entries) == served.size and link(page, "prev-archive") is None
         assert client.get("/feeds/events/archive/1.atom").status_code == 404
-    finally:
-        close_app(app)
 
 
 # --- entries ------------------------------------------------------------------------------------
@@ -293,17 +268,14 @@ def test_the_same_leaf_has_the_same_id_and_words_everywhere(client: FlaskClient,
 def test_renders_are_byte_identical(served: Served) -> None:
     urls = ["/feeds/events.atom", "/feeds/events.rss", "/feeds/events/archive/0.atom", "/feeds/organizations/acme.rss"]
     first = {u: served.client().get(u).data for u in urls}
-    other = app_for(served.backend)  # another process: its own cache, its own render
-    try:
+    with served.backend.serve(FEED_PAGE_SIZE=PAGE) as other:  # another process: its own cache, its own render
         for url in urls:
             assert other.test_client().get(url).data == first[url], url
-    finally:
-        close_app(other)
 
 
 def test_filtered_feeds_hold_the_newest_entries(client: FlaskClient, monkeypatch: pytest.MonkeyPatch,
                                                 served: Served, events: list[dict[str, Any]]) -> None:
-    monkeypatch.setattr(web_feeds, "FILTERED_ENTRIES", 3)
+    monkeypatch.setattr(feed_documents, "FILTERED_ENTRIES", 3)
     served.app.extensions.pop("feed_cache", None)
     _, parsed = fetch(client, f"/feeds/codes/{CODE}.atom")
     mine = [d["index"] for d in events if d["code"] == CODE]
@@ -405,8 +377,7 @@ def test_new_entries_move_the_subscription_but_not_the_archives(backend: Backend
         world.code()
         for i in range(3):
             register(world, f"org-{i}", f"Org {i}")
-        app = app_for(backend, SUBMIT_RATE="100/minute")
-        try:
+        with backend.serve(FEED_PAGE_SIZE=PAGE, SUBMIT_RATE="100/minute") as app:
             client = app.test_client()
             sub, archive = client.get("/feeds/events.atom"), client.get("/feeds/events/archive/0.atom")
             assert archive.status_code == 200
@@ -421,7 +392,5 @@ def test_new_entries_move_the_subscription_but_not_the_archives(backend: Backend
             assert again.status_code == 304
             assert client.get("/feeds/types/organization.registered.atom",
                               headers={"If-None-Match": sub.headers["ETag"]}).status_code == 200
-        finally:
-            close_app(app)
     finally:
         registry.close()

@@ -16,7 +16,6 @@ only read it.
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import random
 from collections.abc import Callable, Iterator
@@ -33,8 +32,7 @@ from registry import keys, notes, tiles, tlog
 from registry.config import Settings
 from registry.logstore import StoredCheckpoint
 from registry.transparency import open_log
-from tests.conftest import ORIGIN, Backend, _make_backend, make_world
-from web import close_app
+from tests.conftest import ORIGIN, Backend, make_world, signing_world
 
 FIRST, SIGNED, INTEGRATED = 100, 302, 312  # two published checkpoints, then unsigned leaves
 PROBLEM = "application/problem+json"
@@ -56,41 +54,23 @@ class Served:
         return self.app.test_client()
 
 
-def app_for(backend: Backend, **extra_env: str) -> Flask:
-    return backend.app(env=extra_env)
-
-
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    with contextlib.contextmanager(_make_backend)(request.param, tmp_path_factory.mktemp(request.param)) as backend:
-        settings = backend.settings()
-        keys.save_private(keys.generate(), settings.log_key)
-        registry = backend.open()
-        try:
-            # 1. record and sign twice (the clock's job), then record more without signing
-            world = make_world(registry)
-            clock = open_log(settings, registry, with_signer=True)
-            for i in range(INTEGRATED - 2):
-                world.org(f"org-{i}")
-                if registry.size() in (FIRST, SIGNED):
-                    clock.publish_checkpoint()
-            clock.catch_up()
-            first, signed = clock.store.checkpoints()
-            assert (first.size, signed.size, clock.size()) == (FIRST, SIGNED, INTEGRATED)
-            vkey = notes.signer_from_private(ORIGIN, keys.load_private(settings.log_key)).verifier_key
-            # 2. the web app, built after the log key exists
-            app = app_for(backend)
-            try:
-                yield Served(app, backend, settings, first, signed, vkey)
-            finally:
-                close_app(app)
-        finally:
-            registry.close()
-
-
-@pytest.fixture
-def client(served: Served) -> FlaskClient:
-    return served.client()
+@pytest.fixture(scope="module")
+def served(module_backend: Backend) -> Iterator[Served]:
+    settings = module_backend.settings()
+    with signing_world(module_backend) as world:
+        # 1. record and sign twice (the clock's job), then record more without signing
+        clock = open_log(settings, world.registry, with_signer=True)
+        for i in range(INTEGRATED - 2):
+            world.org(f"org-{i}")
+            if world.registry.size() in (FIRST, SIGNED):
+                clock.publish_checkpoint()
+        clock.catch_up()
+        first, signed = clock.store.checkpoints()
+        assert (first.size, signed.size, clock.size()) == (FIRST, SIGNED, INTEGRATED)
+        vkey = notes.signer_from_private(ORIGIN, keys.load_private(settings.log_key)).verifier_key
+        # 2. the web app, built after the log key exists
+        with module_backend.serve() as app:
+            yield Served(app, module_backend, settings, first, signed, vkey)
 
 
 def b64(text: str) -> bytes:
@@ -364,14 +344,11 @@ def test_html_gets_csp_and_data_gets_cors(client: FlaskClient) -> None:
 def test_limits_and_trusted_hosts(served: Served) -> None:
     assert served.app.config["MAX_CONTENT_LENGTH"] == 64 * 1024
     assert served.app.config["TRUSTED_HOSTS"] is None
-    app = app_for(served.backend, REGISTRY_TRUSTED_HOSTS="registry.example, mirror.example")
-    try:
+    with served.backend.serve({"REGISTRY_TRUSTED_HOSTS": "registry.example, mirror.example"}) as app:
         assert app.config["TRUSTED_HOSTS"] == ["registry.example", "mirror.example"]
         client = app.test_client()
         assert client.get("/checkpoint", headers={"Host": "mirror.example"}).status_code == 200
         assert_problem(client.get("/checkpoint", headers={"Host": "evil.example"}), 400)
-    finally:
-        close_app(app)
 
 
 def test_before_any_checkpoint(backend: Backend) -> None:
@@ -379,8 +356,7 @@ def test_before_any_checkpoint(backend: Backend) -> None:
     make_world(registry)
     registry.close()
     # no log key in this data directory: the web process needs none to serve
-    app = app_for(backend, REGISTRY_BASE_URL="https://registry.example")
-    try:
+    with backend.serve({"REGISTRY_BASE_URL": "https://registry.example"}) as app:
         client = app.test_client()
         body = assert_problem(client.get("/checkpoint"), 404)
         assert body["type"] == "https://hcoc-registry.org/problems/not-found"
@@ -397,29 +373,26 @@ def test_before_any_checkpoint(backend: Backend) -> None:
         body = assert_problem(response, 500)
         assert str(backend.data_dir) not in body["detail"]
         assert response.headers["Strict-Transport-Security"].startswith("max-age=")
-    finally:
-        close_app(app)
 
 
 def test_faults_and_limits_are_problems_without_details(sqlite_backend: Backend) -> None:
-    app = app_for(sqlite_backend)
-    secret = str(sqlite_backend.data_dir)
+    with sqlite_backend.serve() as app:
+        secret = str(sqlite_backend.data_dir)
 
-    def boom() -> str:
-        raise RuntimeError(f"bug near {secret}")
+        def boom() -> str:
+            raise RuntimeError(f"bug near {secret}")
 
-    def busy() -> str:
-        raise OperationalError("database is locked")
+        def busy() -> str:
+            raise OperationalError("database is locked")
 
-    def upload() -> dict[str, int]:
-        return {"length": len(request.get_data())}
+        def upload() -> dict[str, int]:
+            return {"length": len(request.get_data())}
 
-    # routes for this test only, on a fresh app: the handlers are the app's, whatever the view
-    app.add_url_rule("/api/v1/test/boom", "boom", boom)
-    app.add_url_rule("/api/v1/test/busy", "busy", busy)
-    app.add_url_rule("/api/v1/test/upload", "upload", upload, methods=["POST"])
-    app.add_url_rule("/test/boom", "page_boom", boom)
-    try:
+        # routes for this test only, on a fresh app: the handlers are the app's, whatever the view
+        app.add_url_rule("/api/v1/test/boom", "boom", boom)
+        app.add_url_rule("/api/v1/test/busy", "busy", busy)
+        app.add_url_rule("/api/v1/test/upload", "upload", upload, methods=["POST"])
+        app.add_url_rule("/test/boom", "page_boom", boom)
         client = app.test_client()
         body = assert_problem(client.get("/api/v1/test/boom"), 500)
         assert secret not in body["detail"] and "bug" not in body["detail"]
@@ -431,5 +404,3 @@ def test_faults_and_limits_are_problems_without_details(sqlite_backend: Backend)
         page = client.get("/test/boom")
         assert page.status_code == 500 and page.mimetype == "text/html"
         assert secret not in page.get_data(as_text=True)
-    finally:
-        close_app(app)

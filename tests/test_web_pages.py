@@ -15,7 +15,6 @@ One world per backend (module scope): the tests only read it.
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,20 +30,24 @@ from registry import keys, notes, tlog
 from registry.application import Registry
 from registry.config import Settings
 from registry.errors import InvalidStatementError
-from registry.transparency import open_log
-from tests.conftest import ORIGIN, Actor, World, _make_backend, make_world
-from web import close_app, create_app
+from tests.conftest import (
+    BIDI_NAME,
+    HOSTILE_STATEMENT,
+    LONG_NAME,
+    ORIGIN,
+    SCRIPT_NAME,
+    Actor,
+    Backend,
+    World,
+    sign_checkpoint,
+    signing_world,
+)
 from web.pages import build_chart, diff_versions, months_between, pretty_json, safe_url
 from web.titles import describe
 
 CODE = "hiroshima-coc"
 V1, V2 = "2023-10-30", "2025-06-01"
-SCRIPT_NAME = "<script>alert(1)</script>"
 QUOTED_NAME = "\"quoted' & <b>bold</b>"
-BIDI_NAME = "Evil \u202eredro\u202c Corp"
-LONG_NAME = "W" * 300
-HOSTILE_STATEMENT = ("We endorse <script>alert(2)</script> & \"all\" of it \u202e reversed \u202c. "
-                     + "L" * 400 + "\n" + "long statement text " * 228)[:5000]
 HOSTILE_TITLE = "<img src=x onerror=alert(3)> evidence"
 HOSTILE_REASON = "</blockquote><script>alert(4)</script> we changed our mind"
 FILLERS = 45
@@ -114,27 +117,13 @@ def record_story(world: World) -> dict[str, int]:
     return at
 
 
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    with contextlib.contextmanager(_make_backend)(request.param, tmp_path_factory.mktemp(request.param)) as backend:
-        settings = backend.settings()
-        keys.save_private(keys.generate(), settings.log_key)
-        registry = backend.open()
-        try:
-            indexes = record_story(make_world(registry))
-            open_log(settings, registry, with_signer=True).publish_checkpoint()
-            app = create_app({"DATA_DIR": backend.data_dir, "ENVIRON": {**backend.env, "REGISTRY_ORIGIN": ORIGIN}})
-            try:
-                yield Served(app, settings, registry, indexes)
-            finally:
-                close_app(app)
-        finally:
-            registry.close()
-
-
-@pytest.fixture
-def client(served: Served) -> FlaskClient:
-    return served.client()
+@pytest.fixture(scope="module")
+def served(module_backend: Backend) -> Iterator[Served]:
+    with signing_world(module_backend) as world:
+        indexes = record_story(world)
+        sign_checkpoint(module_backend, world.registry)
+        with module_backend.serve() as app:
+            yield Served(app, module_backend.settings(), world.registry, indexes)
 
 
 def page(client: FlaskClient, path: str, status: int = 200) -> HtmlElement:

@@ -39,7 +39,7 @@ from flask import Blueprint, Response, current_app, request
 
 from feeds import FeedPage, is_complete, isolate, page_range
 from feeds import documents as docs_
-from feeds.documents import FILTERED_ENTRIES, FeedSite
+from feeds.documents import FeedSite
 from registry.errors import NotFoundError
 from registry.statements import STATEMENT_TYPES
 from web import get_settings, get_views, latest_checkpoint, refresh
@@ -129,11 +129,11 @@ def feed_site() -> FeedSite:
 
 
 def _filtered(fmt: str, size: int, name: str, title: str, alternate: str, **query: Any) -> Response:
-    """The newest FILTERED_ENTRIES entries matching ``query``, oldest first, with the checkpoint."""
+    """The newest ``feeds.documents.FILTERED_ENTRIES`` entries matching ``query``, oldest first, with the checkpoint."""
     checkpoint = _note()
     site, views = feed_site(), get_views()
     # before=size: exactly the entries this ETag names, even if the read models moved on meanwhile.
-    newest_first = _cached(lambda: views.events(descending=True, before=size, limit=FILTERED_ENTRIES, **query))
+    newest_first = _cached(lambda: views.events(descending=True, before=size, limit=docs_.FILTERED_ENTRIES, **query))
     return _serve(Feed(fmt, _etag(site, str(size), docs_.checkpoint_digest(checkpoint)), SUBSCRIPTION_CACHE,
                        lambda: docs_.newest(newest_first()[:1]),
                        lambda: docs_.filtered_page(site, views, fmt, name, title, alternate,
