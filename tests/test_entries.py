@@ -1,0 +1,81 @@
+"""feeds.entries on its own: event documents from the real fold in, feed items out (no store, no web)."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from typing import Any
+
+import pytest
+
+from feeds.entries import ItemBuilder, entry_id, statement_text
+from registry.views import event_document
+from tests.conftest import ORIGIN, Actor, Fold
+
+BASE = "https://registry.example.org"
+CODE = "hiroshima-coc"
+
+
+class Documents:
+    """The read models' event query over a list of event documents (what ``ReadModels.events`` answers)."""
+
+    def __init__(self, docs: list[dict[str, Any]]) -> None:
+        self.docs = docs
+        self.queries = 0
+
+    def events(self, *, after: int = -1, limit: int = 50, org: str | None = None,
+               types: tuple[str, ...] = (), **_: Any) -> list[dict[str, Any]]:
+        self.queries += 1
+        found = [d for d in self.docs if d["index"] > after and (org is None or d["org"] == org)
+                 and (not types or d["type"] in types)]
+        return found[:limit]
+
+
+def story(fold: Fold) -> list[dict[str, Any]]:
+    acme = Actor()
+    applied = [fold.code(), fold.org("acme", acme)]
+    applied.append(fold.submit(acme.sign("endorsement.made", org="acme", code=CODE, version="2023-10-30",
+                                         scope=[1, 2, 3, 5], effective_date="2024-02-01")))
+    applied.append(fold.submit(fold.maintainer.sign("organization.updated", org="acme", name="Acme Renamed")))
+    applied.append(fold.submit(acme.sign("endorsement.amended", org="acme", code=CODE, scope="all",
+                                         statement="We now endorse every action \u202e.",
+                                         effective_date="2024-03-01")))
+    return [event_document(a, a.index) for a in applied]
+
+
+def test_items_carry_the_leaf_digest_the_projection_stored(fold: Fold) -> None:
+    docs = story(fold)
+    items = ItemBuilder(Documents(docs), BASE, ORIGIN).items(docs)
+    for item, doc in zip(items, docs, strict=True):
+        assert item.event_hash == "sha256:" + hashlib.sha256(fold.leaves[doc["index"]]).hexdigest()
+        assert item.entry_id == entry_id(BASE, ORIGIN, doc["index"])
+        assert item.json_url == f"{BASE}/api/v1/log/entries/{doc['index']}"
+    assert entry_id(BASE, ORIGIN, 7) == "tag:registry.example.org,2023-10-30:log/test.example/registry/entry/7"
+
+
+def test_titles_use_the_name_as_of_each_entry(fold: Fold) -> None:
+    docs = story(fold)
+    source = Documents(docs)
+    made, renamed_then_amended = ItemBuilder(source, BASE, ORIGIN).items([docs[2], docs[4]])
+    assert made.title == "\u2068Acme Ltd\u2069 endorsed hiroshima-coc 2023-10-30 (actions 1-3, 5)"
+    assert renamed_then_amended.title == ("\u2068Acme Renamed\u2069 amended its endorsement of hiroshima-coc: "
+                                          "now all actions")
+    assert made.org_name == "\u2068Acme Ltd\u2069"
+    assert source.queries == 2  # one organization's name history: one page, then the empty page that ends it
+
+
+def test_the_content_is_the_signed_statement_with_invisible_characters_escaped(fold: Fold) -> None:
+    doc = story(fold)[4]
+    text = statement_text(doc["statement"])
+    assert "\u202e" not in text and "\\u202e" in text
+    assert json.loads(text) == doc["statement"]
+    item = ItemBuilder(Documents([doc]), BASE, ORIGIN).item(doc)
+    assert item.content == text
+
+
+def test_an_event_document_needs_the_leaf_digest(fold: Fold) -> None:
+    applied = fold.code()
+    assert event_document(applied, applied.index)["leaf_sha256"] == hashlib.sha256(fold.leaves[-1]).hexdigest()
+    with pytest.raises(ValueError, match="digest of the leaf bytes"):
+        event_document(dataclasses.replace(applied, leaf_sha256=""), applied.index)
