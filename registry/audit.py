@@ -28,7 +28,7 @@ pools and their threads), so a script that audits must guard its entry point
 with ``if __name__ == "__main__"``, as the ``registry`` command and pytest do.
 
 Not here: repairing anything, the read models (never consulted), the key
-files and the command line (``scripts/cli.py`` is the shell).
+files and the command line (``scripts/cli/`` is the shell).
 """
 
 from __future__ import annotations
