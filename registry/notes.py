@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from registry import ed25519, tlog
+from registry.errors import NoteError, NoteVerificationError, ProofError, ReceiptError
 
 EM_DASH = "\u2014"
 SIGNATURE_PREFIX = f"{EM_DASH} ".encode()
@@ -762,24 +763,5 @@ def _receipt_step(step: str) -> Iterator[None]:
         yield
     except ReceiptError:
         raise
-    except (NoteError, tlog.ProofError) as e:
+    except (NoteError, ProofError) as e:
         raise ReceiptError(step, str(e)) from e
-
-
-# --- errors -----------------------------------------------------------------------------
-
-
-class NoteError(ValueError):
-    """A note, key, checkpoint, request or receipt is malformed."""
-
-
-class NoteVerificationError(NoteError):
-    """A signature, origin or witness quorum did not verify."""
-
-
-class ReceiptError(NoteError):
-    """A receipt was rejected; step is parse, checkpoint, witness, leaf or inclusion."""
-
-    def __init__(self, step: str, message: str) -> None:
-        super().__init__(f"{step}: {message}")
-        self.step = step

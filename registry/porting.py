@@ -31,7 +31,7 @@ from pathlib import Path
 from registry import bundle, config, keys, notes, snapshots, tlog
 from registry.application import LogEntryRecorded, Registry, open_registry
 from registry.audit import Auditor, AuditResult, Entry, Progress, RightEdge, open_event_store
-from registry.errors import ConfigurationError, RegistryError, VerificationError
+from registry.errors import ConfigurationError, NoteError, RegistryError, VerificationError
 from registry.leaf import format_time, parse_leaf, parse_time
 from registry.logstore import StoredCheckpoint, StoredSnapshot
 from registry.transparency import TransparencyLog, open_log, open_log_store
@@ -123,7 +123,7 @@ def verify_bundle(path: Path, *, workers: int = 2, progress: Progress | None = N
     # 2. the log key is named after the origin
     try:
         verifier = notes.parse_verifier_key(data.log_key)
-    except (notes.NoteError, ValueError) as e:
+    except NoteError as e:
         raise VerificationError(f"the bundle's log key is not a verifier key: {e}", "bundle") from None
     if verifier.name != data.origin:
         raise VerificationError(f"the log key is named {verifier.name!r}, the origin is {data.origin!r}", "bundle")
@@ -155,7 +155,7 @@ def verify_bundle(path: Path, *, workers: int = 2, progress: Progress | None = N
 def _checkpoint(note: bytes, verifier: notes.NoteVerifier) -> StoredCheckpoint:
     try:
         cp = notes.open_checkpoint(note, verifier.name, verifier).checkpoint
-    except (notes.NoteError, ValueError) as e:
+    except (NoteError, ValueError) as e:  # ValueError: the bundle's log key is a cosignature key, not Ed25519
         raise VerificationError(f"a checkpoint: {e}", "bundle") from None
     return StoredCheckpoint(cp.size, cp.root, note, "")
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from registry import canonical, notes, tlog
-from registry.errors import RegistryError, VerificationError
+from registry.errors import CanonicalError, NoteError, RegistryError, VerificationError
 from registry.state import fold
 
 NOTE_HEADER = "hcoc-registry/snapshot/v1"
@@ -108,13 +108,13 @@ def verify_document(data: bytes, log_verifier: notes.NoteVerifier,
         note_bytes, cp_bytes, state_doc = doc["note"].encode(), doc["checkpoint"].encode(), doc["state"]
         if doc.get("format") != DOCUMENT_FORMAT or not isinstance(state_doc, dict):
             raise ValueError(f"format must be {DOCUMENT_FORMAT}")
-    except (ValueError, KeyError, TypeError, AttributeError) as e:
+    except (CanonicalError, ValueError, KeyError, TypeError, AttributeError) as e:
         raise VerificationError(f"not a snapshot document: {e}", "document") from None
     origin = log_verifier.name
     # 2. the snapshot note is signed by the log key
     try:
         opened = notes.open_note(note_bytes, [log_verifier])
-    except (notes.NoteError, ValueError) as e:
+    except NoteError as e:
         raise VerificationError(str(e), "note signature") from None
     snap = parse_snapshot_text(opened.text)
     if snap.origin != origin:
@@ -122,7 +122,7 @@ def verify_document(data: bytes, log_verifier: notes.NoteVerifier,
     # 3. the checkpoint is signed and is of the same tree
     try:
         cp = notes.open_checkpoint(cp_bytes, origin, log_verifier).checkpoint
-    except (notes.NoteError, ValueError) as e:
+    except (NoteError, ValueError) as e:  # ValueError: a log key that is not Ed25519 (a bundle's may be)
         raise VerificationError(str(e), "checkpoint") from None
     if (cp.size, cp.root) != (snap.size, snap.root):
         raise VerificationError(f"checkpoint is of size {cp.size}, snapshot of {snap.size}", "checkpoint")

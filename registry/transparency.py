@@ -24,20 +24,21 @@ from eventsourcing.utils import Environment
 
 from registry import config, notes, tlog
 from registry.application import LogEntryRecorded, Registry
-from registry.errors import CatchUpError, NotFoundError, RegistryError
+from registry.errors import (
+    CatchUpError,
+    InconsistentLogError,
+    LogCorruptionError,
+    NotFoundError,
+    ProofError,
+    RegistryError,
+)
 from registry.leaf import format_time
 from registry.ledger import Anchor, find_anchor
-from registry.logstore import LogCorruptionError, LogStoreMixin, PostgresLogStore, SQLiteLogStore, StoredCheckpoint
+from registry.logstore import LogStoreMixin, PostgresLogStore, SQLiteLogStore, StoredCheckpoint
 from registry.sqlstore import open_with_retry
 
 BATCH = 5000  # leaves per integration transaction: fewer commits, bounded memory
 MAX_TRIES = 50  # integration attempts that may lose races before catch-up gives up
-
-
-class InconsistentLogError(RegistryError):
-    """The stored tree no longer contains a published checkpoint: refuse to sign."""
-
-    code = "inconsistent-log"
 
 
 def log_database_path(settings: config.Settings) -> Path:
@@ -205,7 +206,7 @@ class TransparencyLog:
         proof = tlog.prove_consistency(latest.size, size, self.store.read)
         try:
             tlog.verify_consistency(latest.size, size, latest.root, root, proof)
-        except tlog.ProofError as e:
+        except ProofError as e:
             raise InconsistentLogError(f"size {size} is not consistent with checkpoint {latest.size}: {e}") from None
 
     def latest_checkpoint(self) -> StoredCheckpoint | None:

@@ -27,7 +27,10 @@ from registry.domain import code_id
 from registry.errors import (
     ConfigurationError,
     MalformedError,
+    NoteError,
     NotFoundError,
+    ProofError,
+    ReceiptError,
     RegistryError,
     StorageUnavailableError,
     VerificationError,
@@ -651,7 +654,7 @@ def verify() -> None:
 def _vkey(text: str, what: str = "--log-key") -> notes.NoteVerifier:
     try:
         return notes.parse_verifier_key(text.strip())
-    except (notes.NoteError, ValueError) as e:
+    except NoteError as e:
         raise VerificationError(f"{what} is not a verifier key (name+hash+base64): {e}", "key") from None
 
 
@@ -675,9 +678,9 @@ def verify_receipt(receipt_file: Path, log_key: str, signer_key: Path | None, wi
             receipt_file.read_bytes(), origin=log_verifier.name, log_verifier=log_verifier,
             witness_verifiers=[_vkey(w, "--witness-key") for w in witness_keys], witness_quorum=quorum,
         )
-    except notes.ReceiptError as e:
+    except ReceiptError as e:
         raise VerificationError(str(e), e.step) from None
-    except (notes.NoteError, ValueError) as e:
+    except ValueError as e:  # misconfigured: a key of the wrong type, or --quorum beyond the witnesses
         raise VerificationError(str(e), "receipt") from None
     cp = verified.checkpoint.checkpoint
     _ok("checkpoint", f"signed by {log_verifier.name} for tree size {cp.size}")
@@ -718,7 +721,7 @@ def _open_checkpoint(data: bytes, log_verifier: notes.NoteVerifier, witnesses: l
                      quorum: int) -> notes.SignedCheckpoint:
     try:
         return notes.open_checkpoint(data, log_verifier.name, log_verifier, witnesses, quorum)
-    except (notes.NoteError, ValueError) as e:
+    except (NoteError, ValueError) as e:  # ValueError: a key of the wrong type, or --quorum beyond the witnesses
         raise VerificationError(str(e), "checkpoint") from None
 
 
@@ -740,7 +743,7 @@ def verify_consistency(old_file: Path, new_file: Path, log_key: str, proof_file:
         raise VerificationError(f"not a consistency proof document: {e}", "proof") from None
     try:
         tlog.verify_consistency(old.size, new.size, old.root, new.root, hashes)
-    except tlog.ProofError as e:
+    except ProofError as e:
         raise VerificationError(str(e), "consistency") from None
     _ok("consistency", f"size {new.size} extends size {old.size}")
 

@@ -25,8 +25,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from registry import keys, notes, tiles
-from registry.errors import InputError, MalformedError, NotFoundError
-from registry.logstore import LogCorruptionError
+from registry.errors import InputError, LogCorruptionError, MalformedError, NotFoundError, TilePathError
 from web import get_log, get_registry, get_settings, parse_index, refresh
 
 bp = Blueprint("log", __name__)
@@ -58,7 +57,7 @@ def checkpoint() -> Response:
 def tile(rest: str) -> Response:
     try:
         path = tiles.parse_tile_path(rest)
-    except tiles.TilePathError as e:
+    except TilePathError as e:
         raise MalformedError(str(e)) from None
     latest = get_log().latest_checkpoint()
     size = 0 if latest is None else latest.size
