@@ -25,7 +25,6 @@ two signature types: Ed25519 (0x01) and Ed25519 cosignature/v1 (0x04).
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -35,7 +34,15 @@ from dataclasses import dataclass, field
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from registry import ed25519, tlog
-from registry.errors import NoteError, NoteVerificationError, ProofError, ReceiptError
+from registry.encoding import b64decode, b64encode
+from registry.errors import (
+    Base64Error,
+    NonCanonicalBase64Error,
+    NoteError,
+    NoteVerificationError,
+    ProofError,
+    ReceiptError,
+)
 
 EM_DASH = "\u2014"
 SIGNATURE_PREFIX = f"{EM_DASH} ".encode()
@@ -106,7 +113,7 @@ class NoteVerifier:
 def format_verifier_key(name: str, public_key: bytes, sig_type: int = SIG_TYPE_ED25519) -> str:
     """Return the vkey `name+hex(key ID)+base64(type || public key)`."""
     verifier = NoteVerifier(name, note_key_id(name, sig_type, public_key), sig_type, public_key)
-    encoded = _b64encode(bytes([sig_type]) + public_key)
+    encoded = b64encode(bytes([sig_type]) + public_key)
     return f"{name}+{verifier.key_id.hex()}+{encoded}"
 
 
@@ -291,7 +298,7 @@ def format_checkpoint_text(cp: Checkpoint) -> bytes:
         raise NoteError(f"root hash has {len(cp.root)} bytes, expected {HASH_SIZE}")
     for extension in cp.extensions:
         _check_line(extension, "checkpoint extension line")
-    lines = [cp.origin, str(cp.size), _b64encode(cp.root), *cp.extensions]
+    lines = [cp.origin, str(cp.size), b64encode(cp.root), *cp.extensions]
     return _check_size("".join(f"{line}\n" for line in lines).encode(), "checkpoint")
 
 
@@ -420,7 +427,7 @@ def format_receipt(r: Receipt) -> bytes:
         # Empty extra data would give a line with a trailing space; receipts omit the line.
         if not r.extra:
             raise NoteError("receipt extra data is empty; use None")
-        head.append(f"extra {_b64encode(r.extra)}")
+        head.append(f"extra {b64encode(r.extra)}")
     head += [f"index {r.index}", *_format_proof(r.proof)]
     _parse_signed_checkpoint(r.checkpoint)
     data = "".join(f"{line}\n" for line in head).encode() + b"\n" + r.checkpoint
@@ -545,20 +552,13 @@ def _show(text: str) -> str:
     return repr(text if len(text) <= 40 else text[:40] + "...")
 
 
-def _b64encode(raw: bytes) -> str:
-    return base64.b64encode(raw).decode("ascii")
-
-
 def _b64decode(text: str, what: str) -> bytes:
     try:
-        encoded = text.encode("ascii")
-        raw = base64.b64decode(encoded, validate=True)
-    except ValueError:  # UnicodeEncodeError and binascii.Error are both ValueErrors
+        return b64decode(text, what)
+    except NonCanonicalBase64Error:
+        raise NoteError(f"{what} is not canonical base64") from None
+    except Base64Error:
         raise NoteError(f"{what} is not valid base64") from None
-    # The decoder ignores the unused low bits of the last character; only one spelling is ours.
-    if base64.b64encode(raw) != encoded:
-        raise NoteError(f"{what} is not canonical base64")
-    return raw
 
 
 def _parse_int(text: str, what: str) -> int:
@@ -581,7 +581,7 @@ def _format_proof(proof: Sequence[bytes]) -> list[str]:
         raise NoteError(f"proof has more than {MAX_PROOF_HASHES} hashes")
     if any(len(h) != HASH_SIZE for h in proof):
         raise NoteError(f"proof hashes must have {HASH_SIZE} bytes")
-    return [_b64encode(h) for h in proof]
+    return [b64encode(h) for h in proof]
 
 
 def _parse_proof(lines: Sequence[str]) -> tuple[bytes, ...]:
@@ -610,7 +610,7 @@ def _format_signature_line(sig: NoteSignature) -> bytes:
     _check_name(sig.name)
     if len(sig.key_id) != KEY_ID_SIZE or not sig.signature:
         raise NoteError("a signature needs a 4-byte key ID and non-empty signature bytes")
-    return f"{EM_DASH} {sig.name} {_b64encode(sig.key_id + sig.signature)}\n".encode()
+    return f"{EM_DASH} {sig.name} {b64encode(sig.key_id + sig.signature)}\n".encode()
 
 
 def _parse_signature_line(line: bytes) -> NoteSignature:
