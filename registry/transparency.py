@@ -22,8 +22,9 @@ from typing import Any
 from eventsourcing.persistence import InfrastructureFactory, IntegrityError, OperationalError
 from eventsourcing.utils import Environment
 
-from registry import config, notes, tlog
+from registry import config, tlog
 from registry.application import LogEntryRecorded, Registry
+from registry.checkpoint import Checkpoint, sign_checkpoint
 from registry.errors import (
     CatchUpError,
     InconsistentLogError,
@@ -35,6 +36,8 @@ from registry.errors import (
 from registry.leaf import format_time
 from registry.ledger import Anchor, find_anchor
 from registry.logstore import LogStoreMixin, PostgresLogStore, SQLiteLogStore, StoredCheckpoint
+from registry.receipts import Receipt, format_receipt
+from registry.signednote import NoteSigner, NoteVerifier, format_verifier_key, parse_verifier_key, signer_from_private
 from registry.sqlstore import open_with_retry
 
 BATCH = 5000  # leaves per integration transaction: fewer commits, bounded memory
@@ -69,7 +72,7 @@ class TransparencyLog:
     """Integrates leaves, answers proofs, signs checkpoints, builds receipts."""
 
     def __init__(self, registry: Registry, store: LogStoreMixin, origin: str,
-                 signer: notes.NoteSigner | None = None) -> None:
+                 signer: NoteSigner | None = None) -> None:
         self.registry = registry
         self.store = store
         self.origin = origin
@@ -193,7 +196,7 @@ class TransparencyLog:
                 self._check_extends(latest, size, root)
         except (KeyError, LogCorruptionError) as e:
             raise InconsistentLogError(f"the stored tree cannot be read at size {size}: {e}") from None
-        note = notes.sign_checkpoint(notes.Checkpoint(self.origin, size, root), self.signer)
+        note = sign_checkpoint(Checkpoint(self.origin, size, root), self.signer)
         published_at = format_time(now or datetime.now(UTC))
         if not self.store.add_checkpoint(size, root, note, published_at):
             return self.store.checkpoint(size), False
@@ -223,8 +226,7 @@ class TransparencyLog:
         if leaf is None:
             raise LogCorruptionError(f"leaf {index} is in the tree but not in the event store")
         proof = tlog.prove_inclusion(index, checkpoint.size, self.store.read)
-        return notes.format_receipt(notes.Receipt(extra=leaf, index=index, proof=tuple(proof),
-                                                  checkpoint=checkpoint.note))
+        return format_receipt(Receipt(extra=leaf, index=index, proof=tuple(proof), checkpoint=checkpoint.note))
 
 
 _LEAF_KEY = '"leaf":"'
@@ -245,14 +247,14 @@ def _leaf_bytes(state: bytes) -> bytes:
     return json.loads(text)["leaf"].encode("ascii")
 
 
-def log_verifier(settings: config.Settings) -> notes.NoteVerifier | None:
+def log_verifier(settings: config.Settings) -> NoteVerifier | None:
     """The log's public key from the data directory, as a note verifier; None when there is none."""
     from registry import keys
 
     path = keys.public_path(settings.log_key)
     if not path.exists():
         return None
-    return notes.parse_verifier_key(notes.format_verifier_key(settings.origin, keys.load_public_file(path)))
+    return parse_verifier_key(format_verifier_key(settings.origin, keys.load_public_file(path)))
 
 
 def anchor_source(settings: config.Settings) -> Callable[[], Anchor | None]:
@@ -277,5 +279,5 @@ def open_log(settings: config.Settings, registry: Registry, *, with_signer: bool
     if with_signer:
         from registry import keys
 
-        signer = notes.signer_from_private(settings.origin, keys.load_private(settings.log_key))
+        signer = signer_from_private(settings.origin, keys.load_private(settings.log_key))
     return TransparencyLog(registry, open_log_store(settings), settings.origin, signer)

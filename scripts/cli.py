@@ -242,7 +242,7 @@ def _load_demo(registry: Registry, origin: str, maintainer: Any) -> int:
 
 
 def _log_vkey(settings: config.Settings) -> str:
-    from registry.notes import format_verifier_key
+    from registry.signednote import format_verifier_key
 
     public = keys.load_public_file(keys.public_path(settings.log_key))
     return format_verifier_key(settings.origin, public)

@@ -34,8 +34,9 @@ from typing import Any
 
 import pytest
 
-from registry import compose, config, envelope, keys, notes
+from registry import compose, config, envelope, keys
 from registry.application import open_registry
+from registry.signednote import format_verifier_key
 from tests.test_web_pages import BIDI_NAME, HOSTILE_STATEMENT, LONG_NAME, SCRIPT_NAME
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -138,7 +139,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         _wait_until_up(base, server)
-        yield Site(base, data, notes.format_verifier_key(ORIGIN, log_public), maintainer)
+        yield Site(base, data, format_verifier_key(ORIGIN, log_public), maintainer)
     finally:
         server.terminate()
         try:

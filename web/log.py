@@ -24,8 +24,9 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from registry import keys, notes, tiles
+from registry import keys, tiles
 from registry.errors import InputError, LogCorruptionError, MalformedError, NotFoundError, TilePathError
+from registry.signednote import format_verifier_key
 from web import get_log, get_registry, get_settings, parse_index, refresh
 
 bp = Blueprint("log", __name__)
@@ -158,7 +159,7 @@ def discovery() -> Response:
     body = {
         "version": 1,
         "origin": settings.origin,
-        "log_key": notes.format_verifier_key(settings.origin, public),
+        "log_key": format_verifier_key(settings.origin, public),
         "base_url": base,
         "checkpoint": f"{base}/checkpoint",
         "tiles": f"{base}/tile/",
