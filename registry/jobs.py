@@ -14,9 +14,9 @@ from typing import Any
 
 from registry import config
 from registry.application import Registry
-from registry.leaf import parse_time
 from registry.locks import signer_lock
 from registry.publish import publish_snapshot
+from registry.times import parse_time
 from registry.transparency import TransparencyLog
 from registry.views import ReadModels
 

@@ -33,9 +33,10 @@ from registry.application import LogEntryRecorded, Registry, open_registry
 from registry.audit import Auditor, AuditResult, Entry, Progress, RightEdge, open_event_store
 from registry.checkpoint import open_checkpoint
 from registry.errors import ConfigurationError, NoteError, RegistryError, VerificationError
-from registry.leaf import format_time, parse_leaf, parse_time
+from registry.leaf import parse_leaf
 from registry.logstore import StoredCheckpoint, StoredSnapshot
 from registry.signednote import NoteVerifier, parse_verifier_key
+from registry.times import format_time, parse_time
 from registry.transparency import TransparencyLog, open_log, open_log_store
 from registry.views import open_read_models, open_view_store
 

@@ -33,12 +33,12 @@ from registry.errors import (
     ProofError,
     RegistryError,
 )
-from registry.leaf import format_time
 from registry.ledger import Anchor, find_anchor
 from registry.logstore import LogStoreMixin, PostgresLogStore, SQLiteLogStore, StoredCheckpoint
 from registry.receipts import Receipt, format_receipt
 from registry.signednote import NoteSigner, NoteVerifier, format_verifier_key, parse_verifier_key, signer_from_private
 from registry.sqlstore import open_with_retry
+from registry.times import format_time
 
 BATCH = 5000  # leaves per integration transaction: fewer commits, bounded memory
 MAX_TRIES = 50  # integration attempts that may lose races before catch-up gives up

@@ -35,9 +35,10 @@ from registry.errors import (
     StorageUnavailableError,
     VerificationError,
 )
-from registry.leaf import format_time, parse_leaf, parse_time
+from registry.leaf import parse_leaf
 from registry.publish import publish_snapshot
 from registry.terminal import safe, safe_json
+from registry.times import format_time, parse_time
 from registry.transparency import TransparencyLog, open_log
 from registry.views import ReadModels, open_read_models
 

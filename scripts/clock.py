@@ -26,7 +26,7 @@ from apscheduler.events import (
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from registry import config, jobs, keys
-from registry.leaf import format_time
+from registry.times import format_time
 
 log = logging.getLogger("registry.clock")
 HALT_REPEAT_SECONDS = 60.0

@@ -45,9 +45,10 @@ from werkzeug.test import TestResponse
 from registry import bundle, canonical, compose, envelope, keys, snapshots, tlog
 from registry.checkpoint import Checkpoint, sign_checkpoint
 from registry.errors import VerificationError
-from registry.leaf import format_leaf, format_time
+from registry.leaf import format_leaf
 from registry.signednote import signer_from_private
 from registry.state import fold
+from registry.times import format_time
 from tests.conftest import ORIGIN, _make_backend
 from tests.test_fuzz_api import Populated, assert_typed, populated_app
 from tests.test_web_api import HIROSHIMA, V1

@@ -51,7 +51,7 @@ from registry.checkpoint import (
     sign_checkpoint,
 )
 from registry.errors import NoteVerificationError
-from registry.leaf import parse_leaf, parse_time
+from registry.leaf import parse_leaf
 from registry.receipts import verify_receipt
 from registry.signednote import (
     SIG_TYPE_COSIGNATURE_V1,
@@ -62,6 +62,7 @@ from registry.signednote import (
     parse_verifier_key,
     signer_from_private,
 )
+from registry.times import parse_time
 from registry.transparency import TransparencyLog, open_log
 from registry.witness import format_add_checkpoint, parse_add_checkpoint
 from tests.conftest import ORIGIN, Actor, Backend, World, make_world

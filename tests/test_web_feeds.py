@@ -29,7 +29,7 @@ from lxml import etree, html
 
 from feeds import isolate
 from registry import canonical, keys
-from registry.leaf import parse_time
+from registry.times import parse_time
 from registry.transparency import open_log
 from tests.conftest import ORIGIN, Actor, Backend, World, _make_backend, make_world
 from web import close_app

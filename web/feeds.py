@@ -53,9 +53,9 @@ from feeds import (
 )
 from registry.domain import Code, Organization, code_id, organization_id
 from registry.errors import NotFoundError
-from registry.leaf import parse_time
 from registry.logstore import StoredCheckpoint
 from registry.statements import STATEMENT_TYPES
+from registry.times import parse_time
 from web import get_registry, get_settings, get_views, latest_checkpoint, refresh
 from web.feedviews import WORDS_VERSION, ItemBuilder, tag
 

@@ -39,9 +39,9 @@ from feeds import FeedItem, isolate, xml_text
 from feeds.text import NOT_XML
 from registry import canonical
 from registry.application import Registry
-from registry.leaf import parse_time
 from registry.statements import ATTESTABLE, MAINTAINER, ORGANIZATION
 from registry.terminal import safe_json
+from registry.times import parse_time
 from registry.views import ReadModels
 
 # The date in every tag: id; fixed forever (RFC 4151): the day the Hiroshima Code was published.

@@ -110,7 +110,7 @@ def _signed_at(index: int) -> datetime:
 def _statements() -> list[tuple[str, dict[str, Any]]]:
     """(signer key name, statement) for every leaf of the example log, in order."""
     from registry import keys
-    from registry.leaf import format_time
+    from registry.times import format_time
 
     pub = {name: keys.encode_public(example_key(name)) for name in KEY_NAMES}
     kid = {name: keys.key_id(example_key(name)) for name in KEY_NAMES}
