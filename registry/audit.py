@@ -54,8 +54,6 @@ from registry.errors import (
 )
 from registry.leaf import parse_leaf
 from registry.logstore import (
-    TILE_HEIGHT,
-    TILE_WIDTH,
     UPSTREAM,
     LogCorruptionError,
     LogStoreMixin,
@@ -76,6 +74,7 @@ from registry.rows import (
 )
 from registry.signatures import Signatures, verify_signatures  # noqa: F401 - re-exported for callers
 from registry.state import Applied, RegistryState, statement_hash
+from registry.tiles import TILE_HEIGHT, TILE_WIDTH
 from registry.tlog import RightEdge
 from registry.transparency import open_log_store
 

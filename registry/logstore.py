@@ -33,10 +33,9 @@ from registry import tlog
 from registry.errors import LogCorruptionError
 from registry.sqlstore import PostgresDialect, SQLiteDialect
 from registry.sqlstore import cols as _cols
+from registry.tiles import TILE_HEIGHT, TILE_WIDTH
 from registry.tlog import Address
 
-TILE_HEIGHT = 8
-TILE_WIDTH = 1 << TILE_HEIGHT
 HASH = tlog.HASH_SIZE
 UPSTREAM = "registry"  # the application whose notifications the log tracks
 

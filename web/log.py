@@ -27,6 +27,7 @@ from flask import Blueprint, Response, jsonify, request
 from registry import keys, tiles
 from registry.errors import InputError, LogCorruptionError, MalformedError, NotFoundError, TilePathError
 from registry.signednote import format_verifier_key
+from registry.tlog import HASH_SIZE
 from web import get_log, get_registry, get_settings, parse_index, refresh
 
 bp = Blueprint("log", __name__)
@@ -38,7 +39,6 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 # The checkpoint changes whenever the clock signs; tlog-tiles asks for at most a few seconds.
 SHORT_LIVED = "public, max-age=5"
 DISCOVERY_MAX_AGE = "public, max-age=300"
-HASH_SIZE = 32
 
 
 # --- C2SP tlog-tiles ---------------------------------------------------------------
