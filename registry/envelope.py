@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from registry import canonical, ed25519, keys
 from registry.encoding import b64decode, b64encode
-from registry.errors import InvalidSignatureError, MalformedError, TooLargeError
+from registry.errors import CanonicalError, InvalidSignatureError, MalformedError, TooLargeError
 
 PAYLOAD_TYPE = "application/vnd.hcoc-registry.statement+json"
 MAX_STATEMENT_BYTES = 16 * 1024
@@ -107,7 +107,7 @@ def parse(data: bytes) -> Envelope:
         raise TooLargeError(f"envelope is {len(data)} bytes; the limit is {MAX_ENVELOPE_BYTES}")
     try:
         obj = canonical.loads(data)
-    except canonical.CanonicalError as e:
+    except CanonicalError as e:
         raise MalformedError(f"envelope: {e}") from None
     return from_json(obj)
 
@@ -135,7 +135,7 @@ def from_json(obj: Any) -> Envelope:
         raise TooLargeError(f"statement is {len(payload)} bytes; the limit is {MAX_STATEMENT_BYTES}")
     try:
         statement = canonical.loads_canonical(payload)
-    except canonical.CanonicalError as e:
+    except CanonicalError as e:
         raise MalformedError(f"payload: {e}") from None
     if not isinstance(statement, dict):
         raise MalformedError("payload must be a JSON object")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from registry import canonical, envelope
 from registry.envelope import Envelope
-from registry.errors import MalformedError
+from registry.errors import CanonicalError, MalformedError
 from registry.times import parse_time
 
 LEAF_FORMAT = "hcoc-registry/leaf/v1"
@@ -46,7 +46,7 @@ def parse_leaf(data: bytes) -> Leaf:
         raise MalformedError("log entry too large")
     try:
         obj = canonical.loads_canonical(data)
-    except canonical.CanonicalError as e:
+    except CanonicalError as e:
         raise MalformedError(f"log entry: {e}") from None
     if not isinstance(obj, dict) or set(obj) != {"envelope", "format", "recorded_at"}:
         raise MalformedError("log entry must have exactly envelope, format and recorded_at")

@@ -20,11 +20,11 @@ import click
 
 from registry import bundle, compose, config, envelope, jobs, keys, notes, seed, snapshots, tlog
 from registry.application import Recorded, Registry, open_registry
-from registry.canonical import CanonicalError
 from registry.canonical import loads as strict_loads
 from registry.diff import diff_states
 from registry.domain import code_id
 from registry.errors import (
+    CanonicalError,
     ConfigurationError,
     MalformedError,
     NoteError,

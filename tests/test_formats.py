@@ -33,9 +33,8 @@ from typing import Any
 import pytest
 
 from registry import canonical, envelope, errors, keys, leaf, snapshots, state, statements, tiles, tlog
-from registry.canonical import CanonicalError
 from registry.checkpoint import SignedCheckpoint, format_checkpoint_text, open_checkpoint
-from registry.errors import ReceiptError
+from registry.errors import CanonicalError, ReceiptError
 from registry.receipts import parse_receipt, verify_receipt
 from registry.signednote import (
     SIG_TYPE_COSIGNATURE_V1,

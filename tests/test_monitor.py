@@ -50,7 +50,7 @@ from registry.checkpoint import (
     parse_checkpoint_text,
     sign_checkpoint,
 )
-from registry.errors import NoteVerificationError
+from registry.errors import NoteVerificationError, ProofError
 from registry.leaf import parse_leaf
 from registry.receipts import verify_receipt
 from registry.signednote import (
@@ -134,7 +134,7 @@ class Monitor:
         proof = [base64.b64decode(h, validate=True) for h in doc["hashes"]]
         try:
             tlog.verify_inclusion(index, cp.size, tlog.leaf_hash(entry.data), proof, cp.root)
-        except tlog.ProofError as e:
+        except ProofError as e:
             raise Alarm("entry", f"entry {index} is not the one checkpoint {cp.size} commits to: {e}",
                         (latest.note,), proof) from None
         return entry.data
@@ -169,7 +169,7 @@ class Monitor:
         proof = self._consistency_proof(a.size, b.size, evidence)
         try:
             tlog.verify_consistency(a.size, b.size, a.root, b.root, proof)
-        except tlog.ProofError as e:
+        except ProofError as e:
             raise Alarm("split-view", f"size {b.size} does not extend size {a.size}: {e}", evidence, proof) from None
 
     def _consistency_proof(self, old: int, new: int, evidence: tuple[bytes, ...]) -> list[bytes]:
@@ -190,7 +190,7 @@ def proves_misbehaviour(old_note: bytes, new_note: bytes, proof: Sequence[bytes]
         return old.root != new.root
     try:
         tlog.verify_consistency(old.size, new.size, old.root, new.root, proof)
-    except tlog.ProofError:
+    except ProofError:
         return True
     return False
 
@@ -232,7 +232,7 @@ class Witness:
             raise Refused(409, f"{self.size}")
         try:
             tlog.verify_consistency(self.size, cp.size, self.root, cp.root, request.proof)
-        except tlog.ProofError as e:
+        except ProofError as e:
             raise Refused(422, str(e)) from None
         self.size, self.root = cp.size, cp.root
         return cosign_checkpoint(parse_note(request.checkpoint).text, self.name, self.key, now)

@@ -13,12 +13,13 @@ from click.testing import CliRunner
 
 from registry import envelope, keys, tiles, tlog
 from registry.checkpoint import open_checkpoint
+from registry.errors import InconsistentLogError
 from registry.leaf import parse_leaf
 from registry.receipts import verify_receipt
 from registry.signednote import signer_from_private
 from registry.tiles import TILE_WIDTH
 from registry.times import parse_time
-from registry.transparency import InconsistentLogError, TransparencyLog, open_log
+from registry.transparency import TransparencyLog, open_log
 from scripts.cli import main
 from tests.conftest import Actor, Backend, World, make_world
 
