@@ -29,7 +29,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from feeds import isolate
-from registry import compose, envelope, keys, statements
+from registry import compose, envelope, keys, statements, times
 from registry.errors import InvalidStatementError
 from registry.leaf import parse_leaf
 from registry.transparency import open_log
@@ -352,7 +352,7 @@ _IDENTIFIERS = {  # field kind -> (pattern, a valid value)
     "nonce": (statements._NONCE, "ab" * 16),
     "origin": (statements._ORIGIN, "registry.example/hcoc"),
     "date": (statements._DATE, "2023-10-30"),
-    "timestamp": (statements._TIMESTAMP, "2023-10-30T12:00:00Z"),
+    "timestamp": (times._TIME, "2023-10-30T12:00:00Z"),
 }
 
 
