@@ -27,7 +27,7 @@ from feeds.entries import WORDS_VERSION, EventSource, ItemBuilder, tag
 from feeds.items import EMPTY_FEED_UPDATED, FeedPage
 from feeds.render import FORMAT_VERSION, render_atom, render_rss
 from feeds.text import xml_text
-from registry.leaf import parse_time
+from registry.times import parse_time
 
 FORMATS = ("atom", "rss")
 FILTERED_ENTRIES = 100

@@ -38,9 +38,9 @@ from urllib.parse import quote, urlsplit
 from feeds.items import FeedItem
 from feeds.text import NOT_XML, isolate, xml_text
 from registry import canonical
-from registry.leaf import parse_time
 from registry.statements import ABOUT_AN_ORGANIZATION, MAINTAINER, ORGANIZATION, scope_words
 from registry.terminal import safe_json
+from registry.times import parse_time
 
 # The date in every tag: id; fixed forever (RFC 4151): the day the Hiroshima Code was published.
 TAG_DATE = "2023-10-30"

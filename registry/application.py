@@ -48,9 +48,10 @@ from registry.errors import (
     StorageUnavailableError,
 )
 from registry.follow import LOG_ENTRY_TOPIC, pages
-from registry.leaf import Leaf, format_leaf, format_time, parse_leaf
+from registry.leaf import Leaf, format_leaf, parse_leaf
 from registry.ledger import Anchor, Ledger
 from registry.state import statement_hash
+from registry.times import format_time
 
 LOG_ID = uuid5(NAMESPACE, "statement-log")
 PAGE = 1000  # log entries read per query while following the log

@@ -42,20 +42,20 @@ from typing import Any, Protocol
 
 from eventsourcing.application import Application
 
-from registry import config, envelope, notes, rules, snapshots, tlog
+from registry import config, envelope, rules, snapshots, tlog
 from registry.application import HINT_TOPIC, LOG_ID, LogEntryRecorded
+from registry.checkpoint import Checkpoint, open_checkpoint
 from registry.errors import (
     DuplicateStatementError,
     InvalidSignatureError,
     MalformedError,
+    NoteError,
     RegistryError,
     VerificationError,
 )
 from registry.follow import entry_of, pages
 from registry.leaf import parse_leaf
 from registry.logstore import (
-    TILE_HEIGHT,
-    TILE_WIDTH,
     UPSTREAM,
     LogCorruptionError,
     LogStoreMixin,
@@ -75,7 +75,9 @@ from registry.rows import (
     parse_hint,
 )
 from registry.signatures import Signatures, verify_signatures  # noqa: F401 - re-exported for callers
+from registry.signednote import NoteVerifier
 from registry.state import Applied, RegistryState, statement_hash
+from registry.tiles import TILE_HEIGHT, TILE_WIDTH
 from registry.tlog import RightEdge
 from registry.transparency import open_log_store
 
@@ -165,7 +167,7 @@ Progress = Callable[[int, int], None]
 class Auditor:
     """Checks a stream of log entries against what was published about them."""
 
-    def __init__(self, *, log_verifier: notes.NoteVerifier, head: tuple[int, bytes],
+    def __init__(self, *, log_verifier: NoteVerifier, head: tuple[int, bytes],
                  checkpoints: Sequence[StoredCheckpoint] = (), snapshot_sizes: Sequence[int] = (),
                  load_snapshot: Callable[[int], StoredSnapshot | None] = lambda size: None,
                  tiles: TileRows | None = None, proof_reader: tlog.HashReader | None = None,
@@ -326,11 +328,11 @@ class Auditor:
 
     def _finish_published(self, size: int) -> None:
         # 4. checkpoints: signature, root at their size, each consistent with the one before
-        previous: notes.Checkpoint | None = None
+        previous: Checkpoint | None = None
         for stored in self.checkpoints:
             try:
-                signed = notes.open_checkpoint(stored.note, self.origin, self.verifier).checkpoint
-            except (notes.NoteError, ValueError) as e:
+                signed = open_checkpoint(stored.note, self.origin, self.verifier).checkpoint
+            except (NoteError, ValueError) as e:
                 self.findings.add(None, "checkpoint", f"size {stored.size}: signature: {e}")
                 continue
             if (signed.size, signed.root) != (stored.size, stored.root):
@@ -348,7 +350,7 @@ class Auditor:
         for missing in sorted(s for s in self.snapshot_sizes if s > size or s == 0):
             self.findings.add(None, "snapshot", f"size {missing}: not a size the {size} entries reach")
 
-    def _consistency(self, old: notes.Checkpoint, new: notes.Checkpoint) -> None:
+    def _consistency(self, old: Checkpoint, new: Checkpoint) -> None:
         if self.proof_reader is None or old.size > new.size:
             return
         try:
@@ -601,7 +603,7 @@ class StoredTiles:
         return self.store.size()
 
 
-def audit_store(recorder: Any, store: LogStoreMixin, log_verifier: notes.NoteVerifier, *, workers: int = 2,
+def audit_store(recorder: Any, store: LogStoreMixin, log_verifier: NoteVerifier, *, workers: int = 2,
                 parallel_from: int = PARALLEL_FROM, progress: Progress | None = None,
                 progress_every: int = PROGRESS_EVERY, page: int = PAGE, views: Any = None) -> AuditResult:
     """Audit an event store (its application recorder), the log store projected from it and, given a
@@ -637,7 +639,7 @@ def _tracking_table(store: Any) -> str:
     return str(getattr(store, "tracking_table_name", "tracking"))
 
 
-def audit_data(settings: config.Settings, log_verifier: notes.NoteVerifier, **options: Any) -> AuditResult:
+def audit_data(settings: config.Settings, log_verifier: NoteVerifier, **options: Any) -> AuditResult:
     """Open a registry's raw stores (events, log, read models), audit them and close them."""
     from registry.views import open_view_store
 

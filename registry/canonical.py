@@ -1,7 +1,7 @@
 """RFC 8785 (JCS) canonical JSON: the one place where anything signed or hashed
 is turned into bytes.
 
-A leaf module: it imports nothing of ours. It wraps the ``rfc8785`` package and
+A leaf module: it imports nothing of ours but its error class. It wraps the ``rfc8785`` package and
 adds the strict *parse* side: :func:`loads_canonical` accepts only bytes that
 are already canonical, so a hash of stored bytes never depends on who
 re-serialised them. Floats are refused outright: no registry document needs
@@ -16,13 +16,11 @@ from typing import Any
 
 import rfc8785
 
+from registry.errors import CanonicalError
+
 MAX_DEPTH = 16
 _FAST = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False)
 _SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-class CanonicalError(ValueError):
-    """The value or bytes are not canonical JSON as the registry defines it."""
 
 
 def dumps(value: Any) -> bytes:

@@ -6,7 +6,7 @@ import secrets
 from datetime import UTC, datetime
 from typing import Any
 
-from registry.leaf import format_time
+from registry.times import format_time
 
 
 def statement(type_: str, origin: str, *, now: datetime | None = None, **fields: Any) -> dict[str, Any]:

@@ -1,10 +1,15 @@
 """The registry's error hierarchy, grouped by who is at fault.
 
-Every refusal the core makes is one of these classes. Each carries a short
-machine-readable ``code`` (used as the problem type on the web and in
-``--json`` output) and a one-line human message. The web layer maps classes to
-HTTP status codes in one place; the command line prints the message and exits
-non-zero.
+Every error the registry raises on purpose is one of these classes, and every
+one is defined here. Each carries a short machine-readable ``code`` (used as
+the problem type on the web and in ``--json`` output) and a one-line human
+message. A refinement that means the same to a client keeps its parent's code
+(a bad base64 field is ``malformed`` like any other).
+
+What it does not do: decide HTTP statuses (``web.problems`` maps classes to
+them, in one table) or exit codes (the command line). Plain ``ValueError`` is
+kept for a caller's programming mistakes, such as a misconfigured verifier or a
+negative tree size, as Python itself does: those are bugs, not refusals.
 """
 
 from __future__ import annotations
@@ -14,7 +19,6 @@ class RegistryError(Exception):
     """Base class of every error the registry raises on purpose."""
 
     code = "registry-error"
-    status = 500
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -32,7 +36,6 @@ class InputError(RegistryError):
     """The submitted bytes or statement cannot be accepted."""
 
     code = "invalid-input"
-    status = 400
 
 
 class MalformedError(InputError):
@@ -45,14 +48,33 @@ class TooLargeError(MalformedError):
     """A size limit was exceeded."""
 
     code = "too-large"
-    status = 413
+
+
+class Base64Error(MalformedError):
+    """Text is not standard padded base64 (RFC 4648), with no whitespace or other characters."""
+
+
+class NonCanonicalBase64Error(Base64Error):
+    """Base64 that decodes, but is not the one spelling the encoder gives (unused low bits set)."""
+
+
+class TimeFormatError(MalformedError):
+    """A time is not the registry's ``YYYY-MM-DDTHH:MM:SSZ`` form, or names no real moment.
+
+    ``reason`` says which check failed, so that a caller can word it in its own
+    terms: ``form``, ``year`` (outside the caller's range), ``date`` (no such
+    moment) or ``canonical`` (another spelling of a real moment).
+    """
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class InvalidStatementError(InputError):
     """A statement field is missing, unknown, of the wrong type or out of range."""
 
     code = "invalid-statement"
-    status = 422
 
     def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(f"{field}: {message}" if field else message)
@@ -63,56 +85,48 @@ class InvalidSignatureError(InputError):
     """The envelope signature does not verify."""
 
     code = "invalid-signature"
-    status = 401
 
 
 class UnknownKeyError(InputError):
     """The signing key is not known to the registry."""
 
     code = "unknown-key"
-    status = 401
 
 
 class RevokedKeyError(InputError):
     """The signing key was revoked before this statement."""
 
     code = "revoked-key"
-    status = 403
 
 
 class UnauthorizedSignerError(InputError):
     """The signer may not make this statement (wrong role or organization)."""
 
     code = "unauthorized-signer"
-    status = 403
 
 
 class WrongRegistryError(InputError):
     """The statement names another registry origin (cross-registry replay)."""
 
     code = "wrong-registry"
-    status = 422
 
 
 class StaleStatementError(InputError):
     """``signed_at`` lies outside the accepted window for live submissions."""
 
     code = "stale-statement"
-    status = 422
 
 
 class UnknownSubjectError(InputError):
     """The statement refers to an organization, Code or version that does not exist."""
 
     code = "unknown-subject"
-    status = 404
 
 
 class RuleError(InputError):
     """The statement breaks a registry rule given the current state."""
 
     code = "rule-violation"
-    status = 409
 
 
 class ConflictError(RuleError):
@@ -144,18 +158,69 @@ class NotFoundError(RegistryError):
     """A requested record does not exist."""
 
     code = "not-found"
-    status = 404
 
 
 class VerificationError(RegistryError):
     """A published artefact (receipt, checkpoint, snapshot, bundle) failed a check."""
 
     code = "verification-failed"
-    status = 422
 
     def __init__(self, message: str, step: str | None = None) -> None:
         super().__init__(f"{step}: {message}" if step else message)
         self.step = step
+
+
+# --- formats: bytes a pure codec refuses ------------------------------------------
+# The codecs (canonical JSON, signed notes, proofs, tiles) cannot know whose bytes they were
+# given. A caller that parses a submitter's or a client's bytes turns these into an InputError or
+# a VerificationError naming the field or step; one that reaches the web untranslated is the
+# server's own data failing, a server fault.
+
+
+class CanonicalError(RegistryError):
+    """The value or bytes are not canonical JSON as the registry defines it."""
+
+    code = "non-canonical-json"
+
+
+class NoteError(RegistryError):
+    """A signed note, key, checkpoint, witness request or receipt is malformed."""
+
+    code = "malformed-note"
+
+
+class NoteVerificationError(NoteError):
+    """A note's signature, origin or witness quorum did not verify."""
+
+    code = "note-verification-failed"
+
+
+class ReceiptError(NoteError):
+    """A receipt was rejected; step is parse, checkpoint, witness, leaf or inclusion."""
+
+    code = "receipt-rejected"
+
+    def __init__(self, step: str, message: str) -> None:
+        super().__init__(f"{step}: {message}")
+        self.step = step
+
+
+class ProofError(RegistryError):
+    """An inclusion or consistency proof does not verify (or its inputs are malformed)."""
+
+    code = "proof-failed"
+
+
+class TilePathError(RegistryError):
+    """A tile path is not in the canonical C2SP tlog-tiles form."""
+
+    code = "malformed-tile-path"
+
+
+class TileDataError(RegistryError):
+    """Served tile or entry-bundle bytes are malformed."""
+
+    code = "malformed-tile-data"
 
 
 # --- the operator's side ---------------------------------------------------------
@@ -171,14 +236,12 @@ class StorageUnavailableError(RegistryError):
     """The event store could not be reached or stayed locked; try again later."""
 
     code = "storage-unavailable"
-    status = 503
 
 
 class LogHaltedError(RegistryError):
     """A stored log entry failed its checks: nothing after it is accepted or signed until an operator acts."""
 
     code = "log-halted"
-    status = 503
 
     def __init__(self, index: int, reason: str) -> None:
         super().__init__(f"log entry {index} failed its checks ({reason}); the log stops before it "
@@ -191,4 +254,15 @@ class CatchUpError(RegistryError):
     """A catch-up made no progress after repeated tries: a stored position disagrees with the log."""
 
     code = "catch-up-stuck"
-    status = 503
+
+
+class LogCorruptionError(RegistryError):
+    """The stored log disagrees with itself or with the event store (a leaf or a hash out of place)."""
+
+    code = "log-corrupted"
+
+
+class InconsistentLogError(RegistryError):
+    """The stored tree no longer contains a published checkpoint: refuse to sign."""
+
+    code = "inconsistent-log"

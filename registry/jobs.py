@@ -13,10 +13,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from registry.leaf import parse_time
 from registry.locks import signer_lock
 from registry.node import SNAPSHOT_EVERY, SNAPSHOT_EVERY_LEAVES, Node, open_node
 from registry.publish import publish_snapshot
+from registry.times import parse_time
 
 __all__ = ["JOBS", "SNAPSHOT_EVERY", "SNAPSHOT_EVERY_LEAVES", "Node", "catch_up", "checkpoint", "flags", "halted",
            "open_node", "snapshot"]

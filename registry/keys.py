@@ -8,8 +8,6 @@ A key id is the lowercase hex SHA-256 of the raw 32-byte public key.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import os
 import stat
@@ -21,7 +19,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from registry import ed25519
-from registry.errors import ConfigurationError, InvalidStatementError
+from registry.encoding import b64decode, b64encode
+from registry.errors import Base64Error, ConfigurationError, InvalidStatementError, NonCanonicalBase64Error
 
 if TYPE_CHECKING:
     from registry.config import Settings
@@ -50,7 +49,7 @@ def key_id(public: bytes | Ed25519PrivateKey | Ed25519PublicKey) -> str:
 def encode_public(public: bytes | Ed25519PrivateKey | Ed25519PublicKey) -> str:
     """Standard base64 (with padding) of the raw public key, as statements carry it."""
     raw = public if isinstance(public, bytes) else public_bytes(public)
-    return base64.b64encode(raw).decode("ascii")
+    return b64encode(raw)
 
 
 def decode_public(text: str, field: str = "public_key") -> bytes:
@@ -69,10 +68,12 @@ def decode_public(text: str, field: str = "public_key") -> bytes:
 
 def _decode_base64_key(text: str, field: str) -> bytes:
     try:
-        raw = base64.b64decode(text.encode("ascii"), validate=True)
-    except (binascii.Error, UnicodeEncodeError, ValueError):
+        raw = b64decode(text, field)
+    except NonCanonicalBase64Error:  # worded as the wrong size is: not the spelling of a 32-byte key
+        raise InvalidStatementError("must be a 32-byte Ed25519 public key", field) from None
+    except Base64Error:
         raise InvalidStatementError("not standard base64", field) from None
-    if len(raw) != PUBLIC_KEY_SIZE or base64.b64encode(raw).decode("ascii") != text:
+    if len(raw) != PUBLIC_KEY_SIZE:
         raise InvalidStatementError("must be a 32-byte Ed25519 public key", field)
     return raw
 

@@ -9,16 +9,14 @@ have produced.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from registry import canonical, envelope
 from registry.envelope import Envelope
-from registry.errors import MalformedError
+from registry.errors import CanonicalError, MalformedError
+from registry.times import parse_time
 
 LEAF_FORMAT = "hcoc-registry/leaf/v1"
-TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 MAX_LEAF_BYTES = 65535  # a C2SP entry bundle prefixes each entry with a uint16 length
 
 
@@ -28,32 +26,6 @@ class Leaf:
 
     envelope: Envelope
     recorded_at: str
-
-
-def format_time(moment: datetime) -> str:
-    """UTC, seconds precision, ``Z`` suffix: the registry's one time format."""
-    t = moment.astimezone(UTC)
-    if t.year < 1000:  # strftime's %Y would not pad; keep one code path for the rare case
-        return t.strftime(TIME_FORMAT)
-    return f"{t.year:04d}-{t.month:02d}-{t.day:02d}T{t.hour:02d}:{t.minute:02d}:{t.second:02d}Z"
-
-
-_TIME = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})Z")
-
-
-def parse_time(text: str) -> datetime:
-    """Parse :func:`format_time` output strictly."""
-    # A regular expression and the constructor: strptime costs ~40 µs, on every leaf parsed.
-    match = _TIME.fullmatch(text) if isinstance(text, str) else None
-    try:
-        if match is None:
-            raise ValueError(text)
-        moment = datetime(*(int(part) for part in match.groups()), tzinfo=UTC)
-    except (TypeError, ValueError):
-        raise MalformedError(f"not a UTC time of the form YYYY-MM-DDTHH:MM:SSZ: {text!r}") from None
-    if format_time(moment) != text:
-        raise MalformedError(f"non-canonical time {text!r}")
-    return moment
 
 
 def format_leaf(env: Envelope, recorded_at: str) -> bytes:
@@ -74,7 +46,7 @@ def parse_leaf(data: bytes) -> Leaf:
         raise MalformedError("log entry too large")
     try:
         obj = canonical.loads_canonical(data)
-    except canonical.CanonicalError as e:
+    except CanonicalError as e:
         raise MalformedError(f"log entry: {e}") from None
     if not isinstance(obj, dict) or set(obj) != {"envelope", "format", "recorded_at"}:
         raise MalformedError("log entry must have exactly envelope, format and recorded_at")

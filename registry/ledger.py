@@ -29,10 +29,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from registry import notes, snapshots, tlog
+from registry import snapshots, tlog
 from registry.errors import InvalidSignatureError, LogHaltedError, RegistryError, VerificationError
 from registry.leaf import Leaf, parse_leaf
 from registry.signatures import Signatures
+from registry.signednote import NoteVerifier
 from registry.state import Applied, RegistryState
 
 PARALLEL_FROM = 10_000  # a backlog this long has its signatures checked by worker processes
@@ -179,7 +180,7 @@ def _reason(error: RegistryError) -> str:
 # --- anchors -------------------------------------------------------------------------------------
 
 
-def anchor_from_snapshot(document: bytes, verifier: notes.NoteVerifier, read: tlog.HashReader) -> Anchor:
+def anchor_from_snapshot(document: bytes, verifier: NoteVerifier, read: tlog.HashReader) -> Anchor:
     """A verified anchor from a signed snapshot document and the stored tree hashes at its size.
 
     Raises:
@@ -200,7 +201,7 @@ def anchor_from_snapshot(document: bytes, verifier: notes.NoteVerifier, read: tl
     return Anchor(state, edge)
 
 
-def find_anchor(store: Any, verifier: notes.NoteVerifier | None) -> Anchor | None:
+def find_anchor(store: Any, verifier: NoteVerifier | None) -> Anchor | None:
     """The newest signed snapshot of a log store that verifies and the stored tree supports; None if none does."""
     if verifier is None:
         return None

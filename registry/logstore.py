@@ -30,18 +30,14 @@ from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteTrackingRecorder
 
 from registry import tlog
+from registry.errors import LogCorruptionError
 from registry.sqlstore import PostgresDialect, SQLiteDialect
 from registry.sqlstore import cols as _cols
+from registry.tiles import TILE_HEIGHT, TILE_WIDTH
 from registry.tlog import Address
 
-TILE_HEIGHT = 8
-TILE_WIDTH = 1 << TILE_HEIGHT
 HASH = tlog.HASH_SIZE
 UPSTREAM = "registry"  # the application whose notifications the log tracks
-
-
-class LogCorruptionError(RuntimeError):
-    """The stored log disagrees with the event store (a leaf out of place)."""
 
 
 @dataclass(frozen=True)

@@ -28,12 +28,15 @@ from datetime import UTC, datetime
 from itertools import zip_longest
 from pathlib import Path
 
-from registry import bundle, config, keys, notes, snapshots, tlog
+from registry import bundle, config, keys, snapshots, tlog
 from registry.application import LogEntryRecorded, Registry, open_registry
 from registry.audit import Auditor, AuditResult, Entry, Progress, RightEdge, open_event_store
-from registry.errors import ConfigurationError, RegistryError, VerificationError
-from registry.leaf import format_time, parse_leaf, parse_time
+from registry.checkpoint import open_checkpoint
+from registry.errors import ConfigurationError, NoteError, RegistryError, VerificationError
+from registry.leaf import parse_leaf
 from registry.logstore import StoredCheckpoint, StoredSnapshot
+from registry.signednote import NoteVerifier, parse_verifier_key
+from registry.times import format_time, parse_time
 from registry.transparency import TransparencyLog, open_log, open_log_store
 from registry.views import open_read_models, open_view_store
 
@@ -56,7 +59,7 @@ class VerifiedBundle:
     origin: str
     size: int
     root: bytes
-    log_verifier: notes.NoteVerifier
+    log_verifier: NoteVerifier
     leaves: list[bytes]
     checkpoints: list[StoredCheckpoint]
     snapshots: list[StoredSnapshot]
@@ -122,8 +125,8 @@ def verify_bundle(path: Path, *, workers: int = 2, progress: Progress | None = N
     data = bundle.read(path)
     # 2. the log key is named after the origin
     try:
-        verifier = notes.parse_verifier_key(data.log_key)
-    except (notes.NoteError, ValueError) as e:
+        verifier = parse_verifier_key(data.log_key)
+    except NoteError as e:
         raise VerificationError(f"the bundle's log key is not a verifier key: {e}", "bundle") from None
     if verifier.name != data.origin:
         raise VerificationError(f"the log key is named {verifier.name!r}, the origin is {data.origin!r}", "bundle")
@@ -152,15 +155,15 @@ def verify_bundle(path: Path, *, workers: int = 2, progress: Progress | None = N
     return VerifiedBundle(data.origin, data.size, data.root, verifier, data.leaves, checkpoints, documents, result)
 
 
-def _checkpoint(note: bytes, verifier: notes.NoteVerifier) -> StoredCheckpoint:
+def _checkpoint(note: bytes, verifier: NoteVerifier) -> StoredCheckpoint:
     try:
-        cp = notes.open_checkpoint(note, verifier.name, verifier).checkpoint
-    except (notes.NoteError, ValueError) as e:
+        cp = open_checkpoint(note, verifier.name, verifier).checkpoint
+    except (NoteError, ValueError) as e:  # ValueError: the bundle's log key is a cosignature key, not Ed25519
         raise VerificationError(f"a checkpoint: {e}", "bundle") from None
     return StoredCheckpoint(cp.size, cp.root, note, "")
 
 
-def _snapshot(document: bytes, verifier: notes.NoteVerifier) -> StoredSnapshot:
+def _snapshot(document: bytes, verifier: NoteVerifier) -> StoredSnapshot:
     try:
         verified = snapshots.verify_document(document, verifier)
     except VerificationError as e:

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 
 from registry import snapshots
 from registry.errors import RegistryError
-from registry.leaf import format_time
 from registry.logstore import StoredSnapshot
+from registry.times import format_time
 from registry.transparency import TransparencyLog
 
 

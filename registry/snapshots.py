@@ -27,8 +27,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from registry import canonical, notes, tlog
-from registry.errors import RegistryError, VerificationError
+from registry import canonical, tlog
+from registry.checkpoint import open_checkpoint, parse_signed_checkpoint
+from registry.errors import CanonicalError, NoteError, RegistryError, VerificationError
+from registry.signednote import NoteSigner, NoteVerifier, open_note, sign_note
 from registry.state import fold
 
 NOTE_HEADER = "hcoc-registry/snapshot/v1"
@@ -73,13 +75,12 @@ def state_hash(state_doc: dict[str, Any]) -> bytes:
     return hashlib.sha256(canonical.dumps(state_doc)).digest()
 
 
-def make_document(state_doc: dict[str, Any], checkpoint_note: bytes, signer: notes.NoteSigner) -> bytes:
+def make_document(state_doc: dict[str, Any], checkpoint_note: bytes, signer: NoteSigner) -> bytes:
     """Sign a snapshot of ``state_doc`` (whose size must be the checkpoint's) and return the document."""
-    cp = notes.parse_checkpoint_text(notes.parse_note(checkpoint_note).text)
+    cp = parse_signed_checkpoint(checkpoint_note)
     if state_doc["size"] != cp.size or state_doc["origin"] != cp.origin:
         raise RegistryError("the state and the checkpoint are not of the same tree")
-    note = notes.sign_note(format_snapshot_text(SnapshotNote(cp.origin, cp.size, state_hash(state_doc), cp.root)),
-                           signer)
+    note = sign_note(format_snapshot_text(SnapshotNote(cp.origin, cp.size, state_hash(state_doc), cp.root)), signer)
     return canonical.dumps({
         "checkpoint": checkpoint_note.decode("utf-8"), "format": DOCUMENT_FORMAT,
         "note": note.decode("utf-8"), "state": state_doc,
@@ -93,7 +94,7 @@ class VerifiedSnapshot:
     rebuilt: bool
 
 
-def verify_document(data: bytes, log_verifier: notes.NoteVerifier,
+def verify_document(data: bytes, log_verifier: NoteVerifier,
                     leaves: Iterable[bytes] | None = None) -> VerifiedSnapshot:
     """Check a snapshot document; with ``leaves`` (0..N-1), also rebuild the state and the root.
 
@@ -108,21 +109,21 @@ def verify_document(data: bytes, log_verifier: notes.NoteVerifier,
         note_bytes, cp_bytes, state_doc = doc["note"].encode(), doc["checkpoint"].encode(), doc["state"]
         if doc.get("format") != DOCUMENT_FORMAT or not isinstance(state_doc, dict):
             raise ValueError(f"format must be {DOCUMENT_FORMAT}")
-    except (ValueError, KeyError, TypeError, AttributeError) as e:
+    except (CanonicalError, ValueError, KeyError, TypeError, AttributeError) as e:
         raise VerificationError(f"not a snapshot document: {e}", "document") from None
     origin = log_verifier.name
     # 2. the snapshot note is signed by the log key
     try:
-        opened = notes.open_note(note_bytes, [log_verifier])
-    except (notes.NoteError, ValueError) as e:
+        opened = open_note(note_bytes, [log_verifier])
+    except NoteError as e:
         raise VerificationError(str(e), "note signature") from None
     snap = parse_snapshot_text(opened.text)
     if snap.origin != origin:
         raise VerificationError(f"snapshot is for origin {snap.origin!r}, not {origin!r}", "note")
     # 3. the checkpoint is signed and is of the same tree
     try:
-        cp = notes.open_checkpoint(cp_bytes, origin, log_verifier).checkpoint
-    except (notes.NoteError, ValueError) as e:
+        cp = open_checkpoint(cp_bytes, origin, log_verifier).checkpoint
+    except (NoteError, ValueError) as e:  # ValueError: a log key that is not Ed25519 (a bundle's may be)
         raise VerificationError(str(e), "checkpoint") from None
     if (cp.size, cp.root) != (snap.size, snap.root):
         raise VerificationError(f"checkpoint is of size {cp.size}, snapshot of {snap.size}", "checkpoint")

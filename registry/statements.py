@@ -28,13 +28,14 @@ import re
 import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 from registry import keys
 from registry.countries import COUNTRIES
-from registry.errors import InvalidStatementError, WrongRegistryError
+from registry.errors import InvalidStatementError, TimeFormatError, WrongRegistryError
+from registry.times import parse_time
 
 STATEMENT_TYPES: tuple[str, ...] = (
     "registry.genesis",
@@ -72,7 +73,6 @@ _VERSION_ID = re.compile(r"[0-9A-Za-z](?:[0-9A-Za-z.-]{0,62}[0-9A-Za-z])?")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _NONCE = re.compile(r"[0-9a-f]{32,64}")
 _DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
-_TIMESTAMP = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})Z")
 # Printable ASCII without space or "+": the origin is the key name of C2SP
 # signed notes and the first part of the "name+hash+base64" verifier key.
 _ORIGIN = re.compile(r"[\x21-\x2a\x2c-\x7e]{1,200}")
@@ -82,18 +82,23 @@ _LONG_TEXT_CONTROLS = frozenset("\n\t")
 # --- dates and times -------------------------------------------------------------
 
 
+# Signed times lie in the years 2000 to 2999 (docs/FORMATS.md section 3). The registry's own
+# times (recorded_at, published_at) take any year, so reading back what it wrote never fails.
+_SIGNED_YEARS = range(2000, 3000)
+# How parse_timestamp words each TimeFormatError reason; a time in those years has one spelling only.
+_TIMESTAMP_REFUSALS = {
+    "form": "must be a UTC timestamp YYYY-MM-DDTHH:MM:SSZ",
+    "year": "year must be between 2000 and 2999",
+    "date": "not a real date and time",
+}
+
+
 def parse_timestamp(s: str, field: str | None = None) -> datetime:
     """The UTC datetime of an exact ``YYYY-MM-DDTHH:MM:SSZ`` string (years 2000..2999)."""
-    match = _TIMESTAMP.fullmatch(s) if isinstance(s, str) else None
-    if match is None:
-        _fail("must be a UTC timestamp YYYY-MM-DDTHH:MM:SSZ", field)
-    year, month, day, hour, minute, second = (int(part) for part in match.groups())
-    if not 2000 <= year <= 2999:
-        _fail("year must be between 2000 and 2999", field)
     try:
-        return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
-    except ValueError:
-        _fail("not a real date and time", field)
+        return parse_time(s, _SIGNED_YEARS)
+    except TimeFormatError as e:
+        _fail(_TIMESTAMP_REFUSALS[e.reason], field)
 
 
 def parse_date(s: str, field: str | None = None) -> date:

@@ -10,15 +10,16 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from registry import config, keys, notes
+from registry import config, keys
 from registry.application import Registry
+from registry.signednote import format_verifier_key
 from registry.transparency import TransparencyLog
 
 
 def log_verifier_key(settings: config.Settings) -> str:
     """The log's verifier key (name+hash+base64), from its public key file."""
     public = keys.load_public_file(keys.public_path(settings.log_key))
-    return notes.format_verifier_key(settings.origin, public)
+    return format_verifier_key(settings.origin, public)
 
 
 def summarize(settings: config.Settings, registry: Registry, log: TransparencyLog, size: int) -> dict[str, Any]:

@@ -19,6 +19,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from registry.errors import TileDataError, TilePathError
 from registry.tlog import HASH_SIZE, Address, HashReader, node_hash
 
 TILE_HEIGHT = 8
@@ -35,14 +36,6 @@ _PATH_RE = re.compile(
     r"(?P<level>entries|0|[1-9][0-9]?)/(?P<index>(?:x[0-9]{3}/)*[0-9]{3})"
     r"(?:\.p/(?P<width>[1-9][0-9]{0,2}))?"
 )
-
-
-class TilePathError(ValueError):
-    """A tile path is not in the canonical C2SP tlog-tiles form."""
-
-
-class TileDataError(ValueError):
-    """Served tile or entry-bundle bytes are malformed."""
 
 
 @dataclass(frozen=True)

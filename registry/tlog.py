@@ -22,6 +22,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 
+from registry.errors import ProofError
+
 LEAF_PREFIX = b"\x00"
 NODE_PREFIX = b"\x01"
 HASH_SIZE = 32
@@ -37,10 +39,6 @@ HashReader = Callable[[Sequence[Address]], list[bytes]]
 
 _Range = tuple[int, int]
 _sha256 = hashlib.sha256
-
-
-class ProofError(ValueError):
-    """An inclusion or consistency proof does not verify."""
 
 
 def leaf_hash(data: bytes) -> bytes:
@@ -496,7 +494,7 @@ def _check_sizes(old: int, new: int) -> None:
         raise ValueError(f"old size {old} must be between 0 and new size {new}")
 
 
-def _check_hash(name: str, value: bytes, error: type[ValueError] = ProofError) -> None:
+def _check_hash(name: str, value: bytes, error: type[Exception] = ProofError) -> None:
     if not isinstance(value, bytes) or len(value) != HASH_SIZE:
         found = len(value) if isinstance(value, bytes) else type(value).__name__
         raise error(f"{name} must be {HASH_SIZE} bytes, found {found}")

@@ -21,23 +21,27 @@ from typing import Any
 from eventsourcing.persistence import InfrastructureFactory, IntegrityError, OperationalError
 from eventsourcing.utils import Environment
 
-from registry import config, notes, tlog
+from registry import config, tlog
 from registry.application import Registry
-from registry.errors import CatchUpError, NotFoundError, RegistryError
+from registry.checkpoint import Checkpoint, sign_checkpoint
+from registry.errors import (
+    CatchUpError,
+    InconsistentLogError,
+    LogCorruptionError,
+    NotFoundError,
+    ProofError,
+    RegistryError,
+)
 from registry.follow import next_leaves
-from registry.leaf import format_time
 from registry.ledger import Anchor, find_anchor
-from registry.logstore import LogCorruptionError, LogStoreMixin, PostgresLogStore, SQLiteLogStore, StoredCheckpoint
+from registry.logstore import LogStoreMixin, PostgresLogStore, SQLiteLogStore, StoredCheckpoint
+from registry.receipts import Receipt, format_receipt
+from registry.signednote import NoteSigner, NoteVerifier, format_verifier_key, parse_verifier_key, signer_from_private
 from registry.sqlstore import open_with_retry
+from registry.times import format_time
 
 BATCH = 5000  # leaves per integration transaction: fewer commits, bounded memory
 MAX_TRIES = 50  # integration attempts that may lose races before catch-up gives up
-
-
-class InconsistentLogError(RegistryError):
-    """The stored tree no longer contains a published checkpoint: refuse to sign."""
-
-    code = "inconsistent-log"
 
 
 def log_database_path(settings: config.Settings) -> Path:
@@ -68,7 +72,7 @@ class TransparencyLog:
     """Integrates leaves, answers proofs, signs checkpoints, builds receipts."""
 
     def __init__(self, registry: Registry, store: LogStoreMixin, origin: str,
-                 signer: notes.NoteSigner | None = None) -> None:
+                 signer: NoteSigner | None = None) -> None:
         self.registry = registry
         self.store = store
         self.origin = origin
@@ -178,7 +182,7 @@ class TransparencyLog:
                 self._check_extends(latest, size, root)
         except (KeyError, LogCorruptionError) as e:
             raise InconsistentLogError(f"the stored tree cannot be read at size {size}: {e}") from None
-        note = notes.sign_checkpoint(notes.Checkpoint(self.origin, size, root), self.signer)
+        note = sign_checkpoint(Checkpoint(self.origin, size, root), self.signer)
         published_at = format_time(now or datetime.now(UTC))
         if not self.store.add_checkpoint(size, root, note, published_at):
             return self.store.checkpoint(size), False
@@ -191,7 +195,7 @@ class TransparencyLog:
         proof = tlog.prove_consistency(latest.size, size, self.store.read)
         try:
             tlog.verify_consistency(latest.size, size, latest.root, root, proof)
-        except tlog.ProofError as e:
+        except ProofError as e:
             raise InconsistentLogError(f"size {size} is not consistent with checkpoint {latest.size}: {e}") from None
 
     def latest_checkpoint(self) -> StoredCheckpoint | None:
@@ -208,18 +212,17 @@ class TransparencyLog:
         if leaf is None:
             raise LogCorruptionError(f"leaf {index} is in the tree but not in the event store")
         proof = tlog.prove_inclusion(index, checkpoint.size, self.store.read)
-        return notes.format_receipt(notes.Receipt(extra=leaf, index=index, proof=tuple(proof),
-                                                  checkpoint=checkpoint.note))
+        return format_receipt(Receipt(extra=leaf, index=index, proof=tuple(proof), checkpoint=checkpoint.note))
 
 
-def log_verifier(settings: config.Settings) -> notes.NoteVerifier | None:
+def log_verifier(settings: config.Settings) -> NoteVerifier | None:
     """The log's public key from the data directory, as a note verifier; None when there is none."""
     from registry import keys
 
     path = keys.public_path(settings.log_key)
     if not path.exists():
         return None
-    return notes.parse_verifier_key(notes.format_verifier_key(settings.origin, keys.load_public_file(path)))
+    return parse_verifier_key(format_verifier_key(settings.origin, keys.load_public_file(path)))
 
 
 def anchor_source(settings: config.Settings) -> Callable[[], Anchor | None]:
@@ -244,5 +247,5 @@ def open_log(settings: config.Settings, registry: Registry, *, with_signer: bool
     if with_signer:
         from registry import keys
 
-        signer = notes.signer_from_private(settings.origin, keys.load_private(settings.log_key))
+        signer = signer_from_private(settings.origin, keys.load_private(settings.log_key))
     return TransparencyLog(registry, open_log_store(settings), settings.origin, signer)

@@ -26,7 +26,7 @@ from apscheduler.events import (
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from registry import config, jobs, keys
-from registry.leaf import format_time
+from registry.times import format_time
 from scripts.feedstore import ALL_JOBS
 
 log = logging.getLogger("registry.clock")

@@ -38,11 +38,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask.testing import FlaskClient
 
 from feeds import FeedItem, FeedPage, newest_updated
-from registry import compose, config, envelope, keys, notes
+from registry import compose, config, envelope, keys
 from registry.application import Recorded, Registry, open_registry
 from registry.errors import RegistryError
 from registry.leaf import format_leaf
 from registry.logstore import StoredCheckpoint
+from registry.signednote import format_verifier_key
 from registry.state import Applied, RegistryState
 from registry.transparency import open_log
 from tests import harness
@@ -343,7 +344,7 @@ def demo_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[harness.Site
     log_public = keys.load_public_file(keys.public_path(data / "keys" / "log.key"))
     maintainer = (data / "keys" / "maintainer.key.pub").read_text("ascii").strip()
     with harness.gunicorn(env, port) as base:
-        yield harness.Site(base, data, notes.format_verifier_key(BROWSER_ORIGIN, log_public), maintainer)
+        yield harness.Site(base, data, format_verifier_key(BROWSER_ORIGIN, log_public), maintainer)
 
 
 @pytest.fixture(scope="session")

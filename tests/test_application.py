@@ -9,8 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from registry import compose, envelope, errors
-from registry.leaf import format_time, parse_leaf
+from registry.leaf import parse_leaf
 from registry.state import fold
+from registry.times import format_time
 from tests.conftest import ORIGIN, Actor, World
 
 

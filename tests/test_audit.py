@@ -20,10 +20,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from registry import audit, envelope, keys, notes, tlog
+from registry import audit, envelope, keys, tlog
 from registry.application import LogEntryRecorded
 from registry.leaf import format_leaf, parse_leaf
 from registry.publish import publish_snapshot
+from registry.signednote import NoteVerifier
 from registry.transparency import log_database_path, open_log
 from registry.views import open_read_models, views_database_path
 from scripts.cli import main
@@ -41,7 +42,7 @@ class Story:
     acme: Actor  # acme's first key: signed an endorsement, then was revoked
     acme2: Actor
     indexes: dict[str, int]
-    verifier: notes.NoteVerifier
+    verifier: NoteVerifier
 
 
 def build(backend: Backend) -> Story:

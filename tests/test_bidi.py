@@ -28,7 +28,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from feeds import isolate
-from registry import compose, envelope, statements
+from registry import compose, envelope, statements, times
 from registry.errors import InvalidStatementError
 from registry.leaf import parse_leaf
 from scripts.cli import main
@@ -339,7 +339,7 @@ _IDENTIFIERS = {  # field kind -> (pattern, a valid value)
     "nonce": (statements._NONCE, "ab" * 16),
     "origin": (statements._ORIGIN, "registry.example/hcoc"),
     "date": (statements._DATE, "2023-10-30"),
-    "timestamp": (statements._TIMESTAMP, "2023-10-30T12:00:00Z"),
+    "timestamp": (times._TIME, "2023-10-30T12:00:00Z"),
 }
 
 

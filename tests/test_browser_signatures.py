@@ -22,9 +22,21 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from registry import canonical, ed25519, keys, notes, tlog
+from registry import canonical, ed25519, keys, tlog
+from registry.checkpoint import Checkpoint, format_checkpoint_text
 from registry.envelope import PAYLOAD_TYPE, Envelope, pae
 from registry.leaf import format_leaf
+from registry.receipts import Receipt, format_receipt
+from registry.signednote import (
+    SIG_TYPE_ED25519,
+    Note,
+    NoteSignature,
+    format_note,
+    note_key_id,
+    parse_note,
+    sign_note,
+    signer_from_private,
+)
 from tests.conftest import BROWSER_ORIGIN as ORIGIN
 from tests.harness import VERIFY_STEPS as STEPS
 from tests.harness import Site, Tab
@@ -62,9 +74,9 @@ def _high_s(sig: bytes) -> bytes:
 
 
 def _vkey(public: bytes) -> str:
-    # By hand: notes.format_verifier_key now refuses to build a vkey for a weak key.
-    key_id = notes.note_key_id(ORIGIN, notes.SIG_TYPE_ED25519, public)
-    return f"{ORIGIN}+{key_id.hex()}+{_b64(bytes([notes.SIG_TYPE_ED25519]) + public)}"
+    # By hand: format_verifier_key now refuses to build a vkey for a weak key.
+    key_id = note_key_id(ORIGIN, SIG_TYPE_ED25519, public)
+    return f"{ORIGIN}+{key_id.hex()}+{_b64(bytes([SIG_TYPE_ED25519]) + public)}"
 
 
 LOG_VKEY = _vkey(keys.public_bytes(LOG_KEY))
@@ -76,13 +88,13 @@ def _receipt(public: bytes, sig: bytes, *, log_public: bytes | None = None, log_
     The checkpoint is signed by LOG_KEY unless ``log_sig`` (under ``log_public``) replaces that signature.
     """
     leaf = format_leaf(Envelope(payload=PAYLOAD, keyid=keys.key_id(public), sig=sig), "2025-01-01T00:00:07Z")
-    text = notes.format_checkpoint_text(notes.Checkpoint(ORIGIN, 1, tlog.leaf_hash(leaf)))
+    text = format_checkpoint_text(Checkpoint(ORIGIN, 1, tlog.leaf_hash(leaf)))
     if log_sig is None:
-        checkpoint = notes.sign_note(text, notes.signer_from_private(ORIGIN, LOG_KEY))
+        checkpoint = sign_note(text, signer_from_private(ORIGIN, LOG_KEY))
     else:
-        key_id = notes.note_key_id(ORIGIN, notes.SIG_TYPE_ED25519, log_public or keys.public_bytes(LOG_KEY))
-        checkpoint = notes.format_note(notes.Note(text, (notes.NoteSignature(ORIGIN, key_id, log_sig),)))
-    return notes.format_receipt(notes.Receipt(leaf, 0, (), checkpoint)).decode("utf-8")
+        key_id = note_key_id(ORIGIN, SIG_TYPE_ED25519, log_public or keys.public_bytes(LOG_KEY))
+        checkpoint = format_note(Note(text, (NoteSignature(ORIGIN, key_id, log_sig),)))
+    return format_receipt(Receipt(leaf, 0, (), checkpoint)).decode("utf-8")
 
 
 def _run(tab: Tab, site: Site, receipt: str, log_vkey: str, signer: str) -> dict[str, tuple[str, str]]:
@@ -169,7 +181,7 @@ def test_a_badly_shaped_checkpoint_signature_fails_at_the_checkpoint(demo_site: 
     text_sig = {"identity-r": FORGED, "order-8-r": ORDER_8 + bytes(32)}.get(case)
     if text_sig is None:  # S + L on the log's own genuine signature of this checkpoint
         genuine = _receipt(keys.public_bytes(SIGNER), SIGNER.sign(MESSAGE))
-        note = notes.parse_note(genuine.split("\n\n", 1)[1].encode())
+        note = parse_note(genuine.split("\n\n", 1)[1].encode())
         text_sig = _high_s(note.signatures[0].signature)
     steps = _run(tab, demo_site, _receipt(keys.public_bytes(SIGNER), SIGNER.sign(MESSAGE), log_sig=text_sig),
                  LOG_VKEY, "")

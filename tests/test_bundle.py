@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from registry import audit, config, keys, notes, porting
+from registry import audit, config, keys, porting
+from registry.checkpoint import parse_checkpoint_text, sign_checkpoint
 from registry.errors import ConfigurationError, VerificationError
+from registry.signednote import parse_note, signer_from_private
 from registry.transparency import open_log_store
 from tests.conftest import ORIGIN, Backend
 from tests.test_audit import Raw, Story, build, reworded, run_cli
@@ -182,8 +184,8 @@ def test_a_bundle_whose_checkpoint_is_signed_by_another_key_is_refused(story: St
         for i, line in enumerate(body):
             entry = json.loads(line)
             if "checkpoint" in entry:
-                checkpoint = notes.parse_checkpoint_text(notes.parse_note(entry["checkpoint"].encode()).text)
-                forged = notes.sign_checkpoint(checkpoint, notes.signer_from_private(ORIGIN, other))
+                checkpoint = parse_checkpoint_text(parse_note(entry["checkpoint"].encode()).text)
+                forged = sign_checkpoint(checkpoint, signer_from_private(ORIGIN, other))
                 body[i] = json.dumps({"checkpoint": forged.decode()}).encode()
                 return body
         raise AssertionError("no checkpoint line")

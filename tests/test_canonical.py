@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from registry.canonical import MAX_DEPTH, CanonicalError, dumps, loads, loads_canonical
+from registry.canonical import MAX_DEPTH, dumps, loads, loads_canonical
+from registry.errors import CanonicalError
 
 MAX_INT = 2**53 - 1
 FAST = settings(max_examples=200, deadline=None)

@@ -11,8 +11,10 @@ import sys
 import time
 from pathlib import Path
 
-from registry import jobs, keys, notes, tlog
+from registry import jobs, keys, tlog
+from registry.checkpoint import open_checkpoint
 from registry.locks import signer_lock
+from registry.signednote import signer_from_private
 from scripts import feedstore
 from tests.conftest import Backend, make_world
 from tests.harness import signed_sizes
@@ -97,10 +99,10 @@ def test_two_clocks_and_a_sigkill_lose_and_duplicate_nothing(backend: Backend, t
             os.killpg(clock.pid, signal.SIGTERM)
             assert clock.wait(timeout=20) == 0  # SIGTERM is a clean shutdown
         # every checkpoint verifies and is consistent with the one before it
-        verifier = notes.signer_from_private(settings.origin, keys.load_private(settings.log_key)).verifier
+        verifier = signer_from_private(settings.origin, keys.load_private(settings.log_key)).verifier
         stored = node.log.store.checkpoints()
         for cp in stored:
-            opened = notes.open_checkpoint(cp.note, settings.origin, verifier).checkpoint
+            opened = open_checkpoint(cp.note, settings.origin, verifier).checkpoint
             assert opened.root == node.log.root(cp.size)
         for old, new in itertools.pairwise(stored):
             tlog.verify_consistency(old.size, new.size, old.root, new.root, node.log.consistency(old.size, new.size))

@@ -13,8 +13,10 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from registry import jobs, keys, notes, tlog
+from registry import jobs, keys, tlog
+from registry.checkpoint import open_checkpoint
 from registry.leaf import parse_leaf
+from registry.signednote import signer_from_private
 from scripts.cli import main
 from tests.conftest import Actor, Backend, make_world
 from tests.harness import get, post, processes, signed_sizes
@@ -80,10 +82,10 @@ def test_three_workers_two_clocks_eight_submitters(backend: Backend, tmp_path: P
             for index, envelope_hash in accepted:
                 assert hashes[index] == envelope_hash
             # checkpoints: each verifies, each is consistent with the previous, no size signed twice
-            verifier = notes.signer_from_private(settings.origin, keys.load_private(settings.log_key)).verifier
+            verifier = signer_from_private(settings.origin, keys.load_private(settings.log_key)).verifier
             stored = node.log.store.checkpoints()
             for cp in stored:
-                notes.open_checkpoint(cp.note, settings.origin, verifier)
+                open_checkpoint(cp.note, settings.origin, verifier)
             for old, new in itertools.pairwise(stored):
                 tlog.verify_consistency(old.size, new.size, old.root, new.root,
                                         node.log.consistency(old.size, new.size))

@@ -24,8 +24,28 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from registry import ed25519, envelope, keys, notes, statements
-from registry.errors import ConfigurationError, InvalidSignatureError, InvalidStatementError
+from registry import ed25519, envelope, keys, statements
+from registry.checkpoint import Checkpoint, cosign_checkpoint, format_checkpoint_text, open_checkpoint
+from registry.errors import (
+    ConfigurationError,
+    InvalidSignatureError,
+    InvalidStatementError,
+    NoteError,
+    NoteVerificationError,
+)
+from registry.signednote import (
+    SIG_TYPE_COSIGNATURE_V1,
+    SIG_TYPE_ED25519,
+    Note,
+    NoteSignature,
+    format_note,
+    format_verifier_key,
+    note_key_id,
+    parse_note,
+    parse_verifier_key,
+    sign_note,
+    signer_from_private,
+)
 from tests.conftest import Actor, Backend, World
 from tests.test_statements import ORIGIN as STATEMENT_ORIGIN
 from tests.test_statements import make
@@ -280,18 +300,18 @@ def test_key_files_with_weak_keys_are_refused(tmp_path: Path) -> None:
 
 
 def _vkey(name: str, sig_type: int, raw: bytes) -> str:
-    key_id = notes.note_key_id(name, sig_type, raw).hex()
+    key_id = note_key_id(name, sig_type, raw).hex()
     return f"{name}+{key_id}+{base64.b64encode(bytes([sig_type]) + raw).decode()}"
 
 
-@pytest.mark.parametrize("sig_type", [notes.SIG_TYPE_ED25519, notes.SIG_TYPE_COSIGNATURE_V1])
+@pytest.mark.parametrize("sig_type", [SIG_TYPE_ED25519, SIG_TYPE_COSIGNATURE_V1])
 def test_verifier_keys_with_weak_keys_are_refused(sig_type: int) -> None:
     for raw in WEAK:
-        with pytest.raises(notes.NoteError, match=r"small-order|not a canonical encoding"):
-            notes.parse_verifier_key(_vkey("log.example/x", sig_type, raw))
-        with pytest.raises(notes.NoteError):
-            notes.format_verifier_key("log.example/x", raw, sig_type)
-    assert notes.parse_verifier_key(_vkey("log.example/x", sig_type, _honest(7))).public_key == _honest(7)
+        with pytest.raises(NoteError, match=r"small-order|not a canonical encoding"):
+            parse_verifier_key(_vkey("log.example/x", sig_type, raw))
+        with pytest.raises(NoteError):
+            format_verifier_key("log.example/x", raw, sig_type)
+    assert parse_verifier_key(_vkey("log.example/x", sig_type, _honest(7))).public_key == _honest(7)
 
 
 # --- signatures ------------------------------------------------------------------------------------
@@ -349,26 +369,26 @@ def test_check_signature_checks_the_key_too() -> None:
 
 
 def test_notes_refuse_high_s_and_small_order_r() -> None:
-    signer = notes.signer_from_private("log.example/x", KEY)
-    text = notes.format_checkpoint_text(notes.Checkpoint("log.example/x", 1, bytes(32)))
-    genuine = notes.parse_note(notes.sign_note(text, signer)).signatures[0]
-    assert notes.open_checkpoint(notes.sign_note(text, signer), "log.example/x", signer.verifier)
+    signer = signer_from_private("log.example/x", KEY)
+    text = format_checkpoint_text(Checkpoint("log.example/x", 1, bytes(32)))
+    genuine = parse_note(sign_note(text, signer)).signatures[0]
+    assert open_checkpoint(sign_note(text, signer), "log.example/x", signer.verifier)
     for bad in (_high_s(genuine.signature), IDENTITY + genuine.signature[32:], SMALL_ORDER[3] + bytes(32)):
-        note = notes.format_note(notes.Note(text, (notes.NoteSignature(genuine.name, genuine.key_id, bad),)))
-        with pytest.raises(notes.NoteVerificationError):
-            notes.open_checkpoint(note, "log.example/x", signer.verifier)
+        note = format_note(Note(text, (NoteSignature(genuine.name, genuine.key_id, bad),)))
+        with pytest.raises(NoteVerificationError):
+            open_checkpoint(note, "log.example/x", signer.verifier)
     # a cosignature with S + L
     witness_key = Ed25519PrivateKey.from_private_bytes(hashlib.sha256(b"witness").digest())
-    witness = notes.parse_verifier_key(notes.format_verifier_key(
-        "witness.example/w", keys.public_bytes(witness_key), notes.SIG_TYPE_COSIGNATURE_V1))
-    line = notes.cosign_checkpoint(text, "witness.example/w", witness_key, 1_700_000_000)
-    cosigned = notes.sign_note(text, signer) + line.encode()
-    assert notes.open_checkpoint(cosigned, "log.example/x", signer.verifier, [witness], 1).cosignatures
-    cosig = notes.parse_note(cosigned).signatures[1]
-    bad = notes.NoteSignature(cosig.name, cosig.key_id, cosig.signature[:8] + _high_s(cosig.signature[8:]))
-    tampered = notes.format_note(notes.Note(text, (genuine, bad)))
-    with pytest.raises(notes.NoteVerificationError, match="witness cosignature"):
-        notes.open_checkpoint(tampered, "log.example/x", signer.verifier, [witness], 1)
+    witness = parse_verifier_key(format_verifier_key(
+        "witness.example/w", keys.public_bytes(witness_key), SIG_TYPE_COSIGNATURE_V1))
+    line = cosign_checkpoint(text, "witness.example/w", witness_key, 1_700_000_000)
+    cosigned = sign_note(text, signer) + line.encode()
+    assert open_checkpoint(cosigned, "log.example/x", signer.verifier, [witness], 1).cosignatures
+    cosig = parse_note(cosigned).signatures[1]
+    bad = NoteSignature(cosig.name, cosig.key_id, cosig.signature[:8] + _high_s(cosig.signature[8:]))
+    tampered = format_note(Note(text, (genuine, bad)))
+    with pytest.raises(NoteVerificationError, match="witness cosignature"):
+        open_checkpoint(tampered, "log.example/x", signer.verifier, [witness], 1)
 
 
 def test_the_public_key_check_is_cached() -> None:

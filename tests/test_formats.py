@@ -32,8 +32,18 @@ from typing import Any
 
 import pytest
 
-from registry import canonical, envelope, errors, keys, leaf, notes, snapshots, state, statements, tiles, tlog
-from registry.canonical import CanonicalError
+from registry import canonical, envelope, errors, keys, leaf, snapshots, state, statements, tiles, tlog
+from registry.checkpoint import SignedCheckpoint, format_checkpoint_text, open_checkpoint
+from registry.errors import CanonicalError, ReceiptError
+from registry.receipts import parse_receipt, verify_receipt
+from registry.signednote import (
+    SIG_TYPE_COSIGNATURE_V1,
+    SIG_TYPE_ED25519,
+    NoteVerifier,
+    format_verifier_key,
+    open_note,
+    parse_verifier_key,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "FORMATS.md"
@@ -127,16 +137,16 @@ def public_key(name: str) -> bytes:
     return keys.decode_public(example_keys()[name]["public_key"])
 
 
-def log_verifier() -> notes.NoteVerifier:
-    return notes.parse_verifier_key(example_keys()["log"]["verifier_key"])
+def log_verifier() -> NoteVerifier:
+    return parse_verifier_key(example_keys()["log"]["verifier_key"])
 
 
 def example_log() -> list[bytes]:
     return [line.encode("ascii") for line in (DATA / "example-log.txt").read_text("ascii").splitlines()]
 
 
-def checkpoint() -> notes.SignedCheckpoint:
-    return notes.open_checkpoint(example("checkpoint").encode(), ORIGIN, log_verifier())
+def checkpoint() -> SignedCheckpoint:
+    return open_checkpoint(example("checkpoint").encode(), ORIGIN, log_verifier())
 
 
 def tree_root(leaves: list[bytes]) -> bytes:
@@ -207,9 +217,9 @@ def test_verifier_keys() -> None:
     table = example_keys()
     assert one_line("verifier-key").decode() == table["log"]["verifier_key"]
     log = log_verifier()
-    assert (log.name, log.sig_type, log.public_key) == (ORIGIN, notes.SIG_TYPE_ED25519, public_key("log"))
-    witness = notes.parse_verifier_key(table["witness"]["verifier_key"])
-    assert witness.sig_type == notes.SIG_TYPE_COSIGNATURE_V1
+    assert (log.name, log.sig_type, log.public_key) == (ORIGIN, SIG_TYPE_ED25519, public_key("log"))
+    witness = parse_verifier_key(table["witness"]["verifier_key"])
+    assert witness.sig_type == SIG_TYPE_COSIGNATURE_V1
     assert witness.public_key == public_key("witness")
 
 
@@ -337,12 +347,12 @@ def test_checkpoint_example() -> None:
 
 
 def test_cosigned_checkpoint_example() -> None:
-    witness = notes.parse_verifier_key(example_keys()["witness"]["verifier_key"])
-    signed = notes.open_checkpoint(example("checkpoint-cosigned").encode(), ORIGIN, log_verifier(), [witness], 1)
+    witness = parse_verifier_key(example_keys()["witness"]["verifier_key"])
+    signed = open_checkpoint(example("checkpoint-cosigned").encode(), ORIGIN, log_verifier(), [witness], 1)
     assert signed.checkpoint == checkpoint().checkpoint
     (cosignature,) = signed.cosignatures
     assert cosignature.timestamp == builder.COSIGNED_AT
-    text = notes.format_checkpoint_text(signed.checkpoint)
+    text = format_checkpoint_text(signed.checkpoint)
     message = example("cosignature-message").encode()
     assert message == b"cosignature/v1\ntime %d\n" % cosignature.timestamp + text
     keys.load_public(public_key("witness")).verify(cosignature.signature, message)
@@ -350,7 +360,7 @@ def test_cosigned_checkpoint_example() -> None:
 
 def test_receipt_example() -> None:
     data = example("receipt").encode()
-    verified = notes.verify_receipt(data, origin=ORIGIN, log_verifier=log_verifier())
+    verified = verify_receipt(data, origin=ORIGIN, log_verifier=log_verifier())
     assert verified.index == 13
     assert verified.leaf == one_line("leaf")
     assert verified.leaf_hash.hex() == one_line("leaf-hash").decode()
@@ -359,10 +369,10 @@ def test_receipt_example() -> None:
 
 
 def test_receipt_fails_with_another_log_key() -> None:
-    other = notes.format_verifier_key(ORIGIN, public_key("witness"))
-    with pytest.raises(notes.ReceiptError) as refused:
-        notes.verify_receipt(example("receipt").encode(), origin=ORIGIN,
-                             log_verifier=notes.parse_verifier_key(other))
+    other = format_verifier_key(ORIGIN, public_key("witness"))
+    with pytest.raises(ReceiptError) as refused:
+        verify_receipt(example("receipt").encode(), origin=ORIGIN,
+                             log_verifier=parse_verifier_key(other))
     assert refused.value.step == "checkpoint"
 
 
@@ -418,7 +428,7 @@ def test_inclusion_proof_example() -> None:
     assert base64.b64decode(doc["root_hash"]) == signed.root
     tlog.verify_inclusion(doc["index"], doc["tree_size"], tlog.leaf_hash(one_line("leaf")), hashes, signed.root)
     # The receipt carries the same proof.
-    assert notes.parse_receipt(example("receipt").encode()).proof == tuple(hashes)
+    assert parse_receipt(example("receipt").encode()).proof == tuple(hashes)
 
 
 def test_consistency_proof_example() -> None:
@@ -446,8 +456,6 @@ def test_discovery_example() -> None:
 
 
 def _error_classes() -> list[type[errors.RegistryError]]:
-    import registry.transparency  # noqa: F401 - defines InconsistentLogError
-
     found: list[type[errors.RegistryError]] = []
     pending: list[type[errors.RegistryError]] = [errors.RegistryError]
     while pending:
@@ -461,16 +469,18 @@ def test_error_code_table_matches_the_code() -> None:
     section = DOC.read_text(encoding="utf-8").split("## 13. Errors")[1].split("## 14.")[0]
     documented = {code: int(status) for code, status in re.findall(r"^\| `([a-z-]+)` \| (\d{3}) \|", section,
                                                                    flags=re.M)}
-    assert documented == {cls.code: cls.status for cls in _error_classes()}
+    from web.problems import status_of
+
+    assert documented == {cls.code: status_of(cls) for cls in _error_classes()}
 
 
 def test_problem_example() -> None:
-    from web.problems import PROBLEM_TYPE_BASE
+    from web.problems import PROBLEM_TYPE_BASE, status_of
 
     doc = json.loads(example("problem"))
     assert set(doc) == {"type", "title", "status", "detail"}
     assert doc["type"] == PROBLEM_TYPE_BASE + errors.NotFoundError.code
-    assert doc["status"] == errors.NotFoundError.status == 404
+    assert doc["status"] == status_of(errors.NotFoundError) == 404
     assert doc["title"] == "Not Found"
 
 
@@ -492,10 +502,10 @@ def test_state_example() -> None:
 def test_snapshot_example() -> None:
     state_doc = json.loads(example("state"))
     size = state_doc["size"]
-    snapshot_checkpoint = notes.open_checkpoint(example("snapshot-checkpoint").encode(), ORIGIN, log_verifier())
+    snapshot_checkpoint = open_checkpoint(example("snapshot-checkpoint").encode(), ORIGIN, log_verifier())
     assert (snapshot_checkpoint.checkpoint.size, snapshot_checkpoint.checkpoint.root) == (
         size, tree_root(example_log()[:size]))
-    opened = notes.open_note(example("snapshot-note").encode(), [log_verifier()])
+    opened = open_note(example("snapshot-note").encode(), [log_verifier()])
     note = snapshots.parse_snapshot_text(opened.text)
     assert opened.text.startswith(b"hcoc-registry/snapshot/v1\n")
     assert (note.origin, note.size, note.root) == (ORIGIN, size, snapshot_checkpoint.checkpoint.root)
@@ -560,13 +570,13 @@ def test_readme_receipt_script(receipt_files: tuple[Path, Path], tmp_path: Path)
     assert json.loads(statement) == json.loads(example("statement-endorsement-made"))
     # A receipt whose proof was tampered with, or another log's key, is refused.
     text = example("receipt")
-    hash_line = notes.parse_receipt(text.encode()).proof[0]
+    hash_line = parse_receipt(text.encode()).proof[0]
     forged = base64.b64encode(bytes([hash_line[0] ^ 1]) + hash_line[1:]).decode()
     receipt.write_text(text.replace(base64.b64encode(hash_line).decode(), forged, 1), encoding="utf-8")
     done = subprocess.run([sys.executable, str(script), str(receipt), vkey], capture_output=True, text=True)
     assert done.returncode != 0 and "inclusion proof does not verify" in done.stderr
     receipt.write_text(text, encoding="utf-8")
-    other = notes.format_verifier_key(ORIGIN, public_key("witness"))
+    other = format_verifier_key(ORIGIN, public_key("witness"))
     done = subprocess.run([sys.executable, str(script), str(receipt), other], capture_output=True, text=True)
     assert done.returncode != 0 and "not signed by this log key" in done.stderr
 

@@ -42,10 +42,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from werkzeug.test import TestResponse
 
-from registry import bundle, canonical, compose, envelope, keys, notes, snapshots, tlog
+from registry import bundle, canonical, compose, envelope, keys, snapshots, tlog
+from registry.checkpoint import Checkpoint, sign_checkpoint
 from registry.errors import VerificationError
-from registry.leaf import format_leaf, format_time
+from registry.leaf import format_leaf
+from registry.signednote import signer_from_private
 from registry.state import fold
+from registry.times import format_time
 from tests.conftest import ORIGIN, _make_backend
 from tests.test_fuzz_api import Populated, assert_typed, populated_app
 from tests.test_web_api import HIROSHIMA, V1
@@ -270,8 +273,8 @@ class SignedSnapshot:
         self.state = fold(self.leaves).to_json()
         tree = tlog.MemoryHashStore()
         tree.extend([tlog.leaf_hash(leaf) for leaf in self.leaves])
-        self.signer = notes.signer_from_private(ORIGIN, keys.generate())
-        checkpoint = notes.sign_checkpoint(notes.Checkpoint(ORIGIN, 2, tree.root(2)), self.signer)
+        self.signer = signer_from_private(ORIGIN, keys.generate())
+        checkpoint = sign_checkpoint(Checkpoint(ORIGIN, 2, tree.root(2)), self.signer)
         self.document = snapshots.make_document(self.state, checkpoint, self.signer)
         self.note = snapshots.verify_document(self.document, self.signer.verifier, self.leaves).note
 

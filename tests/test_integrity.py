@@ -24,8 +24,9 @@ import pytest
 
 from registry import envelope, jobs, keys
 from registry.application import LogEntryRecorded
-from registry.leaf import format_leaf, format_time
+from registry.leaf import format_leaf
 from registry.state import statement_hash
+from registry.times import format_time
 from registry.transparency import open_log
 from tests.conftest import ORIGIN, Actor, Backend, World, make_world
 from tests.test_audit import Raw, run_cli

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from registry import canonical, envelope
 from registry.envelope import Envelope
 from registry.errors import MalformedError
-from registry.leaf import LEAF_FORMAT, MAX_LEAF_BYTES, Leaf, format_leaf, format_time, parse_leaf, parse_time
+from registry.leaf import LEAF_FORMAT, MAX_LEAF_BYTES, Leaf, format_leaf, parse_leaf
+from registry.times import format_time, parse_time
 
 KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
 ENV = envelope.sign({"type": "test.statement", "n": 1}, KEY)

@@ -39,11 +39,32 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import Flask
 from flask.testing import FlaskClient
 
-from registry import keys, notes, tlog
+from registry import keys, tlog
 from registry.application import LogEntryRecorded, Registry
 from registry.audit import audit_data
-from registry.leaf import parse_leaf, parse_time
+from registry.checkpoint import (
+    Checkpoint,
+    SignedCheckpoint,
+    cosign_checkpoint,
+    open_checkpoint,
+    parse_checkpoint_text,
+    sign_checkpoint,
+)
+from registry.errors import NoteVerificationError, ProofError
+from registry.leaf import parse_leaf
+from registry.receipts import verify_receipt
+from registry.signednote import (
+    SIG_TYPE_COSIGNATURE_V1,
+    NoteSigner,
+    NoteVerifier,
+    format_verifier_key,
+    parse_note,
+    parse_verifier_key,
+    signer_from_private,
+)
+from registry.times import parse_time
 from registry.transparency import TransparencyLog, open_log
+from registry.witness import format_add_checkpoint, parse_add_checkpoint
 from tests.conftest import ORIGIN, Actor, Backend, World, make_world
 from web import close_app, create_app
 
@@ -70,31 +91,31 @@ class Monitor:
     """Follows one log through its HTTP API and keeps every checkpoint it accepted."""
 
     client: FlaskClient
-    log_key: notes.NoteVerifier
-    witnesses: Sequence[notes.NoteVerifier] = ()
+    log_key: NoteVerifier
+    witnesses: Sequence[NoteVerifier] = ()
     quorum: int = 0
     max_age: int | None = None
     clock: Callable[[], int] = lambda: T0
     max_skew: int = 30
-    seen: list[notes.SignedCheckpoint] = field(default_factory=list)
+    seen: list[SignedCheckpoint] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.max_age is not None and self.quorum < 1:
             raise ValueError("a checkpoint carries no time: a max age needs witness cosignatures (quorum >= 1)")
 
     @property
-    def latest(self) -> notes.SignedCheckpoint | None:
+    def latest(self) -> SignedCheckpoint | None:
         return self.seen[-1] if self.seen else None
 
-    def observe(self, note: bytes | None = None) -> notes.SignedCheckpoint:
+    def observe(self, note: bytes | None = None) -> SignedCheckpoint:
         """Check the served checkpoint (or one obtained elsewhere: gossip, a witness) and keep it.
 
         Raises:
-            notes.NoteVerificationError: not signed by the log, or too few witnesses cosigned.
+            NoteVerificationError: not signed by the log, or too few witnesses cosigned.
             Alarm: rollback, split view, an unproven extension, or a stale cosignature.
         """
         data = self._fetch_checkpoint() if note is None else note
-        signed = notes.open_checkpoint(data, self.log_key.name, self.log_key, self.witnesses, self.quorum)
+        signed = open_checkpoint(data, self.log_key.name, self.log_key, self.witnesses, self.quorum)
         self._check_fresh(signed)
         latest = self.latest
         if latest is not None:
@@ -113,7 +134,7 @@ class Monitor:
         proof = [base64.b64decode(h, validate=True) for h in doc["hashes"]]
         try:
             tlog.verify_inclusion(index, cp.size, tlog.leaf_hash(entry.data), proof, cp.root)
-        except tlog.ProofError as e:
+        except ProofError as e:
             raise Alarm("entry", f"entry {index} is not the one checkpoint {cp.size} commits to: {e}",
                         (latest.note,), proof) from None
         return entry.data
@@ -124,7 +145,7 @@ class Monitor:
             raise Alarm("unavailable", f"/checkpoint answered {response.status_code}")
         return response.data
 
-    def _check_fresh(self, signed: notes.SignedCheckpoint) -> None:
+    def _check_fresh(self, signed: SignedCheckpoint) -> None:
         if self.max_age is None:
             return
         now = self.clock()
@@ -136,7 +157,7 @@ class Monitor:
         raise Alarm(kind, f"{len(fresh)} of the {self.quorum} required cosignatures are from the last "
                     f"{self.max_age} s (dated {stamps}, now {now})", (signed.note,))
 
-    def _check_extends(self, old: notes.SignedCheckpoint, new: notes.SignedCheckpoint) -> None:
+    def _check_extends(self, old: SignedCheckpoint, new: SignedCheckpoint) -> None:
         a, b = old.checkpoint, new.checkpoint
         evidence = (old.note, new.note)
         if b.size < a.size:
@@ -148,7 +169,7 @@ class Monitor:
         proof = self._consistency_proof(a.size, b.size, evidence)
         try:
             tlog.verify_consistency(a.size, b.size, a.root, b.root, proof)
-        except tlog.ProofError as e:
+        except ProofError as e:
             raise Alarm("split-view", f"size {b.size} does not extend size {a.size}: {e}", evidence, proof) from None
 
     def _consistency_proof(self, old: int, new: int, evidence: tuple[bytes, ...]) -> list[bytes]:
@@ -161,15 +182,15 @@ class Monitor:
         return [base64.b64decode(h, validate=True) for h in doc["hashes"]]
 
 
-def proves_misbehaviour(old_note: bytes, new_note: bytes, proof: Sequence[bytes], log_key: notes.NoteVerifier) -> bool:
+def proves_misbehaviour(old_note: bytes, new_note: bytes, proof: Sequence[bytes], log_key: NoteVerifier) -> bool:
     """Offline, with the log's public key only: both notes are the log's, and the proof does not join them."""
-    old = notes.open_checkpoint(old_note, log_key.name, log_key).checkpoint
-    new = notes.open_checkpoint(new_note, log_key.name, log_key).checkpoint
+    old = open_checkpoint(old_note, log_key.name, log_key).checkpoint
+    new = open_checkpoint(new_note, log_key.name, log_key).checkpoint
     if old.size == new.size:
         return old.root != new.root
     try:
         tlog.verify_consistency(old.size, new.size, old.root, new.root, proof)
-    except tlog.ProofError:
+    except ProofError:
         return True
     return False
 
@@ -188,22 +209,22 @@ class Witness:
     """Cosigns a log's checkpoints only if each extends the last one it cosigned."""
 
     name: str
-    log_key: notes.NoteVerifier
+    log_key: NoteVerifier
     key: Ed25519PrivateKey = field(default_factory=Ed25519PrivateKey.generate)
     size: int = 0
     root: bytes = tlog.EMPTY_ROOT
 
     @property
-    def verifier(self) -> notes.NoteVerifier:
+    def verifier(self) -> NoteVerifier:
         public = self.key.public_key().public_bytes_raw()
-        return notes.parse_verifier_key(notes.format_verifier_key(self.name, public, notes.SIG_TYPE_COSIGNATURE_V1))
+        return parse_verifier_key(format_verifier_key(self.name, public, SIG_TYPE_COSIGNATURE_V1))
 
     def add_checkpoint(self, body: bytes, now: int) -> str:
         """The add-checkpoint request: a cosignature line, or Refused with the spec's status."""
-        request = notes.parse_add_checkpoint(body)
+        request = parse_add_checkpoint(body)
         try:
-            cp = notes.open_checkpoint(request.checkpoint, self.log_key.name, self.log_key).checkpoint
-        except notes.NoteVerificationError as e:
+            cp = open_checkpoint(request.checkpoint, self.log_key.name, self.log_key).checkpoint
+        except NoteVerificationError as e:
             raise Refused(403, str(e)) from None
         if request.old_size > cp.size:
             raise Refused(400, f"old size {request.old_size} > checkpoint size {cp.size}")
@@ -211,10 +232,10 @@ class Witness:
             raise Refused(409, f"{self.size}")
         try:
             tlog.verify_consistency(self.size, cp.size, self.root, cp.root, request.proof)
-        except tlog.ProofError as e:
+        except ProofError as e:
             raise Refused(422, str(e)) from None
         self.size, self.root = cp.size, cp.root
-        return notes.cosign_checkpoint(notes.parse_note(request.checkpoint).text, self.name, self.key, now)
+        return cosign_checkpoint(parse_note(request.checkpoint).text, self.name, self.key, now)
 
 
 def cosigned(note: bytes, line: str) -> bytes:
@@ -230,11 +251,11 @@ class Site:
     registry: Registry
     world: World
     log: TransparencyLog  # the clock's log
-    signer: notes.NoteSigner  # the log key
+    signer: NoteSigner  # the log key
     app: Flask
 
     @property
-    def vkey(self) -> notes.NoteVerifier:
+    def vkey(self) -> NoteVerifier:
         return self.signer.verifier
 
     def client(self) -> FlaskClient:
@@ -245,10 +266,10 @@ class Site:
         for i in range(start, start + n):
             self.world.org(f"org-{i}")
 
-    def publish(self) -> notes.SignedCheckpoint:
+    def publish(self) -> SignedCheckpoint:
         stored, new = self.log.publish_checkpoint()
         assert new and stored is not None
-        return notes.open_checkpoint(stored.note, ORIGIN, self.vkey)
+        return open_checkpoint(stored.note, ORIGIN, self.vkey)
 
 
 def serve(backend: Backend) -> Flask:
@@ -296,7 +317,7 @@ def fork(site: Site, into: Backend, leave_out: int, size: int) -> tuple[Flask, b
     forged_log = open_log(into.settings(), copy)
     assert forged_log.catch_up() == size
     root = forged_log.root(size)
-    note = notes.sign_checkpoint(notes.Checkpoint(ORIGIN, size, root), site.signer)
+    note = sign_checkpoint(Checkpoint(ORIGIN, size, root), site.signer)
     assert forged_log.store.add_checkpoint(size, root, note, "2025-06-01T00:00:00Z")
     copy.close()
     return serve(into), note, forged_log
@@ -317,8 +338,8 @@ def test_monitor_follows_an_honest_log(site: Site) -> None:
     assert [s.checkpoint.size for s in monitor.seen] == [8, 13, 18, 23]
     assert monitor.check_entry(WITHDRAWAL) == site.registry.leaf(WITHDRAWAL)
     # a monitor pinned to another key accepts nothing from this log
-    stranger = notes.parse_verifier_key(notes.signer_from_private(ORIGIN, keys.generate()).verifier_key)
-    with pytest.raises(notes.NoteVerificationError):
+    stranger = parse_verifier_key(signer_from_private(ORIGIN, keys.generate()).verifier_key)
+    with pytest.raises(NoteVerificationError):
         Monitor(site.client(), stranger).observe()
 
 
@@ -338,7 +359,7 @@ def test_rewritten_history_is_detected_and_provable(site: Site, second_backend: 
         monitor.client = forged_app.test_client()
         served = monitor.client.get("/checkpoint").data
         assert served == forged_note
-        notes.open_checkpoint(served, ORIGIN, site.vkey)  # on its own it verifies: the key is the real one
+        open_checkpoint(served, ORIGIN, site.vkey)  # on its own it verifies: the key is the real one
         with pytest.raises(Alarm) as caught:
             monitor.observe()
         alarm = caught.value
@@ -354,16 +375,16 @@ def test_rewritten_history_is_detected_and_provable(site: Site, second_backend: 
         honest_proof = site.log.consistency(8, honest.checkpoint.size)
         assert not proves_misbehaviour(held.note, honest.note, honest_proof, site.vkey)
         # the organization's receipt still proves its withdrawal against the checkpoint it holds...
-        verified = notes.verify_receipt(receipt, origin=ORIGIN, log_verifier=site.vkey)
+        verified = verify_receipt(receipt, origin=ORIGIN, log_verifier=site.vkey)
         assert parse_leaf(verified.leaf or b"").envelope.statement()["type"] == "endorsement.withdrawn"
         # ...and the fork serves another entry at that index
         forged_entry = monitor.client.get(f"/api/v1/log/entries/{WITHDRAWAL}").data
         assert forged_entry != verified.leaf
         # an honest witness that cosigned size 8 refuses the fork, whatever proof the operator sends
         witness = Witness("witness.example/w1", site.vkey)
-        witness.add_checkpoint(notes.format_add_checkpoint(0, [], held.note), T0)
+        witness.add_checkpoint(format_add_checkpoint(0, [], held.note), T0)
         with pytest.raises(Refused) as refused:
-            witness.add_checkpoint(notes.format_add_checkpoint(8, alarm.proof, forged_note), T0 + 60)
+            witness.add_checkpoint(format_add_checkpoint(8, alarm.proof, forged_note), T0 + 60)
         assert refused.value.status == 422
         assert witness.size == 8
     finally:
@@ -406,7 +427,7 @@ def test_deleting_the_newest_checkpoint_is_a_rollback(site: Site) -> None:
     assert caught.value.kind == "rollback"
     assert caught.value.evidence == (newer.note, older.note)
     for note in caught.value.evidence:
-        notes.open_checkpoint(note, ORIGIN, site.vkey)  # both are the log's own signatures
+        open_checkpoint(note, ORIGIN, site.vkey)  # both are the log's own signatures
     # someone who never saw the newer checkpoint is fooled, until a monitor gossips it
     newcomer = Monitor(site.client(), site.vkey)
     newcomer.observe()
@@ -450,9 +471,9 @@ def test_editing_an_entry_in_the_event_store_is_caught(site: Site) -> None:
 def test_a_checkpoint_carries_no_time(site: Site) -> None:
     site.publish()
     note = site.client().get("/checkpoint").data
-    text = notes.parse_note(note).text
+    text = parse_note(note).text
     assert len(text.decode().splitlines()) == 3  # origin, size, root: no timestamp line
-    assert notes.parse_checkpoint_text(text).extensions == ()
+    assert parse_checkpoint_text(text).extensions == ()
     stored = site.log.latest_checkpoint()
     # the time the registry stored is not in the signed text, so it proves nothing to a client
     assert stored is not None and stored.published_at.encode() not in note
@@ -474,39 +495,39 @@ def test_witness_cosignatures_give_freshness(site: Site) -> None:
                       clock=lambda: now[0])
     first = site.publish()
     # the log's own checkpoint, without a cosignature: not enough for this client
-    with pytest.raises(notes.NoteVerificationError, match="quorum"):
+    with pytest.raises(NoteVerificationError, match="quorum"):
         monitor.observe()
     # the witness cosigns it (nothing before: old size 0); a monitor fetches the cosigned note
-    line = witness.add_checkpoint(notes.format_add_checkpoint(0, [], first.note), now[0])
+    line = witness.add_checkpoint(format_add_checkpoint(0, [], first.note), now[0])
     witnessed = cosigned(first.note, line)
     now[0] += 60
     assert monitor.observe(witnessed).cosignatures[0].timestamp == T0
     # a cosignature by a witness the client does not know does not count
     other = Witness("witness.example/other", site.vkey)
-    with pytest.raises(notes.NoteVerificationError, match="quorum"):
-        monitor.observe(cosigned(first.note, other.add_checkpoint(notes.format_add_checkpoint(0, [], first.note), T0)))
+    with pytest.raises(NoteVerificationError, match="quorum"):
+        monitor.observe(cosigned(first.note, other.add_checkpoint(format_add_checkpoint(0, [], first.note), T0)))
     # the log freezes: the same note, the same cosignature, an hour later
     now[0] = T0 + MAX_AGE + 1
     with pytest.raises(Alarm, match="stale"):
         monitor.observe(witnessed)
     # a cosignature from the future is no better
-    ahead = witness.add_checkpoint(notes.format_add_checkpoint(8, [], first.note), now[0] + 3600)
+    ahead = witness.add_checkpoint(format_add_checkpoint(8, [], first.note), now[0] + 3600)
     with pytest.raises(Alarm, match="future"):
         monitor.observe(cosigned(first.note, ahead))
     # an idle log stays fresh: the witness re-cosigns the same checkpoint now
-    again = witness.add_checkpoint(notes.format_add_checkpoint(8, [], first.note), now[0])
+    again = witness.add_checkpoint(format_add_checkpoint(8, [], first.note), now[0])
     assert monitor.observe(cosigned(first.note, again)).checkpoint.size == 8
     # the log grows; the witness checks the proof before cosigning, the monitor checks the server's proof
     site.grow(4)
     second = site.publish()
-    body = notes.format_add_checkpoint(8, site.log.consistency(8, 12), second.note)
+    body = format_add_checkpoint(8, site.log.consistency(8, 12), second.note)
     now[0] += 100
     newer = cosigned(second.note, witness.add_checkpoint(body, now[0]))
     assert monitor.observe(newer).checkpoint.size == 12
     # and the witness will not freshen the old checkpoint now: the operator cannot hide the growth
     with pytest.raises(Refused) as refused:
-        witness.add_checkpoint(notes.format_add_checkpoint(8, [], first.note), now[0])
+        witness.add_checkpoint(format_add_checkpoint(8, [], first.note), now[0])
     assert refused.value.status == 409
     with pytest.raises(Refused) as refused:
-        witness.add_checkpoint(notes.format_add_checkpoint(12, [], first.note), now[0])
+        witness.add_checkpoint(format_add_checkpoint(12, [], first.note), now[0])
     assert refused.value.status == 400

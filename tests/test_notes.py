@@ -1,4 +1,7 @@
-"""Tests for registry.notes: C2SP vectors, round trips, tampering and arbitrary input."""
+"""Tests for the C2SP formats (signednote, checkpoint, witness, receipts).
+
+C2SP vectors, round trips, tampering and arbitrary input.
+"""
 
 from __future__ import annotations
 
@@ -15,42 +18,35 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from registry.notes import (
+from registry._c2sp import MAX_INT64, MAX_NOTE_SIZE, MAX_PROOF_HASHES
+from registry.checkpoint import (
+    Checkpoint,
+    cosign_checkpoint,
+    format_checkpoint_text,
+    open_checkpoint,
+    parse_checkpoint_text,
+    sign_checkpoint,
+)
+from registry.errors import NoteError, NoteVerificationError, ReceiptError
+from registry.receipts import Receipt, format_receipt, parse_receipt, verify_receipt
+from registry.signednote import (
     EM_DASH,
-    MAX_INT64,
-    MAX_NOTE_SIZE,
-    MAX_PROOF_HASHES,
     MAX_SIGNATURES,
     SIG_TYPE_COSIGNATURE_V1,
     SIG_TYPE_ED25519,
-    AddCheckpointRequest,
-    Checkpoint,
     Note,
-    NoteError,
     NoteSignature,
-    NoteVerificationError,
     NoteVerifier,
-    Receipt,
-    ReceiptError,
-    cosign_checkpoint,
-    format_add_checkpoint,
-    format_checkpoint_text,
     format_note,
-    format_receipt,
     format_verifier_key,
     note_key_id,
-    open_checkpoint,
     open_note,
-    parse_add_checkpoint,
-    parse_checkpoint_text,
     parse_note,
-    parse_receipt,
     parse_verifier_key,
-    sign_checkpoint,
     sign_note,
     signer_from_private,
-    verify_receipt,
 )
+from registry.witness import AddCheckpointRequest, format_add_checkpoint, parse_add_checkpoint
 
 VECTORS = json.loads(
     (Path(__file__).parent / "data" / "signed_note_vectors.json").read_text("utf-8")

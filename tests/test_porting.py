@@ -16,11 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from registry import bundle, keys, notes, porting
+from registry import bundle, keys, porting
 from registry.errors import ConfigurationError, VerificationError
-from registry.leaf import format_time
 from registry.publish import publish_snapshot
+from registry.signednote import format_verifier_key, parse_verifier_key, signer_from_private
 from registry.state import fold
+from registry.times import format_time
 from registry.transparency import open_log, open_log_store
 from tests.conftest import ORIGIN, Actor, Backend, _make_backend, signing_world
 
@@ -54,7 +55,7 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Source]:
             world.org(slug)
         publish_snapshot(log)
         world.org("epsilon")  # recorded after the last checkpoint: exported all the same
-        vkey = notes.signer_from_private(ORIGIN, keys.load_private(settings.log_key)).verifier_key
+        vkey = signer_from_private(ORIGIN, keys.load_private(settings.log_key)).verifier_key
         path = tmp_path_factory.mktemp("bundle") / "registry.bundle"
         exported = porting.export_bundle(path, world.registry, log, vkey)
         sizes = [c.size for c in log.store.checkpoints()]
@@ -111,7 +112,7 @@ def test_import_records_a_mirror_that_holds_no_private_key(source: Source, sqlit
     log_key = sqlite_backend.settings().log_key
     assert not log_key.exists()
     public = keys.load_public_file(keys.public_path(log_key))
-    assert notes.format_verifier_key(ORIGIN, public) == source.log_vkey
+    assert format_verifier_key(ORIGIN, public) == source.log_vkey
 
 
 def test_import_refuses_a_target_that_holds_another_log_key(source: Source, sqlite_backend: Backend) -> None:
@@ -141,7 +142,7 @@ def test_check_target_refuses_a_store_with_log_data_only(sqlite_backend: Backend
 def test_the_log_key_must_be_a_verifier_key_named_after_the_origin(source: Source, tmp_path: Path) -> None:
     with pytest.raises(VerificationError, match="not a verifier key"):
         porting.verify_bundle(rewritten(source, tmp_path, log_key="not a key"))
-    other_name = notes.format_verifier_key("elsewhere.example/log", notes.parse_verifier_key(
+    other_name = format_verifier_key("elsewhere.example/log", parse_verifier_key(
         source.log_vkey).public_key)
     with pytest.raises(VerificationError, match=r"named 'elsewhere\.example/log'"):
         porting.verify_bundle(rewritten(source, tmp_path, log_key=other_name))

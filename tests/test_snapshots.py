@@ -13,13 +13,15 @@ from typing import Any
 
 import pytest
 
-from registry import canonical, keys, notes, snapshots, tlog
+from registry import canonical, keys, snapshots, tlog
+from registry.checkpoint import Checkpoint, sign_checkpoint
 from registry.errors import RegistryError, VerificationError
+from registry.signednote import NoteSigner, NoteVerifier, sign_note, signer_from_private
 from registry.snapshots import NOTE_HEADER, SnapshotNote, format_snapshot_text, parse_snapshot_text
 from tests.conftest import ORIGIN, Actor, Fold, as_leaf
 
 LOG_KEY = keys.generate()
-SIGNER = notes.signer_from_private(ORIGIN, LOG_KEY)
+SIGNER = signer_from_private(ORIGIN, LOG_KEY)
 
 
 def root_of(leaves: list[bytes]) -> bytes:
@@ -28,8 +30,8 @@ def root_of(leaves: list[bytes]) -> bytes:
     return tree.root()
 
 
-def checkpoint_note(leaves: list[bytes], signer: notes.NoteSigner = SIGNER) -> bytes:
-    return notes.sign_checkpoint(notes.Checkpoint(signer.name, len(leaves), root_of(leaves)), signer)
+def checkpoint_note(leaves: list[bytes], signer: NoteSigner = SIGNER) -> bytes:
+    return sign_checkpoint(Checkpoint(signer.name, len(leaves), root_of(leaves)), signer)
 
 
 def document(state: dict[str, Any], checkpoint: bytes, note: bytes) -> bytes:
@@ -40,10 +42,10 @@ def document(state: dict[str, Any], checkpoint: bytes, note: bytes) -> bytes:
 
 def signed_note(state: dict[str, Any], size: int, root: bytes, origin: str = ORIGIN) -> bytes:
     text = format_snapshot_text(SnapshotNote(origin, size, snapshots.state_hash(state), root))
-    return notes.sign_note(text, SIGNER)
+    return sign_note(text, SIGNER)
 
 
-def failure(data: bytes, leaves: list[bytes] | None = None, verifier: notes.NoteVerifier = SIGNER.verifier) -> str:
+def failure(data: bytes, leaves: list[bytes] | None = None, verifier: NoteVerifier = SIGNER.verifier) -> str:
     with pytest.raises(VerificationError) as refused:
         snapshots.verify_document(data, verifier, leaves)
     return refused.value.step or ""
@@ -126,7 +128,7 @@ def test_step_1_the_document_shape(data: bytes) -> None:
 
 def test_step_2_the_note_is_signed_by_the_log_key(log: Fold) -> None:
     state, checkpoint = log.state.to_json(), checkpoint_note(log.leaves)
-    other = notes.signer_from_private(ORIGIN, keys.generate())
+    other = signer_from_private(ORIGIN, keys.generate())
     assert failure(snapshots.make_document(state, checkpoint, other)) == "note signature"
     # a checkpoint note is signed by the log key too, but is no snapshot note
     assert failure(document(state, checkpoint, checkpoint)) == "note"
@@ -138,7 +140,7 @@ def test_step_2_the_note_is_signed_by_the_log_key(log: Fold) -> None:
 def test_step_3_the_checkpoint_is_signed_and_of_the_same_tree(log: Fold) -> None:
     state, root = log.state.to_json(), root_of(log.leaves)
     note = signed_note(state, len(log.leaves), root)
-    other = notes.signer_from_private(ORIGIN, keys.generate())
+    other = signer_from_private(ORIGIN, keys.generate())
     assert failure(document(state, checkpoint_note(log.leaves, other), note)) == "checkpoint"
     assert failure(document(state, checkpoint_note(log.leaves[:-1]), note)) == "checkpoint"
 

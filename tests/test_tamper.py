@@ -367,9 +367,10 @@ def assert_only_honest_checkpoints(s: Story) -> None:
 
 
 def notes_root(note: bytes) -> bytes:
-    from registry import notes
+    from registry.checkpoint import parse_checkpoint_text
+    from registry.signednote import parse_note
 
-    return notes.parse_checkpoint_text(notes.parse_note(note).text).root
+    return parse_checkpoint_text(parse_note(note).text).root
 
 
 def test_the_story_audits_clean(story: Story) -> None:

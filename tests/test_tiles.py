@@ -11,12 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from registry.errors import TileDataError, TilePathError
 from registry.tiles import (
     MAX_TILE_INDEX,
     TILE_WIDTH,
-    TileDataError,
     TilePath,
-    TilePathError,
     entry_bundle,
     format_tile_index,
     format_tile_path,

@@ -11,10 +11,15 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from registry import envelope, keys, notes, tiles, tlog
-from registry.leaf import parse_leaf, parse_time
-from registry.logstore import TILE_WIDTH
-from registry.transparency import InconsistentLogError, TransparencyLog, open_log
+from registry import envelope, keys, tiles, tlog
+from registry.checkpoint import open_checkpoint
+from registry.errors import InconsistentLogError
+from registry.leaf import parse_leaf
+from registry.receipts import verify_receipt
+from registry.signednote import signer_from_private
+from registry.tiles import TILE_WIDTH
+from registry.times import parse_time
+from registry.transparency import TransparencyLog, open_log
 from scripts.cli import main
 from tests.conftest import Actor, Backend, World, make_world
 
@@ -139,7 +144,7 @@ def test_checkpoints_are_signed_only_when_the_tree_grows(world: World, log: Tran
     assert [c.size for c in log.store.checkpoints()] == [7, 9]
     verifier = log.signer.verifier
     for stored in log.store.checkpoints():
-        opened = notes.open_checkpoint(stored.note, log.origin, verifier)
+        opened = open_checkpoint(stored.note, log.origin, verifier)
         assert opened.checkpoint.root == log.root(stored.size) == stored.root
     tlog.verify_consistency(7, 9, first.root, second.root, log.consistency(7, 9))
 
@@ -170,7 +175,7 @@ def test_receipts_verify_end_to_end(world: World, log: TransparencyLog) -> None:
     fill(world, 6)
     log.publish_checkpoint()
     receipt = log.receipt(made.index)
-    verified = notes.verify_receipt(receipt, origin=log.origin, log_verifier=log.signer.verifier)
+    verified = verify_receipt(receipt, origin=log.origin, log_verifier=log.signer.verifier)
     assert verified.index == made.index and verified.leaf == world.registry.leaf(made.index)
     envelope.verify(parse_leaf(verified.leaf).envelope, keys.public_bytes(acme.key))
     with pytest.raises(Exception, match="no published checkpoint"):
@@ -214,7 +219,7 @@ def test_offline_verification_commands(world: World, log: TransparencyLog, tmp_p
     assert code == 1 and "FAILED: verification-failed: inclusion" in out
     code, out = run(["verify", "checkpoint", str(tmp_path / "new"), "--log-key", vkey])
     assert code == 0 and f"size {new.size}" in out
-    other_key = notes.signer_from_private(log.origin, keys.generate()).verifier_key
+    other_key = signer_from_private(log.origin, keys.generate()).verifier_key
     code, out = run(["verify", "checkpoint", str(tmp_path / "new"), "--log-key", other_key])
     assert code == 1 and "checkpoint" in out
     code, out = run(["verify", "consistency", str(tmp_path / "old"), str(tmp_path / "new"), "--log-key", vkey,

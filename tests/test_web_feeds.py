@@ -30,7 +30,7 @@ from feeds import documents as feed_documents
 from feeds import isolate
 from feeds.entries import entry_id, scope_words
 from registry import canonical
-from registry.leaf import parse_time
+from registry.times import parse_time
 from tests.conftest import ORIGIN, Actor, Backend, World, make_world, sign_checkpoint, signing_world
 
 PAGE = 5

@@ -28,9 +28,12 @@ from flask import Flask, request
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from registry import keys, notes, tiles, tlog
+from registry import keys, tiles, tlog
+from registry.checkpoint import open_checkpoint
 from registry.config import Settings
 from registry.logstore import StoredCheckpoint
+from registry.receipts import verify_receipt
+from registry.signednote import parse_verifier_key, signer_from_private
 from registry.transparency import open_log
 from tests.conftest import ORIGIN, Backend, make_world, signing_world
 
@@ -67,7 +70,7 @@ def served(module_backend: Backend) -> Iterator[Served]:
         clock.catch_up()
         first, signed = clock.store.checkpoints()
         assert (first.size, signed.size, clock.size()) == (FIRST, SIGNED, INTEGRATED)
-        vkey = notes.signer_from_private(ORIGIN, keys.load_private(settings.log_key)).verifier_key
+        vkey = signer_from_private(ORIGIN, keys.load_private(settings.log_key)).verifier_key
         # 2. the web app, built after the log key exists
         with module_backend.serve() as app:
             yield Served(app, module_backend, settings, first, signed, vkey)
@@ -116,7 +119,7 @@ def test_checkpoint_verifies_with_the_published_key(client: FlaskClient, served:
     assert response.headers["Content-Type"] == "text/plain; charset=utf-8"
     assert "max-age=5" in response.headers["Cache-Control"]
     assert response.headers["Access-Control-Allow-Origin"] == "*"
-    opened = notes.open_checkpoint(response.data, ORIGIN, notes.parse_verifier_key(vkey))
+    opened = open_checkpoint(response.data, ORIGIN, parse_verifier_key(vkey))
     assert (opened.checkpoint.size, opened.checkpoint.root) == (SIGNED, served.signed.root)
     # conditional GET: the same checkpoint costs nothing to re-fetch
     again = client.get("/checkpoint", headers={"If-None-Match": response.headers["ETag"]})
@@ -293,18 +296,18 @@ def test_proofs_beyond_the_tree_are_not_found(client: FlaskClient) -> None:
 
 
 def test_receipts_verify_offline(client: FlaskClient, served: Served) -> None:
-    verifier = notes.parse_verifier_key(served.log_vkey)
+    verifier = parse_verifier_key(served.log_vkey)
     for index in (0, 150, SIGNED - 1):
         response = client.get(f"/api/v1/receipts/{index}")
         assert response.status_code == 200
         assert response.headers["Content-Type"] == "text/plain; charset=utf-8"
         assert response.headers["Content-Disposition"] == f'attachment; filename="leaf-{index}.tlog-proof"'
-        verified = notes.verify_receipt(response.data, origin=ORIGIN, log_verifier=verifier)
+        verified = verify_receipt(response.data, origin=ORIGIN, log_verifier=verifier)
         assert (verified.index, verified.checkpoint.checkpoint.size) == (index, SIGNED)
         assert verified.leaf == client.get(f"/api/v1/log/entries/{index}").data
     older = client.get(f"/api/v1/receipts/5?size={FIRST}")
     assert older.headers["Cache-Control"] == IMMUTABLE
-    assert notes.verify_receipt(older.data, origin=ORIGIN, log_verifier=verifier).checkpoint.checkpoint.size == FIRST
+    assert verify_receipt(older.data, origin=ORIGIN, log_verifier=verifier).checkpoint.checkpoint.size == FIRST
     # integrated but not yet signed, beyond the log, not a published size, malformed
     assert_problem(client.get(f"/api/v1/receipts/{SIGNED}"), 404)
     assert_problem(client.get("/api/v1/receipts/9223372036854775807"), 404)

@@ -26,10 +26,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from lxml.html import HtmlElement
 
-from registry import keys, notes, tlog
+from registry import keys, tlog
 from registry.application import Registry
 from registry.config import Settings
 from registry.errors import InvalidStatementError
+from registry.signednote import signer_from_private
 from tests.conftest import (
     BIDI_NAME,
     HOSTILE_STATEMENT,
@@ -463,7 +464,7 @@ def test_build_chart_fills_gaps_and_tracks_the_active_total() -> None:
 
 def test_verify_page_prefills_the_log_key_and_sends_nothing(client: FlaskClient, served: Served) -> None:
     doc = page(client, "/verify")
-    vkey = notes.signer_from_private(ORIGIN, keys.load_private(served.settings.log_key)).verifier_key
+    vkey = signer_from_private(ORIGIN, keys.load_private(served.settings.log_key)).verifier_key
     assert doc.xpath("//input[@id='log-key']/@value") == [vkey]
     assert doc.xpath("//script/@src") == ["/static/verify.js"]
     form = doc.xpath("//form[@id='verify-form']")[0]
@@ -479,7 +480,7 @@ def test_verify_page_prefills_the_log_key_and_sends_nothing(client: FlaskClient,
 
 def test_about_publishes_the_log_key_and_how_to_verify(client: FlaskClient, served: Served) -> None:
     doc = page(client, "/about")
-    vkey = notes.signer_from_private(ORIGIN, keys.load_private(served.settings.log_key)).verifier_key
+    vkey = signer_from_private(ORIGIN, keys.load_private(served.settings.log_key)).verifier_key
     assert doc.xpath("//code[@id='vkey']")[0].text == vkey
     discovery = client.get("/.well-known/hcoc-registry.json").get_json()
     assert discovery["log_key"] == vkey

@@ -24,9 +24,10 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from registry import keys, notes, tiles
-from registry.errors import InputError, MalformedError, NotFoundError
-from registry.logstore import LogCorruptionError
+from registry import keys, tiles
+from registry.errors import InputError, LogCorruptionError, MalformedError, NotFoundError, TilePathError
+from registry.signednote import format_verifier_key
+from registry.tlog import HASH_SIZE
 from web import get_log, get_registry, get_settings, parse_index, refresh
 
 bp = Blueprint("log", __name__)
@@ -38,7 +39,6 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 # The checkpoint changes whenever the clock signs; tlog-tiles asks for at most a few seconds.
 SHORT_LIVED = "public, max-age=5"
 DISCOVERY_MAX_AGE = "public, max-age=300"
-HASH_SIZE = 32
 
 
 # --- C2SP tlog-tiles ---------------------------------------------------------------
@@ -58,7 +58,7 @@ def checkpoint() -> Response:
 def tile(rest: str) -> Response:
     try:
         path = tiles.parse_tile_path(rest)
-    except tiles.TilePathError as e:
+    except TilePathError as e:
         raise MalformedError(str(e)) from None
     latest = get_log().latest_checkpoint()
     size = 0 if latest is None else latest.size
@@ -159,7 +159,7 @@ def discovery() -> Response:
     body = {
         "version": 1,
         "origin": settings.origin,
-        "log_key": notes.format_verifier_key(settings.origin, public),
+        "log_key": format_verifier_key(settings.origin, public),
         "base_url": base,
         "checkpoint": f"{base}/checkpoint",
         "tiles": f"{base}/tile/",

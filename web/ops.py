@@ -24,7 +24,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from registry.errors import RegistryError
-from registry.leaf import parse_time
+from registry.times import parse_time
 from web import get_log, get_registry, refresh
 
 bp = Blueprint("ops", __name__)

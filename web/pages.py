@@ -33,9 +33,10 @@ from flask import Blueprint, Response, abort, redirect, render_template, request
 from werkzeug.exceptions import HTTPException
 
 import feeds
-from registry import keys, notes, tlog
+from registry import keys, tlog
 from registry.countries import COUNTRIES
 from registry.errors import ConfigurationError
+from registry.signednote import format_verifier_key
 from registry.statements import KINDS, STATEMENT_TYPES
 from web import get_log, get_registry, get_settings, get_views, parse_index, problems, refresh
 from web.titles import Title, describe, record_kind, scope_text, signature_kind
@@ -435,7 +436,7 @@ def log_verifier_key() -> str | None:
         public = keys.load_public_file(keys.public_path(settings.log_key))
     except ConfigurationError:
         return None
-    return notes.format_verifier_key(settings.origin, public)
+    return format_verifier_key(settings.origin, public)
 
 
 # --- views --------------------------------------------------------------------------------

@@ -7,7 +7,9 @@ the event store's transient failures, and anything unhandled) that answers
 paths where clients expect JSON (:func:`is_data_path`: the API, the log's
 checkpoint and tiles, the discovery document, the feeds). ``type`` is
 ``https://hcoc-registry.org/problems/<code>`` with the registry error's
-``code``, or a slug of the HTTP reason for werkzeug's exceptions.
+``code``, or a slug of the HTTP reason for werkzeug's exceptions. The HTTP
+status of every registry error class is in one table, :data:`STATUSES`, read
+through :func:`status_of`.
 
 What it does not do: no HTML error pages. On other paths an error keeps
 werkzeug's plain default page (a blueprint that renders HTML registers its own
@@ -26,7 +28,25 @@ from eventsourcing.persistence import InterfaceError, OperationalError
 from flask import Flask, Response, current_app, json, request
 from werkzeug.exceptions import HTTPException, InternalServerError, default_exceptions
 
-from registry.errors import RegistryError
+from registry.errors import (
+    CatchUpError,
+    InputError,
+    InvalidSignatureError,
+    InvalidStatementError,
+    LogHaltedError,
+    NotFoundError,
+    RegistryError,
+    RevokedKeyError,
+    RuleError,
+    StaleStatementError,
+    StorageUnavailableError,
+    TooLargeError,
+    UnauthorizedSignerError,
+    UnknownKeyError,
+    UnknownSubjectError,
+    VerificationError,
+    WrongRegistryError,
+)
 
 PROBLEM_TYPE_BASE = "https://hcoc-registry.org/problems/"
 PROBLEM_MIMETYPE = "application/problem+json"
@@ -36,6 +56,36 @@ DATA_PATH_PREFIXES = ("/api/", "/tile/", "/.well-known/", "/feeds/")
 DATA_PATHS = ("/checkpoint", "/tile", "/api")
 RETRY_AFTER_SECONDS = "5"
 _GENERIC_DETAIL = "the server could not answer this request; the operator has been told"
+
+# The HTTP status of each registry error class: the most specific class listed wins (see
+# status_of), so a refinement such as DuplicateStatementError answers as its parent does.
+# Everything else is a server fault. docs/FORMATS.md section 13 lists the same (a test checks).
+STATUSES: dict[type[RegistryError], HTTPStatus] = {
+    RegistryError: HTTPStatus.INTERNAL_SERVER_ERROR,
+    InputError: HTTPStatus.BAD_REQUEST,
+    TooLargeError: HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+    InvalidStatementError: HTTPStatus.UNPROCESSABLE_ENTITY,
+    InvalidSignatureError: HTTPStatus.UNAUTHORIZED,
+    UnknownKeyError: HTTPStatus.UNAUTHORIZED,
+    RevokedKeyError: HTTPStatus.FORBIDDEN,
+    UnauthorizedSignerError: HTTPStatus.FORBIDDEN,
+    WrongRegistryError: HTTPStatus.UNPROCESSABLE_ENTITY,
+    StaleStatementError: HTTPStatus.UNPROCESSABLE_ENTITY,
+    UnknownSubjectError: HTTPStatus.NOT_FOUND,
+    RuleError: HTTPStatus.CONFLICT,
+    NotFoundError: HTTPStatus.NOT_FOUND,
+    VerificationError: HTTPStatus.UNPROCESSABLE_ENTITY,
+    StorageUnavailableError: HTTPStatus.SERVICE_UNAVAILABLE,
+    LogHaltedError: HTTPStatus.SERVICE_UNAVAILABLE,
+    CatchUpError: HTTPStatus.SERVICE_UNAVAILABLE,
+}
+
+
+def status_of(error: RegistryError | type[RegistryError]) -> int:
+    """The HTTP status of a registry error (or error class): its nearest class in :data:`STATUSES`."""
+    cls = error if isinstance(error, type) else type(error)
+    status = next((STATUSES[c] for c in cls.__mro__ if c in STATUSES), HTTPStatus.INTERNAL_SERVER_ERROR)
+    return int(status)
 
 
 def is_data_path(path: str) -> bool:
@@ -68,13 +118,14 @@ def init_app(app: Flask) -> None:
 
 
 def _registry_error(e: RegistryError) -> Any:
-    if e.status >= 500 and e.status != HTTPStatus.SERVICE_UNAVAILABLE:
+    status = status_of(e)
+    if status >= 500 and status != HTTPStatus.SERVICE_UNAVAILABLE:
         current_app.logger.error("registry error on %s: %s", request.path, e.diagnostics())
-        return _server_fault(e.status, e.code)
-    headers = {"Retry-After": RETRY_AFTER_SECONDS} if e.status == HTTPStatus.SERVICE_UNAVAILABLE else None
+        return _server_fault(status, e.code)
+    headers = {"Retry-After": RETRY_AFTER_SECONDS} if status == HTTPStatus.SERVICE_UNAVAILABLE else None
     if not is_data_path(request.path):
-        return _plain(e.status, e.message)
-    return problem(e.status, e.code, e.message, headers)
+        return _plain(status, e.message)
+    return problem(status, e.code, e.message, headers)
 
 
 def _persistence_error(e: OperationalError | InterfaceError) -> Any:

@@ -13,10 +13,10 @@ import click
 from registry import lookup
 from registry.diff import diff_states
 from registry.errors import MalformedError, RegistryError
-from registry.leaf import format_time, parse_time
 from registry.publish import publish_snapshot
 from registry.status import summarize
 from registry.terminal import safe, safe_json
+from registry.times import format_time, parse_time
 from scripts.cli.context import Context, pass_ctx
 
 

@@ -15,7 +15,8 @@ from typing import Any
 
 import click
 
-from registry import config, genesis, jobs, keys, notes
+from registry import config, genesis, jobs, keys
+from registry.signednote import parse_verifier_key
 from registry.status import log_verifier_key
 from registry.terminal import safe
 from scripts.cli.context import Context, pass_ctx, progress_reporter
@@ -154,7 +155,7 @@ def audit(obj: Context, as_json: bool, workers: int) -> None:
     from registry.audit import audit_data
 
     settings = obj.settings
-    result = audit_data(settings, notes.parse_verifier_key(log_verifier_key(settings)), workers=workers,
+    result = audit_data(settings, parse_verifier_key(log_verifier_key(settings)), workers=workers,
                         progress=progress_reporter("audited"))
     result = _with_feed_pages(result, settings)
     if as_json:

@@ -17,9 +17,8 @@ import click
 
 from registry import compose, envelope, keys
 from registry.application import Recorded
-from registry.canonical import CanonicalError
 from registry.canonical import loads as strict_loads
-from registry.errors import ConfigurationError, MalformedError
+from registry.errors import CanonicalError, ConfigurationError, MalformedError
 from scripts.cli.context import Context, pass_ctx
 
 

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import click
 
-from registry import bundle, envelope, keys, notes, snapshots, tlog
-from registry.canonical import CanonicalError
+from registry import bundle, envelope, keys, receipts, snapshots, tlog
 from registry.canonical import loads as strict_loads
-from registry.errors import RegistryError, VerificationError
+from registry.checkpoint import SignedCheckpoint, open_checkpoint
+from registry.errors import CanonicalError, NoteError, ProofError, ReceiptError, RegistryError, VerificationError
 from registry.leaf import parse_leaf
+from registry.signednote import NoteVerifier, parse_verifier_key
 from registry.terminal import safe
 from scripts.cli.context import progress_reporter
 
@@ -25,10 +26,10 @@ def verify() -> None:
     """Offline verification with public keys only (no data directory, no network)."""
 
 
-def _vkey(text: str, what: str = "--log-key") -> notes.NoteVerifier:
+def _vkey(text: str, what: str = "--log-key") -> NoteVerifier:
     try:
-        return notes.parse_verifier_key(text.strip())
-    except (notes.NoteError, ValueError) as e:
+        return parse_verifier_key(text.strip())
+    except NoteError as e:
         raise VerificationError(f"{what} is not a verifier key (name+hash+base64): {e}", "key") from None
 
 
@@ -48,13 +49,13 @@ def verify_receipt(receipt_file: Path, log_key: str, signer_key: Path | None, wi
     """Check a tlog-proof receipt: checkpoint signature, leaf hash, inclusion; optionally the statement."""
     log_verifier = _vkey(log_key)
     try:
-        verified = notes.verify_receipt(
+        verified = receipts.verify_receipt(
             receipt_file.read_bytes(), origin=log_verifier.name, log_verifier=log_verifier,
             witness_verifiers=[_vkey(w, "--witness-key") for w in witness_keys], witness_quorum=quorum,
         )
-    except notes.ReceiptError as e:
+    except ReceiptError as e:
         raise VerificationError(str(e), e.step) from None
-    except (notes.NoteError, ValueError) as e:
+    except ValueError as e:  # misconfigured: a key of the wrong type, or --quorum beyond the witnesses
         raise VerificationError(str(e), "receipt") from None
     cp = verified.checkpoint.checkpoint
     _ok("checkpoint", f"signed by {log_verifier.name} for tree size {cp.size}")
@@ -91,11 +92,11 @@ def verify_checkpoint(checkpoint_file: Path, log_key: str, witness_keys: tuple[s
         _ok("cosignature", f"{cosig.name} at {cosig.timestamp}")
 
 
-def _open_checkpoint(data: bytes, log_verifier: notes.NoteVerifier, witnesses: list[notes.NoteVerifier],
-                     quorum: int) -> notes.SignedCheckpoint:
+def _open_checkpoint(data: bytes, log_verifier: NoteVerifier, witnesses: list[NoteVerifier],
+                     quorum: int) -> SignedCheckpoint:
     try:
-        return notes.open_checkpoint(data, log_verifier.name, log_verifier, witnesses, quorum)
-    except (notes.NoteError, ValueError) as e:
+        return open_checkpoint(data, log_verifier.name, log_verifier, witnesses, quorum)
+    except (NoteError, ValueError) as e:  # ValueError: a key of the wrong type, or --quorum beyond the witnesses
         raise VerificationError(str(e), "checkpoint") from None
 
 
@@ -117,7 +118,7 @@ def verify_consistency(old_file: Path, new_file: Path, log_key: str, proof_file:
         raise VerificationError(f"not a consistency proof document: {e}", "proof") from None
     try:
         tlog.verify_consistency(old.size, new.size, old.root, new.root, hashes)
-    except tlog.ProofError as e:
+    except ProofError as e:
         raise VerificationError(str(e), "consistency") from None
     _ok("consistency", f"size {new.size} extends size {old.size}")
 

@@ -2,7 +2,7 @@
  * verify.js: checks a c2sp.org/tlog-proof@v1 receipt of the registry inside the browser.
  *
  * What it does, step by step (each shown as it passes or fails):
- *   1. parses the receipt strictly (the same rules as registry/notes.py parse_receipt);
+ *   1. parses the receipt strictly (the same rules as registry/receipts.py parse_receipt);
  *   2. parses the log verifier key "name+keyid+base64(0x01||pub)" and checks
  *      keyid = SHA-256(name || 0x0A || 0x01 || pub)[:4];
  *   3. verifies the checkpoint's Ed25519 signature line for that key name and ID over the

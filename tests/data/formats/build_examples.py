@@ -110,7 +110,7 @@ def _signed_at(index: int) -> datetime:
 def _statements() -> list[tuple[str, dict[str, Any]]]:
     """(signer key name, statement) for every leaf of the example log, in order."""
     from registry import keys
-    from registry.leaf import format_time
+    from registry.times import format_time
 
     pub = {name: keys.encode_public(example_key(name)) for name in KEY_NAMES}
     kid = {name: keys.key_id(example_key(name)) for name in KEY_NAMES}
@@ -231,8 +231,9 @@ def _pem(key: Ed25519PrivateKey) -> str:
 @contextmanager
 def _recorded(data_dir: Path) -> Iterator[Any]:
     """Record the example log in ``data_dir``; yield the registry application."""
-    from registry import config, envelope, keys, notes
+    from registry import config, envelope, keys
     from registry.application import open_registry
+    from registry.signednote import signer_from_private
     from registry.transparency import TransparencyLog, open_log_store
 
     keys_dir = data_dir / "keys"
@@ -242,7 +243,7 @@ def _recorded(data_dir: Path) -> Iterator[Any]:
     settings = config.load(data_dir, environ={})
     registry = open_registry(settings)
     log = TransparencyLog(registry, open_log_store(settings), ORIGIN,
-                          notes.signer_from_private(ORIGIN, example_key("log")))
+                          signer_from_private(ORIGIN, example_key("log")))
     rows = _statements()
     try:
         for index, (signer, stmt) in enumerate(rows):
@@ -258,7 +259,9 @@ def _recorded(data_dir: Path) -> Iterator[Any]:
 
 def build() -> dict[str, str]:
     """Every example of docs/FORMATS.md by name, as the exact text of its block."""
-    from registry import canonical, envelope, keys, leaf, notes, snapshots, state, tiles, tlog
+    from registry import canonical, envelope, keys, leaf, snapshots, state, tiles, tlog
+    from registry.checkpoint import cosign_checkpoint
+    from registry.signednote import SIG_TYPE_COSIGNATURE_V1, format_verifier_key, parse_note, signer_from_private
     from web import close_app, create_app
 
     ex: dict[str, str] = {}
@@ -308,9 +311,9 @@ def build() -> dict[str, str]:
                 }
             log_public = keys.public_bytes(example_key("log"))
             witness_public = keys.public_bytes(example_key("witness"))
-            key_table["log"]["verifier_key"] = notes.format_verifier_key(ORIGIN, log_public)
-            key_table["witness"]["verifier_key"] = notes.format_verifier_key(
-                WITNESS, witness_public, notes.SIG_TYPE_COSIGNATURE_V1)
+            key_table["log"]["verifier_key"] = format_verifier_key(ORIGIN, log_public)
+            key_table["witness"]["verifier_key"] = format_verifier_key(
+                WITNESS, witness_public, SIG_TYPE_COSIGNATURE_V1)
             ex["example-keys"] = _pretty(key_table)
             ex["private-key-file"] = _pem(example_key("org-key-2"))
             ex["public-key-file"] = keys.encode_public(example_key("org-key-2")) + "\n"
@@ -337,8 +340,8 @@ def build() -> dict[str, str]:
             ex["leaf-hash"] = tlog.leaf_hash(leaves[RECEIPT_INDEX]).hex() + "\n"
 
             # cosignature
-            cp_text = notes.parse_note(checkpoint).text
-            line = notes.cosign_checkpoint(cp_text, WITNESS, example_key("witness"), COSIGNED_AT)
+            cp_text = parse_note(checkpoint).text
+            line = cosign_checkpoint(cp_text, WITNESS, example_key("witness"), COSIGNED_AT)
             ex["cosignature-message"] = f"cosignature/v1\ntime {COSIGNED_AT}\n" + cp_text.decode()
             ex["checkpoint-cosigned"] = checkpoint.decode() + line
 
@@ -355,7 +358,7 @@ def build() -> dict[str, str]:
             ex["state-hash"] = folded.hash() + "\n"
             snapshot_checkpoint = log.store.checkpoint(STATE_SIZE).note
             document = snapshots.make_document(folded.to_json(), snapshot_checkpoint,
-                                               notes.signer_from_private(ORIGIN, example_key("log")))
+                                               signer_from_private(ORIGIN, example_key("log")))
             ex["snapshot-checkpoint"] = snapshot_checkpoint.decode()
             ex["snapshot-note"] = json.loads(document)["note"]
             ex["snapshot-document-hash"] = hashlib.sha256(document).hexdigest() + "\n"
