@@ -27,23 +27,20 @@ Worker processes are started with ``spawn`` (the parent holds database
 pools and their threads), so a script that audits must guard its entry point
 with ``if __name__ == "__main__"``, as the ``registry`` command and pytest do.
 
-Not here: repairing anything, the read models (never consulted), the key
-files and the command line (``scripts/cli/`` is the shell).
+Not here: reading the stores (``registry.auditstore`` feeds this module
+every stored row), the findings' values (``registry.findings``), signature
+workers (``registry.signatures``), repairing anything, the key files and the
+command line (``scripts/cli/`` is the shell).
 """
 
 from __future__ import annotations
 
-import base64
-import dataclasses
 import hashlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
 
-from eventsourcing.application import Application
-
-from registry import config, envelope, rules, snapshots, tlog
-from registry.application import HINT_TOPIC, LOG_ID, LogEntryRecorded
+from registry import envelope, rules, snapshots, tlog
 from registry.checkpoint import Checkpoint, open_checkpoint
 from registry.errors import (
     DuplicateStatementError,
@@ -53,90 +50,27 @@ from registry.errors import (
     RegistryError,
     VerificationError,
 )
-from registry.follow import entry_of, pages
+from registry.findings import MAX_FINDINGS, AuditResult, Finding, Findings  # noqa: F401 - re-exported
 from registry.leaf import parse_leaf
 from registry.logstore import (
-    UPSTREAM,
     LogCorruptionError,
-    LogStoreMixin,
     StoredCheckpoint,
     StoredSnapshot,
     decode_tile,
     tile_position,
 )
 from registry.rows import (
-    HintCheck,
-    HintRow,
-    LogTablesCheck,
     RowCheck,
-    TrackingCheck,
-    ViewCheck,
-    ViewTablesCheck,
-    parse_hint,
 )
 from registry.signatures import Signatures, verify_signatures  # noqa: F401 - re-exported for callers
 from registry.signednote import NoteVerifier
 from registry.state import Applied, RegistryState, statement_hash
 from registry.tiles import TILE_HEIGHT, TILE_WIDTH
 from registry.tlog import RightEdge
-from registry.transparency import open_log_store
 
 PAGE = 1000  # notifications read per query
 PROGRESS_EVERY = 10_000
 PARALLEL_FROM = 10_000  # smaller logs are checked inline: starting worker processes costs more than it saves
-MAX_FINDINGS = 1000  # kept (lowest indexes first); the rest are only counted
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One problem: the log index it concerns (None for published artefacts), what failed, and how.
-
-    ``table`` and ``row`` name the stored row it is about, when it is about one.
-    """
-
-    index: int | None
-    what: str
-    detail: str
-    table: str | None = None
-    row: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {"index": self.index, "what": self.what, "detail": self.detail, "table": self.table, "row": self.row}
-
-
-@dataclass(frozen=True)
-class AuditResult:
-    """What an audit found; truthy when clean."""
-
-    entries: int
-    integrated: int
-    checkpoints: int
-    snapshots: int
-    root: bytes
-    state_hash: str
-    findings: list[Finding] = field(default_factory=list)
-    suppressed: int = 0  # findings beyond MAX_FINDINGS
-
-    @property
-    def ok(self) -> bool:
-        return not self.findings
-
-    def __bool__(self) -> bool:
-        return self.ok
-
-    @property
-    def first_bad_index(self) -> int | None:
-        """The lowest log index any finding names."""
-        return min((f.index for f in self.findings if f.index is not None), default=None)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok, "entries": self.entries, "integrated": self.integrated,
-            "checkpoints": self.checkpoints, "snapshots": self.snapshots,
-            "root_hash": base64.b64encode(self.root).decode("ascii"), "state_hash": self.state_hash,
-            "first_bad_index": self.first_bad_index, "findings": [f.to_json() for f in self.findings],
-            "suppressed": self.suppressed,
-        }
 
 
 @dataclass(frozen=True)
@@ -402,44 +336,6 @@ def _row(entry: Entry) -> str:
         f"log version {entry.version}"
 
 
-_RANK = {what: rank for rank, what in enumerate(
-    ("log version", "duplicate", "leaf", "signature", "rule", "event", "tree hash", "derived row"))}
-# The table a finding is about when its kind says it (entries are in the event store: see Auditor.tables).
-_TABLE_OF = {"tree hash": "log_tiles", "log head": "log_head", "checkpoint": "log_checkpoints",
-             "snapshot": "log_snapshots"}
-_ENTRY_KINDS = ("log version", "duplicate", "leaf", "signature", "rule", "event")
-
-
-class Findings:
-    """Findings, at most MAX_FINDINGS of them (the lowest indexes); the rest are counted."""
-
-    def __init__(self, limit: int = MAX_FINDINGS, events_table: str | None = None) -> None:
-        self.limit = limit
-        self.events_table = events_table
-        self.items: list[Finding] = []
-        self.suppressed = 0
-
-    def add(self, index: int | None, what: str, detail: str, table: str | None = None,
-            row: str | None = None) -> None:
-        if table is None:
-            table = self.events_table if what in _ENTRY_KINDS else _TABLE_OF.get(what)
-        if row is None and what in _ENTRY_KINDS and index is not None:
-            row = f"log version {index + 1}"
-        self.items.append(Finding(index, what, detail, table, row))
-        if len(self.items) > 2 * self.limit:
-            self._trim()
-
-    def sorted(self) -> list[Finding]:
-        self._trim()
-        return list(self.items)
-
-    def _trim(self) -> None:
-        # By index, then the most telling first; stable otherwise (workers finish in any order).
-        self.items.sort(key=lambda f: (f.index is None, f.index or 0, _RANK.get(f.what, len(_RANK))))
-        self.suppressed += max(0, len(self.items) - self.limit)
-        del self.items[self.limit:]
-
-
 # --- the stored tree ------------------------------------------------------------------
 
 
@@ -526,129 +422,3 @@ class TileCheck:
 
 
 # --- the shell: the raw stores ----------------------------------------------------------
-
-
-class _EventStore(Application):
-    """The registry's event store, opened without the application's start-up reads (which parse leaf 0)."""
-
-    name = "registry"
-
-
-def open_event_store(settings: config.Settings) -> Application:
-    """The raw event store of a registry (same tables as :class:`registry.application.Registry`)."""
-    return _EventStore(config.eventsourcing_env(settings))
-
-
-def stored_entries(recorder: Any, page: int = PAGE, hints: HintCheck | None = None,
-                   strays: list[Finding] | None = None) -> Iterator[Entry]:
-    """Every log entry event in notification order, as an :class:`Entry`.
-
-    With ``hints``, every row of the event store is read: statement hints go to that check, and any
-    other row (neither a log entry nor derived from one) is added to ``strays``.
-    """
-    topics = [LogEntryRecorded.TOPIC] if hints is None else None
-    table = getattr(recorder, "events_table_name", "events")
-    for found in pages(recorder, page=page, topics=topics):
-        for notification in found:
-            if notification.topic == LogEntryRecorded.TOPIC:
-                yield _entry(notification)
-            elif hints is not None and notification.topic == HINT_TOPIC:
-                digest, index = parse_hint(bytes(notification.state))
-                hints.hint(HintRow(notification.id, str(notification.originator_id),
-                                   int(notification.originator_version), digest, index))
-            elif strays is not None:
-                strays.append(Finding(None, "derived row", f"a row that is neither a log entry nor derived from "
-                                      f"one (topic {notification.topic!r})", table,
-                                      f"notification {notification.id} ({notification.originator_id} "
-                                      f"v{notification.originator_version})"))
-
-
-def _entry(notification: Any) -> Entry:
-    state = bytes(notification.state)
-    try:
-        leaf, envelope_hash = entry_of(state)
-    except ValueError:
-        return Entry(notification.originator_version, state, None, "the stored event is not a readable log entry")
-    problem = None
-    if notification.originator_id != LOG_ID:
-        problem = f"a log entry event outside the statement log (originator {notification.originator_id})"
-    return Entry(notification.originator_version, leaf, str(envelope_hash), problem,
-                 getattr(notification, "id", None))
-
-
-def _leaf_by_version(recorder: Any, version: int) -> bytes | None:
-    for stored in recorder.select_events(LOG_ID, gt=version - 1, lte=version):
-        return _entry(stored).leaf
-    return None
-
-
-def _last_version(recorder: Any) -> int:
-    last = recorder.select_events(LOG_ID, desc=True, limit=1)
-    return int(last[0].originator_version) if last else 0
-
-
-class StoredTiles:
-    """:class:`TileRows` over a log store's ``log_tiles`` table (raw rows, with their interior levels)."""
-
-    def __init__(self, store: LogStoreMixin) -> None:
-        self.store = store
-
-    def row(self, level: int, index: int) -> bytes | None:
-        return self.store.tile_row(level, index)
-
-    def keys(self) -> list[tuple[int, int]]:
-        return self.store.tile_keys()
-
-    def head_size(self) -> int:
-        return self.store.size()
-
-
-def audit_store(recorder: Any, store: LogStoreMixin, log_verifier: NoteVerifier, *, workers: int = 2,
-                parallel_from: int = PARALLEL_FROM, progress: Progress | None = None,
-                progress_every: int = PROGRESS_EVERY, page: int = PAGE, views: Any = None) -> AuditResult:
-    """Audit an event store (its application recorder), the log store projected from it and, given a
-    view store, the read models: every stored row, each against what the fold of the log derives."""
-    # What was published is read before the entries, so that the entries read next cover it.
-    events_table = str(getattr(recorder, "events_table_name", "events"))
-    hints = HintCheck(events_table)
-    head = store.head()
-    derived: list[RowCheck] = [hints, TrackingCheck(_tracking_table(store), "log", store.tracking_position(),
-                                                    head[0]), LogTablesCheck(store, UPSTREAM)]
-    if views is not None:
-        derived += [ViewCheck(views), TrackingCheck(_tracking_table(views), "read models", views.tracking_position(),
-                                                    views.head()[0]), ViewTablesCheck(views, UPSTREAM)]
-    strays: list[Finding] = []
-    auditor = Auditor(
-        log_verifier=log_verifier, head=head, checkpoints=store.checkpoints(),
-        snapshot_sizes=store.snapshot_sizes(), load_snapshot=store.snapshot, tiles=StoredTiles(store),
-        proof_reader=store.read, leaf_at=lambda index: _leaf_by_version(recorder, index + 1),
-        total=_last_version(recorder), workers=workers, parallel_from=parallel_from,
-        progress=progress, progress_every=progress_every, derived=derived, tables={"events": events_table},
-    )
-    result = auditor.run(stored_entries(recorder, page, hints, strays))
-    if not strays:
-        return result
-    findings = Findings(events_table=events_table)
-    for found in [*result.findings, *strays]:
-        findings.add(found.index, found.what, found.detail, found.table, found.row)
-    return dataclasses.replace(result, findings=findings.sorted(),
-                               suppressed=result.suppressed + findings.suppressed)
-
-
-def _tracking_table(store: Any) -> str:
-    return str(getattr(store, "tracking_table_name", "tracking"))
-
-
-def audit_data(settings: config.Settings, log_verifier: NoteVerifier, **options: Any) -> AuditResult:
-    """Open a registry's raw stores (events, log, read models), audit them and close them."""
-    from registry.views import open_view_store
-
-    events = open_event_store(settings)
-    store = open_log_store(settings)
-    views = open_view_store(settings)
-    try:
-        return audit_store(events.recorder, store, log_verifier, views=views, **options)
-    finally:
-        views.datastore.close()
-        store.datastore.close()
-        events.close()

@@ -30,7 +30,8 @@ from pathlib import Path
 
 from registry import bundle, config, keys, snapshots, tlog
 from registry.application import LogEntryRecorded, Registry, open_registry
-from registry.audit import Auditor, AuditResult, Entry, Progress, RightEdge, open_event_store
+from registry.audit import Auditor, AuditResult, Entry, Progress, RightEdge
+from registry.auditstore import open_event_store
 from registry.checkpoint import open_checkpoint
 from registry.errors import ConfigurationError, NoteError, RegistryError, VerificationError
 from registry.leaf import parse_leaf

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from registry import audit, envelope, keys, tlog
+from registry import audit, auditstore, envelope, keys, tlog
 from registry.application import LogEntryRecorded
 from registry.leaf import format_leaf, parse_leaf
 from registry.publish import publish_snapshot
@@ -316,8 +316,8 @@ def test_workers_find_the_same_as_one_process(backend: Backend, story: Story) ->
     state["leaf"] = reworded(state["leaf"].encode(), b"Org-0 Ltd", b"Org-0 Inc").decode()
     raw.set_state(index, state)
     settings = backend.settings()
-    inline = audit.audit_data(settings, story.verifier, workers=1)
-    pooled = audit.audit_data(settings, story.verifier, workers=2, parallel_from=0)
+    inline = auditstore.audit_data(settings, story.verifier, workers=1)
+    pooled = auditstore.audit_data(settings, story.verifier, workers=2, parallel_from=0)
     assert not inline and inline.first_bad_index == index
     first = inline.findings[0]
     assert (first.index, first.what, first.detail) == (

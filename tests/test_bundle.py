@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from registry import audit, config, keys, porting
+from registry import auditstore, config, keys, porting
 from registry.checkpoint import parse_checkpoint_text, sign_checkpoint
 from registry.errors import ConfigurationError, VerificationError
 from registry.signednote import parse_note, signer_from_private
@@ -53,11 +53,11 @@ def state_hash(backend: Backend) -> str:
 def stored(backend: Backend) -> dict[str, object]:
     """Everything the stores hold that an import writes: leaves, tile rows, checkpoints, snapshots."""
     settings = backend.settings()
-    events, store = audit.open_event_store(settings), open_log_store(settings)
+    events, store = auditstore.open_event_store(settings), open_log_store(settings)
     try:
-        tiles = audit.StoredTiles(store)
+        tiles = auditstore.StoredTiles(store)
         return {
-            "leaves": [e.leaf for e in audit.stored_entries(events.recorder)],
+            "leaves": [e.leaf for e in auditstore.stored_entries(events.recorder)],
             "tiles": {key: tiles.row(*key) for key in tiles.keys()},
             "checkpoints": [c.note for c in store.checkpoints()],
             "snapshots": [store.snapshot(size).document for size in store.snapshot_sizes()],
@@ -85,7 +85,7 @@ def rewrite(path: Path, edit: Callable[[list[bytes]], list[bytes]], *, keep_trai
 
 def nothing_stored(backend: Backend) -> bool:
     settings = backend.settings()
-    events, store = audit.open_event_store(settings), open_log_store(settings)
+    events, store = auditstore.open_event_store(settings), open_log_store(settings)
     try:
         held = events.recorder.select_notifications(0, 1, inclusive_of_start=False)
         return not held and store.size() == 0 and not store.checkpoints() and not store.snapshot_sizes() \
@@ -109,7 +109,7 @@ def test_export_then_import_gives_an_identical_registry(backend: Backend, second
     for field in ("origin", "tree_size", "root_hash", "log_key", "counts"):
         assert mirror[field] == original[field], field
     assert state_hash(second_backend) == state_hash(backend)
-    assert f"state sha256: {audit.audit_data(backend.settings(), story.verifier).state_hash}" in result.output
+    assert f"state sha256: {auditstore.audit_data(backend.settings(), story.verifier).state_hash}" in result.output
     # 3. identical leaves, tile rows (every level), checkpoints and snapshots
     assert stored(second_backend) == stored(backend)
     # 4. the mirror audits clean with the log's public key the import kept; it cannot sign

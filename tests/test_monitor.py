@@ -41,7 +41,7 @@ from flask.testing import FlaskClient
 
 from registry import keys, tlog
 from registry.application import LogEntryRecorded, Registry
-from registry.audit import audit_data
+from registry.auditstore import audit_data
 from registry.checkpoint import (
     Checkpoint,
     SignedCheckpoint,

@@ -152,7 +152,7 @@ def audit(obj: Context, as_json: bool, workers: int) -> None:
     the log derives. Names the first bad index and, for each finding, the table
     and row.
     """
-    from registry.audit import audit_data
+    from registry.auditstore import audit_data
 
     settings = obj.settings
     result = audit_data(settings, parse_verifier_key(log_verifier_key(settings)), workers=workers,
@@ -183,7 +183,7 @@ def _with_feed_pages(result: Any, settings: config.Settings) -> Any:
     """The audit's result with the stored feed pages checked too (rendered as the web renders them)."""
     import dataclasses
 
-    from registry.audit import Finding
+    from registry.findings import Finding
     from registry.node import Node
     from scripts.feedstore import check_stored_pages
 
