@@ -7,6 +7,7 @@ wants. Rows come back as tuples either way (:func:`cols`).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from registry.errors import StorageUnavailableError
@@ -113,3 +114,28 @@ def _driver_errors() -> tuple[type[BaseException], ...]:
     except ImportError:  # SQLite-only installations
         return ()
     return (psycopg.Error,)
+
+
+def sidecar_path(settings: Any, name: str) -> Path:
+    """The SQLite file of the ``name`` store (log, views) beside the event store's file."""
+    events = Path(settings.database_url[len("sqlite:///"):])
+    return events.with_name(f"{events.stem}-{name}{events.suffix or '.db'}")
+
+
+def open_tracking_store(settings: Any, name: str, sqlite_cls: Any, postgres_cls: Any) -> Any:
+    """A store of ours beside the event store: its own SQLite file, or the same PostgreSQL database.
+
+    ``name`` is the eventsourcing environment name (``log``, ``views``), so its settings are read as
+    ``<NAME>_SQLITE_DBNAME`` and so on; the store is the library's tracking recorder of ``*_cls``.
+    """
+    from eventsourcing.persistence import InfrastructureFactory
+    from eventsourcing.utils import Environment
+
+    from registry import config
+
+    env = config.eventsourcing_env(settings)
+    cls = postgres_cls
+    if not settings.is_postgres:
+        env[f"{name.upper()}_SQLITE_DBNAME"] = str(sidecar_path(settings, name))
+        cls = sqlite_cls
+    return open_with_retry(lambda: InfrastructureFactory.construct(Environment(name, env)).tracking_recorder(cls))

@@ -18,8 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from eventsourcing.persistence import InfrastructureFactory, IntegrityError, OperationalError
-from eventsourcing.utils import Environment
+from eventsourcing.persistence import IntegrityError, OperationalError
 
 from registry import config, tlog
 from registry.application import Registry
@@ -37,7 +36,7 @@ from registry.ledger import Anchor, find_anchor
 from registry.logstore import LogStoreMixin, PostgresLogStore, SQLiteLogStore, StoredCheckpoint
 from registry.receipts import Receipt, format_receipt
 from registry.signednote import NoteSigner, NoteVerifier, format_verifier_key, parse_verifier_key, signer_from_private
-from registry.sqlstore import open_with_retry
+from registry.sqlstore import open_tracking_store, sidecar_path
 from registry.times import format_time
 
 BATCH = 5000  # leaves per integration transaction: fewer commits, bounded memory
@@ -46,18 +45,13 @@ MAX_TRIES = 50  # integration attempts that may lose races before catch-up gives
 
 def log_database_path(settings: config.Settings) -> Path:
     """The SQLite file of the log, beside the event store."""
-    events = Path(settings.database_url[len("sqlite:///"):])
-    return events.with_name(events.stem + "-log" + (events.suffix or ".db"))
+    return sidecar_path(settings, "log")
 
 
 def open_log_store(settings: config.Settings) -> LogStoreMixin:
     """The log store for the configured database."""
-    env = config.eventsourcing_env(settings)
-    cls: Any = PostgresLogStore
-    if not settings.is_postgres:
-        env["LOG_SQLITE_DBNAME"] = str(log_database_path(settings))
-        cls = SQLiteLogStore
-    return open_with_retry(lambda: InfrastructureFactory.construct(Environment("log", env)).tracking_recorder(cls))
+    store: LogStoreMixin = open_tracking_store(settings, "log", SQLiteLogStore, PostgresLogStore)
+    return store
 
 
 @dataclass(frozen=True)

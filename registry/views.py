@@ -24,17 +24,16 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from eventsourcing.persistence import InfrastructureFactory, IntegrityError, OperationalError, Tracking
+from eventsourcing.persistence import IntegrityError, OperationalError, Tracking
 from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteTrackingRecorder
-from eventsourcing.utils import Environment
 
 from registry import canonical, config
 from registry.application import Registry
 from registry.domain import Code, Endorsement, Key, Maintainers, Organization
 from registry.errors import CatchUpError, NotFoundError
 from registry.follow import next_leaves
-from registry.sqlstore import PostgresDialect, SQLiteDialect, cols, open_with_retry
+from registry.sqlstore import PostgresDialect, SQLiteDialect, cols, open_tracking_store, sidecar_path
 from registry.state import STATE_FORMAT, Applied, RegistryState, describe
 
 UPSTREAM = "registry"
@@ -270,19 +269,13 @@ class PostgresViewStore(ViewStoreMixin, PostgresDialect, PostgresTrackingRecorde
 
 
 def views_database_path(settings: config.Settings) -> str:
-    from pathlib import Path
-
-    events = Path(settings.database_url[len("sqlite:///"):])
-    return str(events.with_name(events.stem + "-views" + (events.suffix or ".db")))
+    """The SQLite file of the read models, beside the event store."""
+    return str(sidecar_path(settings, "views"))
 
 
 def open_view_store(settings: config.Settings) -> ViewStoreMixin:
-    env = config.eventsourcing_env(settings)
-    cls: Any = PostgresViewStore
-    if not settings.is_postgres:
-        env["VIEWS_SQLITE_DBNAME"] = views_database_path(settings)
-        cls = SQLiteViewStore
-    return open_with_retry(lambda: InfrastructureFactory.construct(Environment("views", env)).tracking_recorder(cls))
+    store: ViewStoreMixin = open_tracking_store(settings, "views", SQLiteViewStore, PostgresViewStore)
+    return store
 
 
 # --- the projection -----------------------------------------------------------------
