@@ -129,6 +129,7 @@ class Registry(Application):
         self.workers = workers
         self._anchor = anchor
         self._ledger: Ledger | None = None
+        self._followed = False  # whether the ledger has read the stored log at least once
         self._lock = threading.RLock()
         self._check_origin()
 
@@ -155,6 +156,7 @@ class Registry(Application):
         """
         with self._lock:
             ledger = self.ledger
+            self._followed = True
             if ledger.halted is not None:
                 return ledger.size
             try:
@@ -203,7 +205,11 @@ class Registry(Application):
             attempt = 0
             while time.monotonic() < deadline:
                 attempt += 1
-                self.follow()
+                # The write itself is the staleness check: it names the next log version, which the
+                # store takes only once (a lost race is an IntegrityError, and then we follow). So
+                # a writer whose ledger has read the log skips the read on its first try.
+                if attempt > 1 or not self._followed:
+                    self.follow()
                 ledger = self.ledger
                 try:
                     ledger.require_running()
