@@ -370,3 +370,17 @@ def test_a_result_is_truthy_only_when_clean() -> None:
                                                                  audit.Finding(2, "rule", "y")])
     assert clean and clean.first_bad_index is None and not bad and bad.first_bad_index == 2
     assert bad.to_json()["root_hash"] == base64.b64encode(tlog.EMPTY_ROOT).decode()
+
+
+def test_the_audit_writes_nothing(backend: Backend, story: Story) -> None:
+    """An audit reads every store and changes none: read models that lag the log stay where they were."""
+    settings = backend.settings()
+    views = open_read_models(settings, story.world.registry)
+    try:
+        head = views.store.head()
+        assert head[0] < story.world.registry.size()  # the story never caught the read models up
+        result = run_cli(backend, "audit", "--json")
+        assert result.exit_code == 0, result.output
+        assert views.store.head() == head and views.store.feed_pages() == []
+    finally:
+        views.store.datastore.close()
