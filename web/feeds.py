@@ -176,12 +176,12 @@ def _serve(feed: Feed) -> Response:
     cache = _cache()
     key = (request.path, feed.etag)
     found = cache.get(key)
-    if found is None and feed.cache_control == IMMUTABLE and not current_app.config.get("FEED_STORE_BYPASS"):
+    if found is None and feed.cache_control == IMMUTABLE:
         found = _stored_page(key)
     if found is None:
         page = feed.page()
         found = (docs_.render(page, feed.fmt), page.updated)
-        if feed.cache_control == IMMUTABLE and not current_app.config.get("FEED_STORE_BYPASS"):
+        if feed.cache_control == IMMUTABLE:
             _store_page(key, found)
         cache.put(key, found)
     body, updated = found
