@@ -75,8 +75,8 @@ class Node:
 
     def open(self) -> Node:
         """Open every part now (a long-running process fails at start, not at its first request)."""
-        self.views.store  # noqa: B018 - opens registry, log and read models
-        self.log.size()
+        self.log.size()  # opens the registry and the log
+        self.views.store.head()  # and the read models
         return self
 
     def close(self) -> None:

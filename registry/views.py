@@ -244,7 +244,7 @@ class ReadModels:
         """The current state as plain values (see :class:`StateView`), made once per size."""
         with self.lock:
             state = self._current_state()
-            if self._view is None or self._view.size != state.size or self._view.doc["origin"] != state.origin:
+            if self._view is None or self._view.size != state.size:
                 self._view = StateView.of(state)
             return self._view
 

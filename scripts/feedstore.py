@@ -16,7 +16,7 @@ from typing import Any
 from eventsourcing.persistence import PersistenceError
 
 from feeds.archive import archive_count, is_complete
-from feeds.documents import FORMATS, FeedSite, etag, parse_archive_path, render_archive
+from feeds.documents import FORMATS, FeedSite, archive_path, etag, parse_archive_path, render_archive
 from registry.jobs import JOBS
 from registry.node import Node
 
@@ -35,7 +35,7 @@ def archives(node: Node) -> dict[str, Any]:
     rendered = 0
     for k in range(pages):
         for fmt in FORMATS:
-            path = f"/feeds/events/archive/{k}.{fmt}"
+            path = archive_path(k, fmt)
             if store.feed_page(path, etag(site, path)) is not None:
                 continue
             page = render_archive(site, node.views, fmt, k, size)

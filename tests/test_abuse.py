@@ -243,7 +243,7 @@ def test_proof_requests_are_bounded(served: Populated) -> None:
 
 def test_threaded_reads_use_the_read_models_lock(served: Populated) -> None:
     """With threaded workers, catch-up changes the cached state in place: readers must hold ``views.lock``."""
-    views = served.app.extensions["views"]
+    views = served.app.extensions["node"].views
     with views.lock:
         catching_up = threading.Thread(target=views.catch_up)
         catching_up.start()

@@ -86,7 +86,7 @@ def served_world(backend: Backend) -> Iterator[tuple[Flask, World]]:
     """An app on an initialized store; the world submits through the app's own registry."""
     app = build_app(backend)
     try:
-        world = make_world(app.extensions["registry"])
+        world = make_world(app.extensions["node"].registry)
         world.code()
         yield app, world
     finally:

@@ -63,7 +63,7 @@ class Served:
         return self.app.test_client()
 
     def registry_leaves(self, n: int) -> list[bytes]:
-        return list(self.app.extensions["registry"].leaves(0, n))
+        return list(self.app.extensions["node"].registry.leaves(0, n))
 
 
 def publish_code(world: World, slug: str, version: str, actions: int, supersedes: str | None = None) -> None:

@@ -68,12 +68,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     )
     app.config.from_mapping(overrides)
 
-    node = Node(settings, signer=False).open()
-    app.extensions["node"] = node
-    app.extensions["settings"] = settings
-    app.extensions["registry"] = node.registry
-    app.extensions["log"] = node.log
-    app.extensions["views"] = node.views
+    app.extensions["node"] = Node(settings, signer=False).open()
     app.extensions["refreshed_at"] = float("-inf")
     app.extensions["head"] = (0, None)
 
@@ -100,22 +95,25 @@ def close_app(app: Flask) -> None:
     node.close()
 
 
+def get_node() -> Node:
+    """The app's stores (the composition root, without the log's signer)."""
+    node: Node = current_app.extensions["node"]
+    return node
+
+
 def get_registry() -> Registry:
     """The app's registry application."""
-    registry: Registry = current_app.extensions["registry"]
-    return registry
+    return get_node().registry
 
 
 def get_log() -> TransparencyLog:
     """The app's transparency log (no signer: the web process never signs)."""
-    log: TransparencyLog = current_app.extensions["log"]
-    return log
+    return get_node().log
 
 
 def get_views() -> ReadModels:
     """The app's read models (state, timelines, events)."""
-    views: ReadModels = current_app.extensions["views"]
-    return views
+    return get_node().views
 
 
 REFRESH_INTERVAL = 1.0  # seconds between a worker's checks for entries recorded by other processes
@@ -146,8 +144,7 @@ def latest_checkpoint() -> StoredCheckpoint | None:
 
 def get_settings() -> config.Settings:
     """The registry settings the app was built with."""
-    settings: config.Settings = current_app.extensions["settings"]
-    return settings
+    return get_node().settings
 
 
 def trusted_hosts(value: str | None) -> list[str] | None:

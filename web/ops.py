@@ -77,13 +77,13 @@ class RegistryCollector:
 
     def collect(self) -> Any:
         with self.app.app_context():
-            log = self.app.extensions["log"]
-            stored = self.app.extensions["registry"].size()
+            log = self.app.extensions["node"].log
+            stored = self.app.extensions["node"].registry.size()
             size = log.size()
             yield GaugeMetricFamily("registry_tree_size", "Leaves integrated into the transparency log", size)
             yield GaugeMetricFamily("registry_store_size", "Statements recorded in the event store", stored)
             yield GaugeMetricFamily("registry_log_lag", "Statements recorded but not yet in the tree", stored - size)
-            halt = self.app.extensions["registry"].ledger.halted
+            halt = self.app.extensions["node"].registry.ledger.halted
             yield GaugeMetricFamily("registry_log_halted", "1 when a stored entry failed its checks and the log "
                                     "stopped before it", 0 if halt is None else 1)
             if halt is not None:

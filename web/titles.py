@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from registry.statements import ABOUT_AN_ORGANIZATION as _ABOUT_AN_ORGANIZATION
-from registry.statements import scope_words
+from registry.statements import scope_words as scope_text  # the one wording, shared with the feeds
 
 
 @dataclass(frozen=True)
@@ -78,11 +78,6 @@ def signature_kind(type_: str, signer_role: str) -> SignatureKind:
 def record_kind(attested: bool) -> SignatureKind:
     """The kind of an endorsement or report record from its ``attested`` flag."""
     return ATTESTED if attested else SELF_SIGNED
-
-
-def scope_text(scope: Any) -> str:
-    """The scope as every surface words it (``registry.statements.scope_words``)."""
-    return scope_words(scope)
 
 
 def describe(event: Mapping[str, Any], org_name: Callable[[str], str] | None = None) -> Title:
