@@ -120,8 +120,9 @@ def _declined(who: str, s: dict[str, Any], version: str | None) -> Words:
 
 
 def _report(who: str, s: dict[str, Any], version: str | None) -> Words:
-    return (f"{who} published a report under {s['code']} ({s['framework']}, {isolate(s['period'])})",
-            f"Report: {isolate(s['url'])}")
+    what = s["framework"] + (f", {isolate(s['period'])}" if s.get("period") else "")
+    return (f"{who} published a report under {s['code']} ({what})",
+            f"Report: {isolate(s['url'])}" if s.get("url") else "")
 
 
 def _revision(who: str, s: dict[str, Any], version: str | None) -> Words:
@@ -200,7 +201,7 @@ def describe(doc: dict[str, Any], name: str | None) -> tuple[str, str]:
     role = doc.get("signer_role")
     if role == MAINTAINER and doc["type"] in ABOUT_AN_ORGANIZATION:
         title += " (attested by a maintainer)"
-        evidence = ", ".join(isolate(e["url"]) for e in s.get("evidence", []))
+        evidence = ", ".join(isolate(e.get("url") or e["citation"]) for e in s.get("evidence", []))
         signed = f"Recorded by a registry maintainer from public sources ({evidence})."
     elif role == ORGANIZATION:
         signed = f"Signed by the organization's own key {doc['signer'][:16]}."

@@ -256,9 +256,7 @@ class Organization(Aggregate):
 
     def publish_report(self, report: dict[str, Any], index: int, at: str) -> None:
         for known in self.reports:
-            if (known["code"], known["framework"], known["period"], known["url"]) == (
-                report["code"], report["framework"], report["period"], report["url"]
-            ):
+            if _report_key(known) == _report_key(report):
                 raise ConflictError(f"this report is already recorded (leaf {known['index']})")
         self._publish_report(report, index, at)
 
@@ -280,6 +278,11 @@ class Organization(Aggregate):
             "registered_index": state["registered_index"], "registered_at": state["registered_at"],
             "keys": list(state["keys"]), "reports": list(state["reports"]),
         })
+
+
+def _report_key(report: dict[str, Any]) -> tuple[Any, ...]:
+    # period, url and published_on may each be absent (the sources do not give them); absent is a value.
+    return tuple(report.get(k) for k in ("code", "framework", "period", "url", "published_on"))
 
 
 class Endorsement(Aggregate):

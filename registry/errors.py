@@ -79,6 +79,17 @@ class InvalidStatementError(InputError):
     def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(f"{field}: {message}" if field else message)
         self.field = field
+        self.reason = message
+
+
+class InvalidRecordFileError(InputError):
+    """An entry of a record file (``registry load``) is not exactly right; ``entry`` names it."""
+
+    code = "invalid-record-file"
+
+    def __init__(self, message: str, entry: str) -> None:
+        super().__init__(f"{entry}: {message}")
+        self.entry = entry
 
 
 class InvalidSignatureError(InputError):

@@ -3,8 +3,9 @@
 ``registry init`` runs these steps in order, and each is safe to run again: it
 keeps a config value, a key or a record that is already there. The genesis
 records are the ``registry.genesis`` statement (naming the root key) and the
-first ``maintainer.key_added``, both signed by the root key; the demo data is
-the maintainer-attested statements of :mod:`registry.seed`.
+first ``maintainer.key_added``, both signed by the root key; the demo data (the
+researched record in ``registry/data/commitments.json``) is loaded by
+:mod:`registry.loader`.
 
 What it does not do: print, or load key files. The caller loads the private
 keys it signs with (they are files of the operator's, read by the shell).
@@ -15,10 +16,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from registry import compose, config, envelope, keys, seed
+from registry import compose, config, envelope, keys
 from registry.application import Recorded, Registry
-from registry.domain import code_id
-from registry.errors import ConfigurationError, RegistryError
+from registry.errors import ConfigurationError
 
 KeyOutcome = Literal["created", "public only", "present"]
 
@@ -82,21 +82,6 @@ def record_genesis(registry: Registry, origin: str, root: Any, maintainer: Any) 
         root,
     )
     return True
-
-
-def load_demo(registry: Registry, origin: str, maintainer: Any) -> int:
-    """Record the demo data signed by ``maintainer``; how many statements were new (0 when already loaded)."""
-    if registry.get(code_id(seed.CODE)) is not None:
-        return 0
-    loaded = 0
-    for stmt in seed.statements(origin):
-        try:
-            registry.submit(envelope.sign(stmt, maintainer).canonical)
-            loaded += 1
-        except RegistryError as e:
-            if e.code != "conflict":
-                raise
-    return loaded
 
 
 def _record(registry: Registry, stmt: dict[str, Any], key: Any) -> Recorded:

@@ -53,7 +53,13 @@ STATEMENT_TYPES: tuple[str, ...] = (
     "endorsement.declined",
     "report.published",
 )
-KINDS: tuple[str, ...] = ("company", "academia", "civil-society", "public-sector")
+KINDS: tuple[str, ...] = ("company", "academia", "civil-society", "public-sector", "research")
+# What a Code calls its numbered items (the EU GPAI Code has chapters, the Seoul and White House
+# commitments have commitments); pages and feeds word scopes with it. "action" when a revision says nothing.
+ACTION_NOUNS: tuple[str, ...] = ("action", "chapter", "commitment")
+SOURCE_KINDS: tuple[str, ...] = ("primary", "secondary")
+# The statement types whose record can meet a Code's dated obligation (code.revision_published ``obligations``).
+OBLIGATION_MET_BY: tuple[str, ...] = ("report.published",)
 
 ROOT = "root"
 MAINTAINER = "maintainer"
@@ -64,6 +70,7 @@ MAX_URL = 2048
 MAX_ACTIONS = 100
 MAX_PUBLIC_KEYS = 8
 MAX_EVIDENCE = 20
+MAX_OBLIGATIONS = 20
 
 Check = Callable[[Any, str], None]
 
@@ -73,6 +80,7 @@ _VERSION_ID = re.compile(r"[0-9A-Za-z](?:[0-9A-Za-z.-]{0,62}[0-9A-Za-z])?")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _NONCE = re.compile(r"[0-9a-f]{32,64}")
 _DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
+_MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")
 # Printable ASCII without space or "+": the origin is the key name of C2SP
 # signed notes and the first part of the "name+hash+base64" verifier key.
 _ORIGIN = re.compile(r"[\x21-\x2a\x2c-\x7e]{1,200}")
@@ -115,6 +123,26 @@ def parse_date(s: str, field: str | None = None) -> date:
         _fail("not a real date", field)
 
 
+def parse_month(s: str, field: str | None = None) -> tuple[int, int]:
+    """The (year, month) of an exact ``YYYY-MM`` string (years 1900..2999)."""
+    match = _MONTH.fullmatch(s) if isinstance(s, str) else None
+    if match is None:
+        _fail("must be a date YYYY-MM-DD or a month YYYY-MM", field)
+    year, month = (int(part) for part in match.groups())
+    if not 1900 <= year <= 2999:
+        _fail("year must be between 1900 and 2999", field)
+    if not 1 <= month <= 12:
+        _fail("not a real month", field)
+    return year, month
+
+
+def date_precision(value: str | None) -> str:
+    """How precisely a dated field of a statement is known: ``day``, ``month`` or ``unknown`` (null)."""
+    if value is None:
+        return "unknown"
+    return "month" if len(value) == 7 else "day"
+
+
 # --- field kinds -----------------------------------------------------------------
 # Each check takes (value, field path) and raises InvalidStatementError or returns.
 
@@ -154,6 +182,16 @@ def _date(value: Any, field: str) -> None:
     parse_date(value, field)
 
 
+def _day_or_month(value: Any, field: str) -> None:
+    # A date as precise as its source and no more: a day, or only a month (never a made-up day).
+    if isinstance(value, str) and _MONTH.fullmatch(value):
+        parse_month(value, field)
+    elif isinstance(value, str) and _DATE.fullmatch(value):
+        parse_date(value, field)
+    else:
+        _fail("must be a date YYYY-MM-DD or a month YYYY-MM", field)
+
+
 def _timestamp(value: Any, field: str) -> None:
     parse_timestamp(value, field)
 
@@ -169,6 +207,9 @@ def _choice(choices: tuple[str, ...] | frozenset[str], what: str) -> Check:
 
 _type = _choice(STATEMENT_TYPES, "a known statement type")
 _kind = _choice(KINDS, "one of " + ", ".join(KINDS))
+_action_noun = _choice(ACTION_NOUNS, "one of " + ", ".join(ACTION_NOUNS))
+_source_kind = _choice(SOURCE_KINDS, "one of " + ", ".join(SOURCE_KINDS))
+_met_by = _choice(OBLIGATION_MET_BY, "one of " + ", ".join(OBLIGATION_MET_BY))
 _country = _choice(COUNTRIES, "an ISO 3166-1 alpha-2 country code (uppercase)")
 
 
@@ -334,7 +375,7 @@ def _check_fields(value: Any, fields: Mapping[str, Field], path: str) -> None:
             spec.check(value[name], _join(path, name))
 
 
-_ACTION = {"number": Field(_int_in(1, MAX_ACTIONS)), "heading": Field(_line(300))}
+_ACTION = {"number": Field(_int_in(1, MAX_ACTIONS)), "heading": Field(_line(300)), "name": _opt(_line(80))}
 
 
 def _actions(value: Any, field: str) -> None:
@@ -345,14 +386,43 @@ def _actions(value: Any, field: str) -> None:
             _fail(f"actions must be numbered 1..n in order; expected {index + 1}", f"{field}.{index}.number")
 
 
-_EVIDENCE = _object(
-    {
-        "url": Field(_url),
-        "sha256": _opt(_sha256),
-        "title": _opt(_line(300)),
-        "retrieved_on": _opt(_date),
-    }
-)
+_EVIDENCE_FIELDS = {
+    "url": _opt(_url),
+    "citation": _opt(_line(500)),
+    "sha256": _opt(_sha256),
+    "title": _opt(_line(300)),
+    "retrieved_on": _opt(_date),
+    "source": _opt(_source_kind),
+    "note": _opt(_long(1000)),
+}
+
+
+def _evidence(value: Any, field: str) -> None:
+    _check_fields(value, _EVIDENCE_FIELDS, field)
+    # A document with no address of its own (a footnote, a print report) is cited in words instead.
+    if "url" not in value and "citation" not in value:
+        _fail("evidence needs a url or a citation", field)
+
+
+_EVIDENCE = _evidence
+
+_OBLIGATION_FIELDS = {
+    "id": Field(_slug),
+    "what": Field(_line(300)),
+    "due": Field(_date),
+    "met_by": Field(_met_by),
+    "note": _opt(_long(1000)),
+    "evidence": _opt(_list_of(_EVIDENCE, 0, MAX_EVIDENCE)),
+}
+
+
+def _obligations(value: Any, field: str) -> None:
+    seen: set[str] = set()
+    for index, item in enumerate(_list(value, field, 0, MAX_OBLIGATIONS)):
+        _check_fields(item, _OBLIGATION_FIELDS, f"{field}.{index}")
+        if item["id"] in seen:
+            _fail("duplicate obligation id", f"{field}.{index}.id")
+        seen.add(item["id"])
 
 
 # --- statement types -------------------------------------------------------------
@@ -381,10 +451,15 @@ _BY_EITHER = frozenset({ORGANIZATION, MAINTAINER})
 _ORG = Field(_slug)
 _CODE = Field(_slug)
 _VERSION = Field(_version_id)
-_EFFECTIVE = Field(_date)
+# Required, but null when the sources do not state it; a month when they state no day.
+_EFFECTIVE = Field(_nullable(_day_or_month))
 _REASON = _opt(_long(2000))
 _STATEMENT = _opt(_long(5000))
 _OPTIONAL_EVIDENCE = _opt(_list_of(_EVIDENCE, 0, MAX_EVIDENCE))
+# The signer's own words about a record (for an attested record: the maintainer's summary of its
+# sources), and what the sources leave uncertain about its date or its scope.
+_NOTES = {"note": _opt(_long(2000)), "date_note": _opt(_long(1000))}
+_SCOPE_NOTE = {"scope_note": _opt(_long(1000))}
 
 
 def _spec(signers: frozenset[str], at_least_one: tuple[str, ...] = (), **fields: Field) -> Spec:
@@ -407,13 +482,16 @@ SPECS: dict[str, Spec] = {
         actions=Field(_actions),
         supersedes=Field(_nullable(_version_id)),
         summary_of_changes=_opt(_long(5000)),
-        note=_opt(_long(2000)),
+        note=_opt(_long(5000)),
+        short_title=_opt(_line(80)),
+        action_noun=_opt(_action_noun),
+        obligations=_opt(_obligations),
     ),
     "organization.registered": _spec(
         _BY_MAINTAINER,
         org=_ORG,
         name=Field(_line(300)),
-        country=Field(_country),
+        country=Field(_nullable(_country)),
         kind=Field(_kind),
         website=_opt(_url),
         public_keys=Field(_public_keys),
@@ -425,7 +503,7 @@ SPECS: dict[str, Spec] = {
         ("name", "country", "kind", "website"),
         org=_ORG,
         name=_opt(_line(300)),
-        country=_opt(_country),
+        country=_opt(_nullable(_country)),
         kind=_opt(_kind),
         website=_opt(_url),
     ),
@@ -440,6 +518,8 @@ SPECS: dict[str, Spec] = {
         statement=_STATEMENT,
         effective_date=_EFFECTIVE,
         evidence=_OPTIONAL_EVIDENCE,
+        **_NOTES,
+        **_SCOPE_NOTE,
     ),
     "endorsement.amended": _spec(
         _BY_EITHER,
@@ -450,6 +530,8 @@ SPECS: dict[str, Spec] = {
         scope=_opt(_scope),
         statement=_STATEMENT,
         evidence=_OPTIONAL_EVIDENCE,
+        **_NOTES,
+        **_SCOPE_NOTE,
     ),
     "endorsement.reaffirmed": _spec(
         _BY_EITHER,
@@ -460,6 +542,8 @@ SPECS: dict[str, Spec] = {
         scope=_opt(_scope),
         statement=_STATEMENT,
         evidence=_OPTIONAL_EVIDENCE,
+        **_NOTES,
+        **_SCOPE_NOTE,
     ),
     "endorsement.withdrawn": _spec(
         _BY_EITHER,
@@ -468,6 +552,7 @@ SPECS: dict[str, Spec] = {
         effective_date=_EFFECTIVE,
         reason=Field(_long(5000, min_len=1)),
         evidence=_OPTIONAL_EVIDENCE,
+        **_NOTES,
     ),
     "endorsement.declined": _spec(
         _BY_MAINTAINER,
@@ -477,18 +562,20 @@ SPECS: dict[str, Spec] = {
         effective_date=_EFFECTIVE,
         evidence=Field(_list_of(_EVIDENCE, 1, MAX_EVIDENCE)),
         statement=_STATEMENT,
+        **_NOTES,
     ),
     "report.published": _spec(
         _BY_EITHER,
         org=_ORG,
         code=_CODE,
         framework=Field(_slug),
-        period=Field(_line(64)),
-        url=Field(_url),
+        period=_opt(_line(64)),
+        url=_opt(_url),
         document_sha256=_opt(_sha256),
         title=_opt(_line(300)),
-        published_on=_opt(_date),
+        published_on=_opt(_day_or_month),
         evidence=_OPTIONAL_EVIDENCE,
+        **_NOTES,
     ),
 }
 assert tuple(SPECS) == STATEMENT_TYPES
@@ -515,12 +602,20 @@ ATTESTABLE: frozenset[str] = frozenset(
 ABOUT_AN_ORGANIZATION: frozenset[str] = ATTESTABLE | {"endorsement.declined"}
 
 
-def scope_words(scope: Any) -> str:
-    """The one wording of a scope: ``all actions``, ``actions 1-3, 5``, ``action 4``, ``no actions``."""
+def is_slug(value: Any) -> bool:
+    """Whether ``value`` is a slug (lowercase letters, digits and inner hyphens, at most 64)."""
+    return isinstance(value, str) and _SLUG.fullmatch(value) is not None
+
+
+def scope_words(scope: Any, noun: str = "action") -> str:
+    """The one wording of a scope: ``all actions``, ``actions 1-3, 5``, ``chapter 3``, ``no commitments``.
+
+    ``noun`` is what the Code calls its items (a revision's ``action_noun``).
+    """
     if scope == "all":
-        return "all actions"
+        return f"all {noun}s"
     if not isinstance(scope, list) or not scope:
-        return "no actions"
+        return f"no {noun}s"
     runs: list[list[int]] = []
     for number in scope:
         if runs and number == runs[-1][-1] + 1:
@@ -528,7 +623,7 @@ def scope_words(scope: Any) -> str:
         else:
             runs.append([number])
     parts = [str(r[0]) if len(r) == 1 else f"{r[0]}-{r[-1]}" for r in runs]
-    return ("action " if len(scope) == 1 else "actions ") + ", ".join(parts)
+    return (f"{noun} " if len(scope) == 1 else f"{noun}s ") + ", ".join(parts)
 
 
 def requires_evidence(type_: str, role: str) -> bool:

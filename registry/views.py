@@ -31,6 +31,7 @@ from registry.application import Registry
 from registry.domain import Code, Endorsement, Key, Maintainers, Organization
 from registry.errors import CatchUpError, NotFoundError
 from registry.follow import next_leaves
+from registry.stances import STANCE_TYPES, StanceBook
 from registry.state import STATE_FORMAT, Applied, RegistryState, describe
 from registry.viewstore import (  # noqa: F401 - the store's names, re-exported
     UPSTREAM,
@@ -164,6 +165,7 @@ class ReadModels:
         self.lock = threading.RLock()
         self._format_checked = False
         self._view: StateView | None = None
+        self._book = StanceBook()
 
     def _current_state(self) -> RegistryState:
         size, origin = self.store.head()
@@ -247,6 +249,25 @@ class ReadModels:
             if self._view is None or self._view.size != state.size:
                 self._view = StateView.of(state)
             return self._view
+
+    def stances(self) -> StanceBook:
+        """Every organization's stance on every Code, and its history, as of the read models' head.
+
+        Folded once, then extended with the newer entries only; the book returned is never changed.
+        """
+        with self.lock:
+            size = self.store.head()[0]
+            book = self._book
+            if book.size < size:
+                docs = self._stance_docs(book.size, size)
+                self._book = book = book.extended(docs, size)
+            return book
+
+    def _stance_docs(self, start: int, stop: int) -> Iterator[dict[str, Any]]:
+        after = start - 1
+        while batch := self.events(types=STANCE_TYPES, after=after, before=stop, limit=1000):
+            yield from batch
+            after = batch[-1]["index"]
 
     def organization(self, slug: str) -> dict[str, Any] | None:
         return self.current().organizations.get(slug)

@@ -89,7 +89,7 @@ def test_organizations_filter_by_country(demo_site: Site, tab: Tab) -> None:
     tab.page.wait_for_url("**/organizations?*country=JP*")
     filtered = rows.count()
     assert 0 < filtered < everyone
-    assert tab.page.locator("table.orgs tbody tr td:nth-of-type(1)").all_inner_texts() == ["JP"] * filtered
+    assert tab.page.locator("table.orgs tbody tr td:nth-of-type(1)").all_inner_texts() == ["Japan"] * filtered
     assert tab.page.get_by_label("Country").input_value() == "JP"
     tab.shot("organizations-jp")
     assert tab.problems == []

@@ -117,16 +117,24 @@ def test_sign_fills_in_common_fields(sqlite_backend: Backend, tmp_path: Path) ->
 
 def test_demo_data(sqlite_backend: Backend) -> None:
     cli = Cli(sqlite_backend)
-    cli("init", "--origin", ORIGIN, "--demo")
+    out = cli("init", "--origin", ORIGIN, "--demo")
+    assert "demo data: 148 statements recorded" in out
     state = cli.json("replay", "--json")
-    (code,) = state["codes"]
-    assert code["code"] == "hiroshima-coc" and [v["version"] for v in code["versions"]] == ["2023-10-30"]
-    assert len(code["versions"][0]["actions"]) == 11 and "paraphrases" in code["versions"][0]["note"]
+    codes = {c["code"]: c["versions"] for c in state["codes"]}
+    assert sorted(codes) == ["eu-gpai-cop", "hiroshima-coc", "seoul-faisc", "us-wh-voluntary-2023"]
+    # The Hiroshima Code keeps its slug and first version id; the others are versioned by their dates.
+    assert [v["version"] for v in codes["hiroshima-coc"]] == ["2023-10-30"]
+    assert len(codes["hiroshima-coc"][0]["actions"]) == 11
+    assert codes["eu-gpai-cop"][0]["action_noun"] == "chapter"
     orgs = {o["org"]: o for o in state["organizations"]}
-    assert len(orgs) == 11 and orgs["kddi"]["country"] == "JP"
-    # reports only where the source is a HAIP report; an endorsement only where the source says so
-    assert {o for o, v in orgs.items() if v["reports"]} == {"kddi", "ntt", "microsoft", "google", "abeja"}
-    assert [(e["org"], e["attested"]) for e in state["endorsements"]] == [("milestone-systems", True)]
+    assert len(orgs) == 52 and orgs["kddi"]["country"] == "JP" and orgs["tii"]["kind"] == "research"
+    stances = {(e["org"], e["code"]): e for e in state["endorsements"]}
+    xai = stances[("xai", "eu-gpai-cop")]
+    assert (xai["status"], xai["scope"], xai["attested"]) == ("active", [3], True)
+    assert stances[("meta", "eu-gpai-cop")]["status"] == "declined"
+    anthropic = stances[("anthropic", "us-wh-voluntary-2023")]
+    assert anthropic["scope"] == [1, 3, 4, 5, 6, 8] and anthropic["effective_date"] == "2025-03"
+    assert anthropic["last"]["scope_note"] and anthropic["last"]["date_note"]
     assert all(e["last"]["evidence"] for e in state["endorsements"])
     # loading twice adds nothing
     size = state["size"]
@@ -162,10 +170,10 @@ def test_export_and_verify_bundle_offline(sqlite_backend: Backend, tmp_path: Pat
     cli("init", "--origin", ORIGIN, "--demo")
     cli("checkpoint")
     bundle_file = tmp_path / "registry.bundle"
-    assert "exported 20 entries" in cli("export", str(bundle_file))
+    assert "exported 150 entries" in cli("export", str(bundle_file))
     log_key = cli.json("status", "--json")["log_key"]
     out = cli("verify", "bundle", str(bundle_file), "--log-key", log_key)
-    assert "ok   bundle: 20 entries" in out and "ok   checkpoints: 1 verified" in out
+    assert "ok   bundle: 150 entries" in out and "ok   checkpoints: 1 verified" in out
     other = "test.example/registry+00000000+AQ" + "A" * 42 + "="
     err = cli("verify", "bundle", str(bundle_file), "--log-key", other, ok=False)
     assert err.startswith("FAILED")
@@ -174,8 +182,8 @@ def test_export_and_verify_bundle_offline(sqlite_backend: Backend, tmp_path: Pat
 def test_show_entry_and_organization(sqlite_backend: Backend) -> None:
     cli = Cli(sqlite_backend)
     cli("init", "--origin", ORIGIN, "--demo")
-    entry = cli.json("show", "entry", "3", "--json")
-    assert entry["index"] == 3 and entry["type"] == "organization.registered" and len(entry["leaf_hash"]) == 64
+    entry = cli.json("show", "entry", "6", "--json")
+    assert entry["index"] == 6 and entry["type"] == "organization.registered" and len(entry["leaf_hash"]) == 64
     out = cli("show", "org", "milestone-systems")
     assert "Milestone Systems" in out and "hiroshima-coc: active 2023-10-30 scope all (attested)" in out
     assert "endorsement.made" in out

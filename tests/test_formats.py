@@ -32,7 +32,7 @@ from typing import Any
 
 import pytest
 
-from registry import canonical, envelope, errors, keys, leaf, snapshots, state, statements, tiles, tlog
+from registry import canonical, envelope, errors, keys, leaf, records, snapshots, state, statements, tiles, tlog
 from registry.checkpoint import SignedCheckpoint, format_checkpoint_text, open_checkpoint
 from registry.errors import CanonicalError, ReceiptError
 from registry.receipts import parse_receipt, verify_receipt
@@ -84,12 +84,14 @@ EXPECTED = {
     "snapshot-checkpoint",
     "snapshot-note",
     "snapshot-document-hash",
+    "record-file",
 }
 # Made by the registry core with fixed keys and clocks: regenerated and compared byte for byte.
 # (The HTTP documents and the provisional state are checked for validity only, so that adding
 # a member to them does not make this file fail.)
 EXACT = EXPECTED - {"discovery", "proof-inclusion", "proof-consistency", "problem", "submission-response",
-                    "state", "state-hash", "snapshot-note", "snapshot-document-hash"}
+                    "state", "state-hash", "snapshot-note", "snapshot-document-hash", "record-file"}
+
 
 
 def _load_builder() -> Any:
@@ -102,6 +104,8 @@ def _load_builder() -> Any:
 
 builder = _load_builder()
 ORIGIN = builder.ORIGIN
+# Written by hand (an input format, not something the registry produces): checked by loading it.
+HAND_WRITTEN = builder.HAND_WRITTEN
 
 
 def extract(text: str) -> dict[str, str]:
@@ -176,7 +180,32 @@ def test_examples_are_what_the_code_produces() -> None:
         "deliberate, run: python tests/data/formats/build_examples.py --write"
     )
     assert built["example-log"] == (DATA / "example-log.txt").read_text("ascii")
-    assert set(built) - {"example-log"} == EXPECTED
+    assert set(built) - {"example-log"} == EXPECTED - HAND_WRITTEN
+
+
+# --- record files -------------------------------------------------------------------
+
+
+def test_record_file_example_plans_the_statements_it_describes() -> None:
+    planned = records.plan(json.loads(example("record-file")), ORIGIN)
+    by_type = {p.statement["type"]: p.statement for p in planned}
+    assert [p.where for p in planned] == ["codes[0] (example-code)", "organizations[0] (sample-lab)",
+                                          "events[0] (sample-lab, example-code)",
+                                          "events[1] (sample-lab, example-code)"]
+    code = by_type["code.revision_published"]
+    assert (code["version"], code["action_noun"], code["actions"][1]["name"]) == ("1.0", "chapter", "Safety")
+    assert code["obligations"][0]["evidence"] == [{"url": "https://standards.example.org/code/1.0#reports",
+                                                   "source": "primary"}]
+    assert by_type["organization.registered"]["country"] is None
+    made = by_type["endorsement.made"]
+    assert (made["effective_date"], made["scope"], made["version"]) == ("2024-05", [2], "1.0")
+    assert made["note"] == "Signed the Safety chapter only."
+    assert made["evidence"][0]["source"] == "secondary"
+    report = by_type["report.published"]
+    assert "published_on" not in report and "period" not in report
+    assert (report["framework"], report["url"]) == ("example-reports", "https://lab.example.net/report-2024.pdf")
+    assert report["evidence"] == [{"citation": "Example Gazette, print edition of 3 March 2025",
+                                   "source": "secondary"}]
 
 
 # --- canonical JSON -----------------------------------------------------------------

@@ -54,6 +54,10 @@ FULL: dict[str, dict[str, Any]] = {
         "supersedes": None,
         "summary_of_changes": "First version.",
         "note": "Headings are short paraphrases.",
+        "short_title": "Hiroshima Code",
+        "action_noun": "action",
+        "obligations": [{"id": "haip-report", "what": "Report under the HAIP framework", "due": "2025-04-22",
+                         "met_by": "report.published", "note": "Yearly.", "evidence": [EVIDENCE]}],
     },
     "organization.registered": {
         "org": "kddi",
@@ -82,6 +86,9 @@ FULL: dict[str, dict[str, Any]] = {
         "statement": "We endorse the Code.",
         "effective_date": "2024-05-01",
         "evidence": [EVIDENCE],
+        "note": "Announced at a press conference.",
+        "date_note": "The day is the press conference's.",
+        "scope_note": "All actions, as the press release says.",
     },
     "endorsement.amended": {
         "org": "kddi",
@@ -90,6 +97,9 @@ FULL: dict[str, dict[str, Any]] = {
         "scope": [1, 3, 7],
         "statement": "Narrowed.",
         "evidence": [],
+        "note": "Narrowed.",
+        "date_note": "Month only.",
+        "scope_note": "Which actions were dropped is not certain.",
     },
     "endorsement.reaffirmed": {
         "org": "kddi",
@@ -99,6 +109,9 @@ FULL: dict[str, dict[str, Any]] = {
         "scope": [1, 2],
         "statement": "Still in.",
         "evidence": [EVIDENCE],
+        "note": "Reaffirmed.",
+        "date_note": "Exact.",
+        "scope_note": "Same scope.",
     },
     "endorsement.withdrawn": {
         "org": "kddi",
@@ -106,6 +119,8 @@ FULL: dict[str, dict[str, Any]] = {
         "effective_date": "2025-03-01",
         "reason": "Changed strategy.",
         "evidence": [EVIDENCE, {"url": "http://example.org/b"}],
+        "note": "Withdrawn by letter.",
+        "date_note": "Date of the letter.",
     },
     "endorsement.declined": {
         "org": "kddi",
@@ -114,6 +129,8 @@ FULL: dict[str, dict[str, Any]] = {
         "effective_date": "2024-01-15",
         "evidence": [{"url": "https://news.example/decline"}],
         "statement": "We will not sign.",
+        "note": "Said on social media.",
+        "date_note": "The post's date.",
     },
     "report.published": {
         "org": "kddi",
@@ -125,6 +142,8 @@ FULL: dict[str, dict[str, Any]] = {
         "title": "HAIP report 2024",
         "published_on": "2025-04-22",
         "evidence": [EVIDENCE],
+        "note": "First cycle.",
+        "date_note": "As shown on the report page.",
     },
 }
 
@@ -146,7 +165,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "endorsement.reaffirmed": ("org", "code", "version", "effective_date"),
     "endorsement.withdrawn": ("org", "code", "effective_date", "reason"),
     "endorsement.declined": ("org", "code", "version", "effective_date", "evidence"),
-    "report.published": ("org", "code", "framework", "period", "url"),
+    "report.published": ("org", "code", "framework"),
 }
 COMMON_FIELDS = ("type", "registry", "signed_at", "nonce")
 AT_LEAST_ONE = {
@@ -226,12 +245,15 @@ def test_unknown_field_is_named(type_: str) -> None:
 @pytest.mark.parametrize(
     ("statement", "field"),
     [
-        (make("endorsement.made", evidence=[EVIDENCE, {**EVIDENCE, "note": "x"}]), "evidence.1.note"),
+        (make("endorsement.made", evidence=[EVIDENCE, {**EVIDENCE, "comment": "x"}]), "evidence.1.comment"),
+        (make("code.revision_published", obligations=[{"id": "a", "what": "W", "due": "2025-02-10",
+                                                        "met_by": "report.published", "by": "x"}]),
+         "obligations.0.by"),
         (
             make("code.revision_published", actions=[{"number": 1, "heading": "A", "text": "x"}]),
             "actions.0.text",
         ),
-        (make("endorsement.made", evidence=[{"sha256": HEX}]), "evidence.0.url"),
+        (make("endorsement.made", evidence=[{"sha256": HEX}]), "evidence.0"),
         (make("code.revision_published", actions=[{"number": 1}]), "actions.0.heading"),
     ],
 )
@@ -515,7 +537,7 @@ def test_bad_long_text(value: str) -> None:
         ("maintainer.key_revoked", "reason", 2000),
         ("organization.key_revoked", "reason", 2000),
         ("code.revision_published", "summary_of_changes", 5000),
-        ("code.revision_published", "note", 2000),
+        ("code.revision_published", "note", 5000),
         ("endorsement.made", "statement", 5000),
         ("endorsement.declined", "statement", 5000),
         ("endorsement.withdrawn", "reason", 5000),
@@ -657,7 +679,7 @@ def test_signers_and_attestation() -> None:
     assert not statements.requires_evidence("endorsement.made", "organization")
     assert not statements.requires_evidence("organization.key_added", "maintainer")
     assert statements.requires_evidence("endorsement.declined", "maintainer")
-    assert statements.KINDS == ("company", "academia", "civil-society", "public-sector")
+    assert statements.KINDS == ("company", "academia", "civil-society", "public-sector", "research")
 
 
 # --- properties ------------------------------------------------------------------
@@ -754,3 +776,80 @@ def test_generated_valid_statements_pass(
     ]
     for case in cases:
         assert validate(case, origin=ORIGIN) is case
+
+
+# --- dates as precise as their sources (statement revision 2) ------------------------------
+
+
+@pytest.mark.parametrize("type_", ["endorsement.made", "endorsement.amended", "endorsement.reaffirmed",
+                                   "endorsement.withdrawn", "endorsement.declined"])
+@pytest.mark.parametrize("value", ["2025-07-31", "2025-07", None])
+def test_an_effective_date_is_a_day_a_month_or_null(type_: str, value: str | None) -> None:
+    stmt = make(type_, effective_date=value)
+    assert validate(stmt) is stmt
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("2025", "must be a date YYYY-MM-DD or a month YYYY-MM"),
+    ("2025-7", "must be a date YYYY-MM-DD or a month YYYY-MM"),
+    ("2025-13", "not a real month"),
+    ("2025-00", "not a real month"),
+    ("1899-12", "year must be between 1900 and 2999"),
+    ("2025-02-30", "not a real date"),
+    ("2025-07-31T00:00:00Z", "must be a date YYYY-MM-DD"),
+    (20250731, "must be a date YYYY-MM-DD"),
+])
+def test_a_partial_date_is_exact(value: Any, message: str) -> None:
+    error = assert_invalid(make("endorsement.made", effective_date=value), "effective_date")
+    assert message in str(error)
+
+
+def test_the_effective_date_must_be_present_even_when_unknown() -> None:
+    stmt = make("endorsement.made")
+    del stmt["effective_date"]
+    assert_invalid(stmt, "effective_date")
+
+
+def test_date_precision_names_what_a_value_says() -> None:
+    assert [statements.date_precision(v) for v in ("2025-07-31", "2025-07", None)] == ["day", "month", "unknown"]
+
+
+def test_a_report_may_lack_its_period_address_and_day() -> None:
+    stmt = make("report.published", published_on="2025-04")
+    del stmt["period"], stmt["url"]
+    assert validate(stmt) is stmt
+    # Absent means "not stated"; null is not a second spelling of it.
+    assert_invalid({**stmt, "published_on": None}, "published_on")
+    assert_invalid({**stmt, "period": None}, "period")
+
+
+def test_evidence_is_an_address_or_a_citation_with_its_kind_of_source() -> None:
+    cited = {"citation": "International AI Safety Report 2026, section 3.2, footnote", "source": "secondary",
+             "note": "Read in translation."}
+    assert validate(make("endorsement.made", evidence=[cited]))
+    assert "url or a citation" in str(assert_invalid(make("endorsement.made", evidence=[{"title": "T"}]), "evidence.0"))
+    assert_invalid(make("endorsement.made", evidence=[{**cited, "source": "tertiary"}]), "evidence.0.source")
+    assert_invalid(make("endorsement.made", evidence=[{**cited, "citation": ""}]), "evidence.0.citation")
+    assert_invalid(make("endorsement.made", evidence=[{**cited, "citation": "a\nb"}]), "evidence.0.citation")
+
+
+def test_obligations_have_distinct_ids_and_a_known_way_to_meet_them() -> None:
+    one = {"id": "framework", "what": "Publish a safety framework", "due": "2025-02-10", "met_by": "report.published"}
+    assert validate(make("code.revision_published", obligations=[one]))
+    assert_invalid(make("code.revision_published", obligations=[one, one]), "obligations.1.id")
+    assert_invalid(make("code.revision_published", obligations=[{**one, "met_by": "endorsement.made"}]),
+                   "obligations.0.met_by")
+    assert_invalid(make("code.revision_published", obligations=[{**one, "due": "2025-02"}]), "obligations.0.due")
+
+
+def test_a_code_names_its_items_and_their_short_names() -> None:
+    chapters = [{"number": 1, "heading": "Transparency: model documentation", "name": "Transparency"}]
+    assert validate(make("code.revision_published", actions=chapters, action_noun="chapter", short_title="GPAI Code"))
+    assert_invalid(make("code.revision_published", action_noun="article"), "action_noun")
+    assert_invalid(make("code.revision_published", actions=[{**chapters[0], "name": ""}]), "actions.0.name")
+
+
+def test_a_country_may_be_unknown_and_a_research_institute_is_a_kind() -> None:
+    assert validate(make("organization.registered", country=None, kind="research"))
+    assert validate(make("organization.updated", country=None))
+    assert_invalid(make("organization.registered", country="XX"), "country")

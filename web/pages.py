@@ -33,8 +33,8 @@ from flask import Blueprint, Response, abort, redirect, render_template, request
 from werkzeug.exceptions import HTTPException
 
 import feeds
-from registry import keys, tlog
-from registry.countries import COUNTRIES
+from registry import keys, tlog, wording
+from registry.countries import COUNTRIES, country_name
 from registry.errors import ConfigurationError
 from registry.signednote import format_verifier_key
 from registry.statements import KINDS, STATEMENT_TYPES
@@ -93,7 +93,19 @@ def _scope_text(scope: Any) -> str:
     return scope_text(scope)
 
 
+@bp.app_template_filter("date_words")
+def _date_words(value: str | None) -> str:
+    return wording.date_words(value)
+
+
+@bp.app_template_filter("country_name")
+def _country_name(code: str | None) -> str:
+    return country_name(code)
+
+
 bp.add_app_template_global(record_kind, "record_kind")
+bp.add_app_template_global(wording.secondary_only, "secondary_only")
+bp.add_app_template_global(wording.uncertain, "uncertain")
 
 
 # --- feeds -------------------------------------------------------------------------
@@ -456,7 +468,9 @@ def organizations() -> str:
     site = current_site()
     f = parse_org_filter(request.args, site)
     rows = filter_organizations(site, f)
-    countries = sorted({o["country"] for o in site.organizations} | ({f.country} if f.country else set()))
+    # By name, as people look for them; organizations whose country the sources do not give have no option.
+    codes = {o["country"] for o in site.organizations if o["country"]} | ({f.country} if f.country else set())
+    countries = sorted(codes, key=country_name)
     return render_template("organizations.html", site=site, rows=rows, filter=f, countries=countries,
                            kinds=KINDS, statuses=STATUSES, status_labels=STATUS_LABELS,
                            feeds=[ALL_EVENTS, type_feed("endorsement.made"), type_feed("endorsement.withdrawn")])

@@ -111,7 +111,7 @@ def main(ctx: click.Context, data_dir: str | None) -> None:
 
 for command in (
     statements.keys_group, statements.sign, statements.submit, statements.org, statements.code,
-    statements.endorse, statements.amend, statements.reaffirm, statements.withdraw,
+    statements.endorse, statements.amend, statements.reaffirm, statements.withdraw, statements.load,
     log.status, log.checkpoint, log.receipt, log.show, log.replay, log.diff, log.snapshot,
     verify.verify,
     ops.init, ops.clock, ops.migrate, ops.rebuild, ops.run_job, ops.serve, ops.audit, ops.export_bundle,

@@ -110,7 +110,8 @@ def show_org(obj: Context, slug: str, as_json: bool) -> None:
         how = "attested" if e["attested"] else "self-signed"
         click.echo(f"  {safe(e['code'])}: {e['status']} {safe(e['version'])} scope {e['scope']} ({how})")
     for report in org["reports"]:
-        click.echo(f"  report {safe(report['framework'])} {safe(report['period'])}: {safe(report['url'])}")
+        where = report.get("url") or "address not stated"
+        click.echo(f"  report {safe(report['framework'])} {safe(report.get('period') or '')}: {safe(where)}")
     for event in timeline:
         click.echo(f"  [{event['index']}] {event['recorded_at']} {event['type']}")
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from registry import config, genesis, jobs, keys
+from registry import config, genesis, jobs, keys, loader
 from registry.signednote import parse_verifier_key
 from registry.status import log_verifier_key
 from registry.terminal import safe
@@ -28,7 +28,7 @@ from scripts.feedstore import ALL_JOBS
 @click.command()
 @click.option("--origin", default=None, help="Log origin, e.g. registry.example.org/hcoc (fixed forever).")
 @click.option("--base-url", default=None, help="Public base URL of the site.")
-@click.option("--demo", is_flag=True, help="Also load the demo data (the Hiroshima Code and organizations).")
+@click.option("--demo", is_flag=True, help="Also load the researched record of four Codes (registry/data).")
 @pass_ctx
 def init(obj: Context, origin: str | None, base_url: str | None, demo: bool) -> None:
     """Create the data directory, keys and genesis records (safe to run twice)."""
@@ -45,7 +45,11 @@ def init(obj: Context, origin: str | None, base_url: str | None, demo: bool) -> 
     maintainer = keys.load_private(settings.maintainer_key)
     genesis.record_genesis(registry, settings.origin, root, maintainer)
     if demo:
-        loaded = genesis.load_demo(registry, settings.origin, maintainer)
+        report = loader.load(obj.node, loader.demo_document(), maintainer)
+        loaded = report.count("loaded")
+        if report.conflicts:
+            for outcome in report.conflicts:
+                click.echo(f"demo data: {outcome.where}: {safe(outcome.reason)}", err=True)
         click.echo(f"demo data: {loaded} statements recorded" if loaded else "demo data: already loaded")
     click.echo(f"data directory: {settings.data_dir}")
     click.echo(f"origin: {safe(settings.origin)}")

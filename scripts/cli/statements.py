@@ -15,11 +15,12 @@ from typing import Any
 
 import click
 
-from registry import compose, envelope, keys
+from registry import compose, envelope, keys, loader
 from registry.application import Recorded
 from registry.canonical import loads as strict_loads
 from registry.errors import CanonicalError, ConfigurationError, MalformedError
-from scripts.cli.context import Context, pass_ctx
+from registry.terminal import safe
+from scripts.cli.context import Context, pass_ctx, progress_reporter
 
 
 @click.group("keys")
@@ -287,3 +288,33 @@ def _act(obj: Context, type_: str, options: dict[str, Any], **fields: Any) -> No
         org=options["slug"], code=options["code_"], effective_date=options["effective_date"] or _today(),
         evidence=_evidence(options["evidence"]), **fields))
     _deliver(obj, stmt, options["key_file"], options["printing"], options["as_json"])
+
+
+@click.command("load")
+@click.argument("record_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--key", "key_file", type=click.Path(exists=True, path_type=Path), default=None,
+              help="Maintainer key to sign with (default: the data directory's).")
+@click.option("--dry-run", is_flag=True, help="Check the file and say what would be loaded; record nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_ctx
+def load(obj: Context, record_file: Path, key_file: Path | None, dry_run: bool, as_json: bool) -> None:
+    """Load a record file (docs/FORMATS.md section 17) as maintainer-attested statements.
+
+    Idempotent: a record the log already holds is skipped. A record that conflicts with the log
+    (other content under the same identity, or one the registry refuses) is reported and not
+    recorded; the exit status is then 1. A file with an invalid entry loads nothing.
+    """
+    maintainer = keys.load_private(key_file or obj.settings.maintainer_key)
+    doc = _read_json(str(record_file))
+    report = loader.load(obj.node, doc, maintainer, dry_run=dry_run, progress=progress_reporter("planned"))
+    if as_json:
+        click.echo(json.dumps(report.to_json(), sort_keys=True))
+    else:
+        for outcome in report.conflicts:
+            click.echo(f"conflict: {outcome.where}: {safe(outcome.reason)}")
+        verb = "would load" if dry_run else "loaded"
+        count = report.count("new") if dry_run else report.count("loaded")
+        click.echo(f"{verb} {count} records; {report.count('skipped')} already recorded; "
+                   f"{len(report.conflicts)} conflicts")
+    if report.conflicts:
+        sys.exit(1)

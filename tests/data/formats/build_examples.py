@@ -87,6 +87,8 @@ CANONICAL_REFUSED = (
     '"\\ud800"',
     "[" * 18 + "]" * 18,
 )
+# Examples of input formats, written by hand and checked by tests/test_formats.py; never rewritten here.
+HAND_WRITTEN = frozenset({"record-file"})
 _FENCE = re.compile(r"^```([a-z]+) example=([a-z0-9-]+)\n(.*?)^```$", re.M | re.S)
 
 
@@ -166,6 +168,9 @@ def _statements() -> list[tuple[str, dict[str, Any]]]:
             ],
             "supersedes": "1.0",
             "summary_of_changes": "Action 3 now sets a 72-hour deadline for incident reports.",
+            "short_title": "Example Code", "action_noun": "commitment",
+            "obligations": [{"id": "incident-process", "what": "Publish an incident-reporting process",
+                             "due": "2025-09-30", "met_by": "report.published"}],
         }),
         ("maintainer", "organization.updated", {"org": "example-ai", "website": "https://www.ai.example.com"}),
         ("org-key-1", "organization.key_added", {"org": "example-ai", "public_key": pub["org-key-2"]}),
@@ -203,8 +208,13 @@ def _statements() -> list[tuple[str, dict[str, Any]]]:
         }),
         ("maintainer", "endorsement.made", {
             "org": "sample-lab", "code": "example-code", "version": "1.1", "scope": "all",
-            "effective_date": "2025-06-11",
-            "evidence": [{"url": "https://lab.example.net/news/example-code", "title": "Sample Lab signs"}],
+            "effective_date": "2025-06",
+            "evidence": [{"url": "https://lab.example.net/news/example-code", "title": "Sample Lab signs",
+                          "source": "primary"},
+                         {"citation": "Example Gazette, print edition of 12 June 2025, page 3", "source": "secondary",
+                          "note": "Names Sample Lab among the first signatories."}],
+            "note": "Sample Lab's own news page says it signed the Code in June 2025.",
+            "date_note": "The page gives the month only.",
         }),
     ]
     out = []
@@ -389,6 +399,8 @@ def write(examples: dict[str, str]) -> list[str]:
         lang, name = match.group(1), match.group(2)
         found.add(name)
         body = examples.get(name)
+        if name in HAND_WRITTEN:
+            return match.group(0)
         if body is None:
             raise SystemExit(f"docs/FORMATS.md has an example {name!r} that build() does not make")
         return f"```{lang} example={name}\n{body}```"

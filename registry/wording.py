@@ -1,0 +1,209 @@
+"""Plain words for records: Codes by their titles, scopes by their items, dates as precise as they are.
+
+What it does: :class:`Names` holds what a sentence needs from the registry
+state (organization names, each Code's versions with their titles, short
+titles, item nouns and item names); :func:`date_words` says a day, a month or
+"date not stated in the sources"; :func:`scope_phrase` says which items a
+scope covers ("chapter 3 (Safety and Security)", "all commitments");
+:func:`claim` is the one sentence that says what a log entry's statement
+claims, and :func:`provenance` who vouches for it and on what sources. The
+command line, the pages and the feeds use the same words.
+
+What it does not do: markup, escaping or isolating untrusted text (pages and
+feeds do that), and no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from registry.countries import country_name
+from registry.statements import scope_words
+
+MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+          "November", "December")
+UNKNOWN_DATE = "date not stated in the sources"
+KIND_NAMES = {"company": "company", "academia": "academic institution", "civil-society": "civil-society group",
+              "public-sector": "public-sector body", "research": "research institute"}
+
+
+def date_words(value: str | None) -> str:
+    """``31 July 2025``, ``July 2025``, or ``date not stated in the sources``: never more precise than the value."""
+    if value is None:
+        return UNKNOWN_DATE
+    year, month = value[:4], MONTHS[int(value[5:7]) - 1]
+    if len(value) == 7:
+        return f"{month} {year}"
+    return f"{int(value[8:10])} {month} {year}"
+
+
+def month_words(month: str) -> str:
+    """``2025-07`` as ``July 2025``."""
+    return f"{MONTHS[int(month[5:7]) - 1]} {month[:4]}"
+
+
+def short_month(month: str) -> str:
+    """``2025-07`` as ``Jul 2025``, for axes and narrow tables."""
+    return f"{MONTHS[int(month[5:7]) - 1][:3]} {month[:4]}"
+
+
+@dataclass(frozen=True)
+class CodeNames:
+    """How one Code is named: its latest version's titles and item noun, and each version's items."""
+
+    slug: str
+    title: str
+    short: str
+    noun: str
+    versions: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # version id -> the version
+
+    def item_names(self, version: str | None) -> dict[int, str]:
+        found = self.versions.get(version or "") or (list(self.versions.values())[-1] if self.versions else {})
+        return {a["number"]: a["name"] for a in found.get("actions", ()) if a.get("name")}
+
+
+@dataclass(frozen=True)
+class Names:
+    """Names of organizations and Codes from a state document (``RegistryState.to_json()``)."""
+
+    organizations: Mapping[str, str]
+    codes: Mapping[str, CodeNames]
+
+    @classmethod
+    def of(cls, state: Mapping[str, Any]) -> Names:
+        codes = {}
+        for c in state["codes"]:
+            if not c["versions"]:
+                continue
+            latest = c["versions"][-1]
+            codes[c["code"]] = CodeNames(c["code"], latest["title"], latest.get("short_title") or latest["title"],
+                                         latest.get("action_noun") or "action",
+                                         {v["version"]: v for v in c["versions"]})
+        return cls({o["org"]: o["name"] for o in state["organizations"]}, codes)
+
+    def org(self, slug: str | None) -> str:
+        if slug is None:
+            return "an organization"
+        return self.organizations.get(slug, slug)
+
+    def code(self, slug: str | None) -> CodeNames:
+        found = self.codes.get(slug or "")
+        if found is None:
+            name = slug or "a Code"
+            return CodeNames(name, name, name, "action")
+        return found
+
+    def country(self, code: str | None) -> str:
+        return country_name(code)
+
+
+def scope_phrase(scope: Any, code: CodeNames, version: str | None = None) -> str:
+    """Which items a scope covers, named where the Code names them: ``chapter 3 (Safety and Security)``."""
+    words = scope_words(scope, code.noun)
+    names = code.item_names(version)
+    if isinstance(scope, list) and scope and len(scope) <= 3 and all(n in names for n in scope):
+        if len(scope) == 1:
+            return f"{words} ({names[scope[0]]})"
+        return f"{code.noun}s " + ", ".join(f"{n} ({names[n]})" for n in scope)
+    return words
+
+
+def on_date(value: str | None) -> str:
+    """``on 31 July 2025``, ``in July 2025``, or ``(date not stated in the sources)``."""
+    if value is None:
+        return f"({UNKNOWN_DATE})"
+    return ("in " if len(value) == 7 else "on ") + date_words(value)
+
+
+def _effective(stmt: Mapping[str, Any]) -> str:
+    value = stmt.get("effective_date")
+    return f"effective {date_words(value)}" if value else f"effective {UNKNOWN_DATE}"
+
+
+def claim(stmt: Mapping[str, Any], names: Names, version: str | None = None) -> str:
+    """The one sentence that says what a statement claims, in names rather than slugs.
+
+    ``version`` is the Code version the record concerns when the statement does not name it (an
+    amendment or withdrawal concerns the endorsed version).
+    """
+    type_ = stmt.get("type")
+    org = names.org(stmt.get("org"))
+    code = names.code(stmt.get("code"))
+    version = stmt.get("version") or version
+    the_code = f"the {code.short}"
+    match type_:
+        case "endorsement.made":
+            if stmt.get("scope") == "all":
+                return f"{org} endorsed {the_code} ({scope_words('all', code.noun)}), {_effective(stmt)}"
+            return f"{org} endorsed {scope_phrase(stmt.get('scope'), code, version)} of {the_code}, {_effective(stmt)}"
+        case "endorsement.amended":
+            change = f"now {scope_phrase(stmt['scope'], code, version)}" if "scope" in stmt else "its statement changed"
+            return f"{org} amended its endorsement of {the_code} ({change}), {_effective(stmt)}"
+        case "endorsement.reaffirmed":
+            return f"{org} reaffirmed its endorsement of {the_code} for version {version}, {_effective(stmt)}"
+        case "endorsement.withdrawn":
+            return f"{org} withdrew its endorsement of {the_code}, {_effective(stmt)}"
+        case "endorsement.declined":
+            return f"{org} declined to endorse {the_code}, {_effective(stmt)}"
+        case "report.published":
+            what = stmt.get("framework", "")
+            if stmt.get("period"):
+                what += f", period {stmt['period']}"
+            return f"{org} published a report under {the_code} ({what}) {on_date(stmt.get('published_on'))}"
+        case "code.revision_published":
+            return (f"Version {stmt.get('version')} of the {stmt.get('title', code.title)} was published "
+                    f"{on_date(stmt.get('published_on'))}")
+        case "organization.registered":
+            return (f"{stmt.get('name', org)} ({country_name(stmt.get('country'))}, "
+                    f"{KIND_NAMES.get(stmt.get('kind', ''), stmt.get('kind'))}) was registered in this registry")
+        case "organization.updated":
+            return f"{org} updated its profile"
+        case "organization.key_added":
+            return f"{org} added a signing key"
+        case "organization.key_revoked":
+            return f"{org} revoked a signing key"
+        case "maintainer.key_added":
+            return f"A maintainer key was added ({stmt.get('name', '')})"
+        case "maintainer.key_revoked":
+            return "A maintainer key was revoked"
+        case "registry.genesis":
+            return f"The registry was founded as {stmt.get('name', '')}"
+    return f"A {type_} record"
+
+
+def sources(evidence: Any) -> str:
+    """``primary``, ``secondary``, ``primary and secondary`` or ``unmarked``: the kinds of sources cited."""
+    kinds = {e.get("source") for e in evidence or () if isinstance(e, dict)}
+    if kinds >= {"primary", "secondary"}:
+        return "primary and secondary"
+    if "primary" in kinds:
+        return "primary"
+    if "secondary" in kinds:
+        return "secondary"
+    return "unmarked"
+
+
+def secondary_only(evidence: Any) -> bool:
+    """Whether every source a record cites is a secondary one (press, blogs, third parties)."""
+    return sources(evidence) == "secondary"
+
+
+def uncertain(stmt: Mapping[str, Any]) -> bool:
+    """Whether the record says its sources leave its date or its scope uncertain."""
+    return bool(stmt.get("date_note") or stmt.get("scope_note"))
+
+
+def provenance(stmt: Mapping[str, Any], signer_role: str) -> str:
+    """Who vouches for a record: the organization itself, or a maintainer from which kind of sources."""
+    if signer_role == "organization":
+        return "signed by the organization itself"
+    if signer_role == "root":
+        return "signed by the registry's root key"
+    evidence = stmt.get("evidence")
+    if not evidence:
+        return "recorded by a maintainer"
+    kinds = sources(evidence)
+    return "recorded by a maintainer from " + ("sources not marked primary or secondary" if kinds == "unmarked"
+                                               else f"{kinds} sources")
