@@ -207,3 +207,33 @@ def provenance(stmt: Mapping[str, Any], signer_role: str) -> str:
     kinds = sources(evidence)
     return "recorded by a maintainer from " + ("sources not marked primary or secondary" if kinds == "unmarked"
                                                else f"{kinds} sources")
+
+
+def stance_words(status: str, scope: Any, removed: Any, code: CodeNames, version: str | None = None) -> str:
+    """A stance in a few words: ``Endorsed (all chapters)``, ``Partial: chapter 3 (Safety and Security)``,
+    ``Partly removed: kept commitments 1, 3-6, 8; removed 2, 7``, ``Declined``, ``Withdrawn``, ``Reported``.
+    """
+    if status == "endorsed":
+        return f"Endorsed ({scope_words('all', code.noun)})"
+    if status == "partial":
+        if removed:
+            kept = scope_phrase(scope, code, version)
+            return f"Partly removed: kept {kept}; removed {', '.join(str(n) for n in removed)}"
+        return f"Partial: {scope_phrase(scope, code, version)}"
+    return {"declined": "Declined", "withdrawn": "Withdrawn", "reported": "Reported (no endorsement)"}.get(
+        status, "No record")
+
+
+def scope_change(before: Any, after: Any, numbers: list[int], code: CodeNames, version: str | None = None) -> str:
+    """What an amendment did to a scope: ``from all commitments to commitments 1, 3-6, 8 (removed 2, 7)``.
+
+    ``numbers`` are the item numbers of the version (what ``all`` covers).
+    """
+    def items(scope: Any) -> set[int]:
+        return set(numbers) if scope == "all" else set(scope or ())
+
+    removed, added = sorted(items(before) - items(after)), sorted(items(after) - items(before))
+    words = f"from {scope_phrase(before, code, version)} to {scope_phrase(after, code, version)}"
+    changes = ([f"removed {', '.join(map(str, removed))}"] if removed else []) + (
+        [f"added {', '.join(map(str, added))}"] if added else [])
+    return words + (f" ({'; '.join(changes)})" if changes else " (no item changed)")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from registry.statements import KINDS, STATEMENT_TYPES
+from registry.statements import ACTION_NOUNS, KINDS, STATEMENT_TYPES
 
 VERSION = "1.0.0"
 Schema = dict[str, Any]
@@ -50,6 +50,8 @@ INT: Schema = {"type": "integer", "minimum": 0}
 BOOL: Schema = {"type": "boolean"}
 TIME: Schema = {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$"}
 DATE: Schema = {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
+# An effective date as precise as its sources: a day, or a month only (null when not stated at all).
+DAY_OR_MONTH: Schema = {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}(-[0-9]{2})?$"}
 HEX64: Schema = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
 B64: Schema = {"type": "string", "contentEncoding": "base64"}
 URL: Schema = {"type": "string", "format": "uri"}
@@ -63,17 +65,19 @@ def schemas() -> dict[str, Schema]:
     """The component schemas."""
     scope = {"anyOf": [{"const": "all"}, array({"type": "integer", "minimum": 1}), {"type": "null"}]}
     summary = obj({"code": SLUG, "status": ref("EndorsementStatus"), "version": nullable(STRING), "scope": scope,
-                   "attested": BOOL, "effective_date": nullable(DATE)}, closed=True)
+                   "attested": BOOL, "effective_date": nullable(DAY_OR_MONTH)}, closed=True)
     version_summary = obj({"version": STRING, "title": STRING, "issuer": STRING, "published_on": DATE,
                            "supersedes": nullable(STRING), "index": INT, "recorded_at": TIME, "action_count": INT},
                           closed=True)
-    action = obj({"number": {"type": "integer", "minimum": 1}, "heading": STRING})
+    action = obj({"number": {"type": "integer", "minimum": 1}, "heading": STRING}, {"name": STRING})
     code_version = obj({"version": STRING, "title": STRING, "issuer": STRING, "published_on": DATE,
                         "source_url": URL, "supersedes": nullable(STRING), "actions": array(action), "index": INT,
                         "recorded_at": TIME},
-                       {"text_sha256": HEX64, "summary_of_changes": STRING, "note": STRING})
+                       {"text_sha256": HEX64, "summary_of_changes": STRING, "note": STRING, "short_title": STRING,
+                        "action_noun": {"enum": list(ACTION_NOUNS)}, "obligations": array(OPEN)})
     organization = obj({
-        "org": SLUG, "name": STRING, "country": STRING, "kind": {"enum": list(KINDS)}, "website": nullable(URL),
+        "org": SLUG, "name": STRING, "country": nullable(STRING), "kind": {"enum": list(KINDS)},
+        "website": nullable(URL),
         "note": nullable(STRING), "evidence": nullable(array(OPEN)), "registered_index": INT, "registered_at": TIME,
         "flags": obj({"keys_all_revoked": BOOL}), "status": {"enum": ["endorsing", "withdrawn", "declined", "none"]},
         "endorsements": array(summary), "report_count": INT,
@@ -86,8 +90,8 @@ def schemas() -> dict[str, Schema]:
     })
     endorsement = obj({
         "org": SLUG, "code": SLUG, "status": ref("EndorsementStatus"), "version": nullable(STRING), "scope": scope,
-        "statement": nullable(STRING), "effective_date": nullable(DATE), "attested": BOOL,
-        "since_index": nullable(INT), "endorsed_on": nullable(DATE), "last": nullable(OPEN),
+        "statement": nullable(STRING), "effective_date": nullable(DAY_OR_MONTH), "attested": BOOL,
+        "since_index": nullable(INT), "endorsed_on": nullable(DAY_OR_MONTH), "last": nullable(OPEN),
         "flags": obj({"superseded_version": BOOL}), "name": nullable(STRING), "country": nullable(STRING),
         "kind": nullable(STRING),
     })

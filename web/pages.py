@@ -94,8 +94,9 @@ def _scope_text(scope: Any) -> str:
 
 
 @bp.app_template_filter("date_words")
-def _date_words(value: str | None) -> str:
-    return wording.date_words(value)
+def _date_words(value: object) -> str:
+    # A missing member (Jinja's Undefined) is a date the sources do not state, like null.
+    return wording.date_words(value if isinstance(value, str) else None)
 
 
 @bp.app_template_filter("country_name")
@@ -211,6 +212,7 @@ class EventView:
     version: str | None
     signer: str
     doc: Mapping[str, Any]
+    detail: str | None = None  # what a row adds to its title (a withdrawal's reason, a scope's change)
 
 
 def event_view(doc: Mapping[str, Any], site: Site) -> EventView:
@@ -313,12 +315,6 @@ def diff_versions(old: Mapping[str, Any], new: Mapping[str, Any]) -> VersionDiff
                  if before[n]["heading"] != after[n]["heading"]],
         fields=[(name, old.get(name), new.get(name)) for name in VERSION_FIELDS if old.get(name) != new.get(name)],
     )
-
-
-def scope_table(version: Mapping[str, Any], scope: Any) -> list[tuple[int, str, bool]]:
-    """Each action of a version with whether ``scope`` covers it."""
-    covered = None if scope == "all" else set(scope or ())
-    return [(a["number"], a["heading"], covered is None or a["number"] in covered) for a in version["actions"]]
 
 
 # --- the overview chart -------------------------------------------------------------------
@@ -474,25 +470,6 @@ def organizations() -> str:
     return render_template("organizations.html", site=site, rows=rows, filter=f, countries=countries,
                            kinds=KINDS, statuses=STATUSES, status_labels=STATUS_LABELS,
                            feeds=[ALL_EVENTS, type_feed("endorsement.made"), type_feed("endorsement.withdrawn")])
-
-
-@bp.get("/organizations/<slug>")
-def organization(slug: str) -> str:
-    site = current_site()
-    org = site.orgs.get(slug)
-    if org is None:
-        abort(404, f"no organization {slug[:64]!r} is registered")
-    before = _cursor()
-    timeline, older = events_page(site, before=before, limit=TIMELINE_PAGE, org=slug)
-    stances = []
-    for code, e in sorted(site.stances.get(slug, {}).items()):
-        version = site.version(code, e["version"])
-        stances.append({"endorsement": e, "version": version, "kind": record_kind(e["attested"]),
-                        "actions": scope_table(version, e["scope"]) if version and e["status"] == "active" else []})
-    org_keys = [site.keys[k] for k in org["keys"] if k in site.keys]
-    return render_template("organization.html", site=site, org=org, stances=stances, keys=org_keys,
-                           timeline=timeline, older=older, before=before,
-                           feeds=[org_feed(slug, org["name"]), ALL_EVENTS])
 
 
 @bp.get("/codes")
