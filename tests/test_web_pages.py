@@ -345,8 +345,9 @@ def test_organization_profile_keys_stances_reports(client: FlaskClient, served: 
     # delta: a report, and no endorsement (reports are never counted as endorsements)
     doc = page(client, "/organizations/delta")
     assert doc.xpath("//ul[contains(@class, 'reports')]//a[@href='https://example.org/report.pdf']")
-    assert not doc.xpath("//article[contains(@class, 'stance')]")
-    assert "No endorsement, withdrawal or refusal" in doc.text_content()
+    (reported,) = doc.xpath("//article[contains(@class, 'stance')]")
+    assert "stance-reported" in reported.get("class")
+    assert reported.xpath(".//span[contains(@class, 'status')]")[0].text == "Reported (no endorsement)"
     # the timeline links to the log
     assert doc.xpath(f"//ol[contains(@class, 'events')]//a[@href='/log/{served.indexes['delta-report']}']")
 

@@ -65,6 +65,7 @@ class CodeStance:
     kind: SignatureKind
     items: list[Item]
     verdicts: list[tuple[Obligation, Verdict]]
+    superseded: bool  # endorses a version older than the Code's latest
 
 
 def code_stances(org: str, site: Site, book: StanceBook, names: Names, today: str) -> list[CodeStance]:
@@ -83,9 +84,11 @@ def code_stances(org: str, site: Site, book: StanceBook, names: Names, today: st
             items = [Item(a["number"], a.get("name"), a["heading"], covered is None or a["number"] in covered)
                      for a in version["actions"]]
         verdicts = [(o, v) for o in stances.obligations(book, slug, today) for v in o.verdicts if v.org == org]
+        endorsement = site.stances.get(org, {}).get(slug)
+        superseded = bool(endorsement and endorsement["flags"]["superseded_version"])
         out.append(CodeStance(slug, code, stance,
                               wording.stance_words(stance.status, stance.scope, stance.removed, code, stance.version),
-                              record, record_kind(stance.attested), items, verdicts))
+                              record, record_kind(stance.attested), items, verdicts, superseded))
     return out
 
 

@@ -109,6 +109,11 @@ bp.add_app_template_global(wording.secondary_only, "secondary_only")
 bp.add_app_template_global(wording.uncertain, "uncertain")
 
 
+@bp.app_template_global("stance_words")
+def _stance_words(stance: Any, code: wording.CodeNames) -> str:
+    return wording.stance_words(stance.status, stance.scope, stance.removed, code, stance.version)
+
+
 # --- feeds -------------------------------------------------------------------------
 
 
@@ -468,7 +473,8 @@ def organizations() -> str:
     codes = {o["country"] for o in site.organizations if o["country"]} | ({f.country} if f.country else set())
     countries = sorted(codes, key=country_name)
     return render_template("organizations.html", site=site, rows=rows, filter=f, countries=countries,
-                           kinds=KINDS, statuses=STATUSES, status_labels=STATUS_LABELS,
+                           kinds=KINDS, statuses=STATUSES, status_labels=STATUS_LABELS, book=get_views().stances(),
+                           names=wording.Names.of(site.state), kind_names=wording.KIND_NAMES,
                            feeds=[ALL_EVENTS, type_feed("endorsement.made"), type_feed("endorsement.withdrawn")])
 
 
