@@ -13,6 +13,7 @@ import feedparser
 import pytest
 from feedgen.entry import FeedEntry
 from lxml import etree
+from lxml import html as lxml_html
 
 from feeds import (
     EMPTY_FEED_UPDATED,
@@ -177,6 +178,20 @@ def test_hostile_text_stays_text() -> None:
     assert (parsed.title, parsed.summary, parsed.author) == (HOSTILE, HOSTILE, LONG)
     assert feedparser.parse(rss).entries[0].title == HOSTILE
 
+
+
+def test_rss_description_is_escaped_once_and_reads_as_the_atom_summary() -> None:
+    item = make_item(0, summary="The organization's \"own\" key & <b>notes</b> < 3")
+    page = make_page((item,))
+    atom = feedparser.parse(render_atom(page)).entries[0]
+    rss = feedparser.parse(render_rss(page)).entries[0]
+    assert atom.summary == item.summary and atom.summary_detail.type == "text/plain"
+    # RSS <description> is HTML: feedparser hands it on as HTML, and a reader shows that HTML's text
+    assert rss.summary_detail.type == "text/html"
+    shown = lxml_html.fragment_fromstring(rss.summary, create_parent="div").text_content()
+    assert shown == atom.summary
+    # escaped once, for HTML text: & and < only, never the quotes (a plain-text reader would show &#x27;)
+    assert rss.summary == "The organization's \"own\" key &amp; &lt;b&gt;notes&lt;/b&gt; &lt; 3"
 
 def test_rss_guid_and_channel_link() -> None:
     page = sample_page()
