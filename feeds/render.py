@@ -43,7 +43,10 @@ ATOM_TYPE = "application/atom+xml"
 RSS_TYPE = "application/rss+xml"
 # Part of the generator element: bump it when the rendering changes, so caches
 # keyed on it (and readers) can tell old archive bytes from new ones.
-FORMAT_VERSION = "2"  # 2: quotes in the RSS description no longer HTML-escaped
+# 2: quotes in the RSS description are no longer HTML-escaped.
+# 3: the subscription document of a log of whole pages repeats the newest page (it was empty,
+#    and kept its ETag while the size stayed the same).
+FORMAT_VERSION = "3"
 
 _LINK_ATTRIBUTES = ("rel", "type", "hreflang", "title", "length")
 

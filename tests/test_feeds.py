@@ -269,8 +269,9 @@ def test_walking_prev_archive_sees_every_leaf_once(n: int, render: Renderer, ext
         seen.extend(int(entry.reg_leafindex) for entry in parsed.entries)
         url = rel_hrefs(parsed).get("prev-archive")
         visited += 1
-    assert sorted(seen) == list(range(n))
-    assert len(seen) == n
+    assert sorted(set(seen)) == list(range(n))
+    # Only a log of whole pages repeats its newest page in the subscription document.
+    assert len(seen) == n + (P if n and n % P == 0 else 0)
     assert visited == len(docs)
 
 
@@ -308,7 +309,7 @@ def test_paging_arithmetic() -> None:
     assert page_range(2, P) == range(10, 15)
     assert [page_of(i, P) for i in (0, P - 1, P, 3 * P + 6)] == [0, 0, 1, 4]
     assert subscription_range(3 * P + 7, P) == range(4 * P, 3 * P + 7)
-    assert subscription_range(2 * P, P) == range(2 * P, 2 * P)  # empty: every leaf is archived
+    assert subscription_range(2 * P, P) == range(P, 2 * P)  # the current page is empty: the newest page again
     assert subscription_range(0, P) == range(0)
     assert archive_count(1000) == 2 and page_range(1) == range(500, 1000)
     assert [is_complete(k, 2 * P, P) for k in (-1, 0, 1, 2)] == [False, True, True, False]
