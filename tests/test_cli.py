@@ -180,3 +180,19 @@ def test_show_entry_and_organization(sqlite_backend: Backend) -> None:
     assert "Milestone Systems" in out and "hiroshima-coc: active 2023-10-30 scope all (attested)" in out
     assert "endorsement.made" in out
     assert cli("show", "entry", "999", ok=False).startswith("refused: not-found:")
+
+
+def test_diff_refuses_reversed_sizes_and_sizes_beyond_the_log(sqlite_backend: Backend) -> None:
+    cli = Cli(sqlite_backend)
+    cli("init", "--origin", ORIGIN, "--demo")
+    size = cli.json("status", "--json")["tree_size"]
+    assert "organization.registered" in cli("diff", "2", str(size))
+    err = cli("diff", str(size), "2", ok=False)
+    assert err == (f"refused: malformed: size A ({size}) is larger than size B (2); give the older size first: "
+                   f"diff 2 {size}\n")
+    err = cli("diff", "2", str(size + 6), ok=False)
+    assert err.startswith(f"refused: malformed: size B ({size + 6}) is outside the log, which has {size} entries")
+    assert err.count("\n") == 1
+    result = CliRunner().invoke(main, ["diff", str(size), "2"], catch_exceptions=False,
+                                env={**sqlite_backend.env, "REGISTRY_DATA_DIR": str(sqlite_backend.data_dir)})
+    assert result.exit_code == 1  # a refusal, as for every other malformed argument

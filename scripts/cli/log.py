@@ -11,7 +11,7 @@ import json
 import click
 
 from registry import lookup
-from registry.diff import diff_states
+from registry.diff import check_sizes, diff_states
 from registry.errors import MalformedError, RegistryError
 from registry.publish import publish_snapshot
 from registry.status import summarize
@@ -161,9 +161,9 @@ def _moment(text: str) -> str:
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 def diff(obj: Context, size_a: int, size_b: int, as_json: bool) -> None:
-    """What changed between tree sizes A and B."""
+    """What changed between tree sizes A and B (A, the older, first; both within the log)."""
     views = obj.views()
-    views.catch_up()
+    check_sizes(size_a, size_b, views.catch_up())
     changes = diff_states(views.state_at(size_a).to_json(), views.state_at(size_b).to_json())
     if as_json:
         click.echo(safe_json(json.dumps({"from": size_a, "to": size_b, "changes": changes}, sort_keys=True,
