@@ -46,7 +46,9 @@ from registry.times import parse_time
 TAG_DATE = "2023-10-30"
 # Part of every feed ETag: bump it whenever the wording below changes, so that caches and
 # conditional requests do not keep the old words (archive pages are otherwise cached forever).
-WORDS_VERSION = "2"  # 2: untrusted text in Unicode isolates; invisible characters escaped in the content
+# 2: untrusted text in Unicode isolates; invisible characters escaped in the content.
+# 3: maintainer key entries name the root key once; a report's period and URL only when the statement has them.
+WORDS_VERSION = "3"
 NAME_EVENTS = ("organization.registered", "organization.updated")
 TITLE_REASON_CHARS = 120
 # Characters allowed unescaped in a tag: URI's specific part besides letters and digits (RFC 3986 pchar, "/").
@@ -120,8 +122,10 @@ def _declined(who: str, s: dict[str, Any], version: str | None) -> Words:
 
 
 def _report(who: str, s: dict[str, Any], version: str | None) -> Words:
-    return (f"{who} published a report under {s['code']} ({s['framework']}, {isolate(s['period'])})",
-            f"Report: {isolate(s['url'])}")
+    # period and url may be absent: say nothing about what the statement does not say.
+    about = f"{s['framework']}, period {isolate(s['period'])}" if s.get("period") else s["framework"]
+    return (f"{who} published a report under {s['code']} ({about})",
+            f"Report: {isolate(s['url'])}" if s.get("url") else "")
 
 
 def _revision(who: str, s: dict[str, Any], version: str | None) -> Words:
@@ -151,12 +155,13 @@ def _org_key_revoked(who: str, s: dict[str, Any], version: str | None) -> Words:
             "Statements it signed before stay valid; it signs nothing new." + _reason(s))
 
 
+# Who signed a maintainer key's entry is said once, by describe(), with the key id.
 def _maintainer_added(who: str, s: dict[str, Any], version: str | None) -> Words:
-    return f"Maintainer key added: {isolate(s['name'])}", "Signed by the registry root key."
+    return f"Maintainer key added: {isolate(s['name'])}", ""
 
 
 def _maintainer_revoked(who: str, s: dict[str, Any], version: str | None) -> Words:
-    return f"Maintainer key {s['key_id'][:16]} revoked", "Signed by the registry root key." + _reason(s)
+    return f"Maintainer key {s['key_id'][:16]} revoked", _reason(s).strip()
 
 
 def _genesis(who: str, s: dict[str, Any], version: str | None) -> Words:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from feeds.entries import ItemBuilder, entry_id, statement_text
+from feeds.entries import ItemBuilder, describe, entry_id, statement_text
 from registry.views import event_document
 from tests.conftest import ORIGIN, Actor, Fold
 
@@ -79,3 +79,39 @@ def test_an_event_document_needs_the_leaf_digest(fold: Fold) -> None:
     assert event_document(applied, applied.index)["leaf_sha256"] == hashlib.sha256(fold.leaves[-1]).hexdigest()
     with pytest.raises(ValueError, match="digest of the leaf bytes"):
         event_document(dataclasses.replace(applied, leaf_sha256=""), applied.index)
+
+
+def test_maintainer_key_entries_name_the_root_key_once(fold: Fold) -> None:
+    added = fold.submit(fold.root.sign("maintainer.key_added", public_key=Actor().public, name="Second"))
+    revoked = fold.submit(fold.root.sign("maintainer.key_revoked", key_id=fold.maintainer.key_id,
+                                         reason="Rotated."))
+    docs = [event_document(a, a.index) for a in (added, revoked)]
+    first, second = ItemBuilder(Documents(docs), BASE, ORIGIN).items(docs)
+    root = fold.root.key_id[:16]
+    assert first.title == "Maintainer key added: \u2068Second\u2069"
+    assert first.summary == f"Signed by the registry root key {root}."
+    assert second.summary == f"Reason: \u2068Rotated.\u2069 Signed by the registry root key {root}."
+    assert all(item.summary.count("Signed by") == 1 for item in (first, second))
+
+
+def report_document(**statement: Any) -> dict[str, Any]:
+    return {"index": 9, "type": "report.published", "org": "acme", "code": CODE, "version": None,
+            "signer_role": "organization", "signer": "ab" * 32,
+            "statement": {"type": "report.published", "org": "acme", "code": CODE, "framework": "oecd-haip",
+                          **statement}}
+
+
+@pytest.mark.parametrize(("statement", "title", "detail"), [
+    ({"period": "FY2025", "url": "https://example.org/r.pdf"},
+     "\u2068Acme\u2069 published a report under hiroshima-coc (oecd-haip, period \u2068FY2025\u2069)",
+     "Report: \u2068https://example.org/r.pdf\u2069 "),
+    ({"url": "https://example.org/r.pdf"}, "\u2068Acme\u2069 published a report under hiroshima-coc (oecd-haip)",
+     "Report: \u2068https://example.org/r.pdf\u2069 "),
+    ({}, "\u2068Acme\u2069 published a report under hiroshima-coc (oecd-haip)", ""),
+])
+def test_a_report_is_worded_with_only_the_fields_its_statement_has(statement: dict[str, Any], title: str,
+                                                                   detail: str) -> None:
+    found_title, summary = describe(report_document(**statement), "Acme")
+    assert found_title == title
+    assert " for " not in found_title
+    assert summary == detail + "Signed by the organization's own key abababababababab."
