@@ -554,6 +554,12 @@ def test_not_found_page(client: FlaskClient) -> None:
     assert response.status_code == 404 and response.mimetype == "application/problem+json"
 
 
+def test_the_genesis_entry_names_the_registry_once(client: FlaskClient) -> None:
+    lead = page(client, "/log/0").xpath("//main/p[@class='lead']")[0]
+    assert lead.text_content().startswith("Registry founded: Test registry ")
+    assert lead.xpath("./bdi")[0].text == "Test registry"
+
+
 def test_titles_describe_events_with_user_parts_marked() -> None:
     event: dict[str, Any] = {"type": "endorsement.made", "org": "acme", "code": CODE, "version": V1,
                              "statement": {"scope": [2]}}
