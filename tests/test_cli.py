@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import stat
@@ -196,3 +197,26 @@ def test_diff_refuses_reversed_sizes_and_sizes_beyond_the_log(sqlite_backend: Ba
     result = CliRunner().invoke(main, ["diff", str(size), "2"], catch_exceptions=False,
                                 env={**sqlite_backend.env, "REGISTRY_DATA_DIR": str(sqlite_backend.data_dir)})
     assert result.exit_code == 1  # a refusal, as for every other malformed argument
+
+
+def test_a_failed_inclusion_check_names_its_step_once_with_base64_roots(sqlite_backend: Backend,
+                                                                          tmp_path: Path) -> None:
+    cli = Cli(sqlite_backend)
+    cli("init", "--origin", ORIGIN, "--demo")
+    cli("checkpoint")
+    log_key = cli.json("status", "--json")["log_key"]
+    receipt = cli("receipt", "5")
+    head, _, checkpoint = receipt.partition("\n\n")
+    header, extra, index, *proof = head.split("\n")
+    forged = tmp_path / "forged.tlog-proof"
+    forged.write_text("\n".join([header, extra, index, base64.b64encode(bytes(32)).decode(), *proof[1:]])
+                      + "\n\n" + checkpoint)
+    err = cli("verify", "receipt", str(forged), "--log-key", log_key, ok=False)
+    root = checkpoint.split("\n")[2]  # the signed root, base64, as the ok line prints it
+    assert err.startswith("FAILED: verification-failed: inclusion: inclusion proof leads to root ")
+    assert err.count("inclusion:") == 1 and err.count("\n") == 1
+    assert err.rstrip("\n").endswith(f", expected {root}")
+    good = tmp_path / "good.tlog-proof"
+    good.write_text(receipt)
+    assert f"ok   inclusion: leaf 5 is in the tree with root {root}" in cli("verify", "receipt", str(good),
+                                                                            "--log-key", log_key)

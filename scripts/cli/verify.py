@@ -54,7 +54,7 @@ def verify_receipt(receipt_file: Path, log_key: str, signer_key: Path | None, wi
             witness_verifiers=[_vkey(w, "--witness-key") for w in witness_keys], witness_quorum=quorum,
         )
     except ReceiptError as e:
-        raise VerificationError(str(e), e.step) from None
+        raise VerificationError(e.reason, e.step) from None  # the step once: VerificationError names it
     except ValueError as e:  # misconfigured: a key of the wrong type, or --quorum beyond the witnesses
         raise VerificationError(str(e), "receipt") from None
     cp = verified.checkpoint.checkpoint
