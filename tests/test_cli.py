@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import os
 import stat
@@ -220,3 +221,28 @@ def test_a_failed_inclusion_check_names_its_step_once_with_base64_roots(sqlite_b
     good.write_text(receipt)
     assert f"ok   inclusion: leaf 5 is in the tree with root {root}" in cli("verify", "receipt", str(good),
                                                                             "--log-key", log_key)
+
+
+def test_export_says_it_wrote_gzip_and_verify_bundle_needs_the_log_key(sqlite_backend: Backend,
+                                                                        tmp_path: Path) -> None:
+    cli = Cli(sqlite_backend)
+    cli("init", "--origin", ORIGIN)
+    env = {**sqlite_backend.env, "REGISTRY_DATA_DIR": str(sqlite_backend.data_dir)}
+    runner = CliRunner()
+    out = tmp_path / "out"  # not the data directory, whose registry.json is the configuration
+    out.mkdir()
+    misnamed = out / "registry.json"
+    result = runner.invoke(main, ["export", str(misnamed)], env=env, catch_exceptions=False)
+    assert result.exit_code == 0
+    assert f"to {misnamed} as a gzip-compressed bundle (hcoc-registry/bundle/v1)" in result.stdout
+    assert result.stderr == "note: registry.json is gzip-compressed, not plain JSON; name it registry.hcoc-bundle\n"
+    with gzip.open(misnamed, "rt") as f:  # what the note says: gzip, JSON Lines inside
+        assert json.loads(f.readline())["format"] == "hcoc-registry/bundle/v1"
+    named = out / "registry.hcoc-bundle"
+    result = runner.invoke(main, ["export", str(named)], env=env, catch_exceptions=False)
+    assert result.exit_code == 0 and result.stderr == "", result.output
+    # verifying needs the log key from elsewhere: without it, a usage error that names the option
+    result = runner.invoke(main, ["verify", "bundle", str(named)], catch_exceptions=False)
+    assert result.exit_code == 2 and "Missing option '--log-key'" in result.stderr
+    log_key = cli.json("status", "--json")["log_key"]
+    assert "ok   bundle: 2 entries" in cli("verify", "bundle", str(named), "--log-key", log_key)
