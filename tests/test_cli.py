@@ -7,13 +7,14 @@ import gzip
 import json
 import os
 import stat
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from scripts.cli import main
-from tests.conftest import ORIGIN, Backend
+from tests.conftest import ORIGIN, Backend, signing_world
 
 
 class Cli:
@@ -246,3 +247,22 @@ def test_export_says_it_wrote_gzip_and_verify_bundle_needs_the_log_key(sqlite_ba
     assert result.exit_code == 2 and "Missing option '--log-key'" in result.stderr
     log_key = cli.json("status", "--json")["log_key"]
     assert "ok   bundle: 2 entries" in cli("verify", "bundle", str(named), "--log-key", log_key)
+
+
+def test_replay_until_a_date_means_the_end_of_that_day(sqlite_backend: Backend) -> None:
+    # Wide, so that the help is not wrapped at a hyphen of YYYY-MM-DD.
+    help_text = " ".join(CliRunner().invoke(main, ["replay", "--help"], terminal_width=400).output.split())
+    assert "a date YYYY-MM-DD means the end of that day (UTC), 23:59:59Z" in help_text
+    # genesis and the maintainer key now, then one entry in the last second of a day and one in the first of the next
+    with signing_world(sqlite_backend) as world:
+        for slug, moment in (("late", datetime(2099, 1, 1, 23, 59, 59, tzinfo=UTC)),
+                             ("early", datetime(2099, 1, 2, 0, 0, 0, tzinfo=UTC))):
+            world.registry.submit(world.maintainer.sign("organization.registered", org=slug, name=slug.title(),
+                                                        country="JP", kind="company", public_keys=[]),
+                                  now=moment, live=False)
+    cli = Cli(Backend(sqlite_backend.name, sqlite_backend.data_dir,
+                      {**sqlite_backend.env, "REGISTRY_ORIGIN": ORIGIN}))
+    cli("job", "catch-up")  # integrate what was recorded behind the log's back, as the clock would
+    sizes = {until: cli.json("replay", "--until", until, "--json")["size"]
+             for until in ("2099-01-01T23:59:58Z", "2099-01-01", "2099-01-01T23:59:59Z", "2099-01-02")}
+    assert sizes == {"2099-01-01T23:59:58Z": 2, "2099-01-01": 3, "2099-01-01T23:59:59Z": 3, "2099-01-02": 4}

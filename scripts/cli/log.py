@@ -117,7 +117,9 @@ def show_org(obj: Context, slug: str, as_json: bool) -> None:
 
 @click.command()
 @click.option("--size", type=int, default=None, help="State after this many log entries.")
-@click.option("--until", "until", default=None, help="State as of this UTC time (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ).")
+@click.option("--until", "until", default=None,
+              help="State as of this UTC time, YYYY-MM-DDTHH:MM:SSZ; a date YYYY-MM-DD means the end of that day "
+                   "(UTC), 23:59:59Z, so every entry recorded that day is included.")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 def replay(obj: Context, size: int | None, until: str | None, as_json: bool) -> None:
@@ -148,7 +150,7 @@ def replay(obj: Context, size: int | None, until: str | None, as_json: bool) -> 
 
 def _moment(text: str) -> str:
     if len(text) == 10:
-        text += "T23:59:59Z"
+        text += "T23:59:59Z"  # a date means the whole day, as --help says
     try:
         return format_time(parse_time(text))
     except RegistryError:
