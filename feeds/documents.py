@@ -146,7 +146,7 @@ def _page(site: FeedSite, source: EventSource, name: str, title: str, subtitle: 
           checkpoint: str | None = None) -> FeedPage:
     builder = ItemBuilder(source, site.base_url, site.origin)
     return FeedPage(
-        feed_id=tag(site.base_url, site.origin, f"feed/{name}"),
+        feed_id=tag(site.origin, f"feed/{name}"),
         title=TITLE_PREFIX + title,
         subtitle=subtitle,
         self_url=self_url,

@@ -180,7 +180,7 @@ def test_archive_chain_is_exactly_the_log(client: FlaskClient, served: Served, f
         seen.extend(e.id for e in page.entries)
         url = link(page, "prev-archive")
     assert pages == served.size // PAGE
-    assert sorted(seen) == sorted(entry_id(BASE, ORIGIN, i) for i in range(served.size))
+    assert sorted(seen) == sorted(entry_id(ORIGIN, i) for i in range(served.size))
     assert len(seen) == len(set(seen))
 
 
@@ -234,9 +234,35 @@ def test_the_subscription_feed_always_carries_the_newest_entries(backend: Backen
                     seen.update((e.id, leaf_index(e)) for e in page.entries)
                     url = link(page, "prev-archive")
                 assert sorted(seen.values()) == list(range(size)), size
-                assert set(seen) == {entry_id(BASE, ORIGIN, i) for i in range(size)}
+                assert set(seen) == {entry_id(ORIGIN, i) for i in range(size)}
     finally:
         registry.close()
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_moving_the_site_keeps_every_id(served: Served, fmt: str) -> None:
+    """The same log served under two base URLs with one origin: the same entry and feed ids, moved links."""
+    def read(app: Flask) -> tuple[dict[int, str], set[str | None], set[str]]:
+        client = app.test_client()
+        ids: dict[int, str] = {}
+        feed_ids: set[str | None] = set()  # RSS has no feed id
+        links: set[str] = set()
+        for url in [f"/feeds/events.{fmt}", *(f"/feeds/events/archive/{k}.{fmt}" for k in range(served.size // PAGE))]:
+            _, parsed = fetch(client, url)
+            feed_ids.add(parsed.feed.get("id"))
+            for entry in parsed.entries:
+                ids[leaf_index(entry)] = entry.id
+                links.add(entry.link)
+        return ids, feed_ids, links
+
+    ids, feed_ids, links = read(served.app)
+    with served.backend.serve({"REGISTRY_BASE_URL": "https://moved.example"}, FEED_PAGE_SIZE=PAGE) as moved:
+        moved_ids, moved_feed_ids, moved_links = read(moved)
+    assert sorted(ids) == list(range(served.size))
+    assert moved_ids == ids and moved_feed_ids == feed_ids
+    assert feed_ids == ({f"tag:test.example,2023-10-30:log/{ORIGIN}/feed/events"} if fmt == "atom" else {None})
+    assert all(link.startswith(BASE + "/") for link in links)
+    assert all(link.startswith("https://moved.example/") for link in moved_links)
 
 
 # --- entries ------------------------------------------------------------------------------------
@@ -258,7 +284,7 @@ def test_entries_carry_the_statement_its_hash_and_links(client: FlaskClient, ser
     for doc in events:
         i = doc["index"]
         entry = entries[i]
-        assert entry.id == entry_id(BASE, ORIGIN, i) == f"tag:127.0.0.1,2023-10-30:log/{ORIGIN}/entry/{i}"
+        assert entry.id == entry_id(ORIGIN, i) == f"tag:test.example,2023-10-30:log/{ORIGIN}/entry/{i}"
         if fmt == "rss":
             assert entry.guidislink is False  # isPermaLink="false": a tag: id is no URL
         text = entry.content[0].value if fmt == "atom" else entry["reg_statement"]
