@@ -7,12 +7,17 @@ An incomplete page number is "not found" (``archive_links`` raises
 ``NotFoundError``): its leaves are in the subscription document instead.
 
 The subscription document holds ``[archive_count*P, n)``: the leaves of the
-current, incomplete page. When ``n`` is an exact multiple of ``P`` that range
-is empty; the document then holds no entries and its ``prev-archive`` names
-the page just completed. This rule puts every leaf in exactly one document, so
-an RFC 5005 client walking ``prev-archive`` from the subscription document sees
-each leaf once. A reader that ignores ``prev-archive`` misses whatever was
-archived between two of its polls; that is inherent to archived feeds.
+current, incomplete page. When ``n`` is an exact multiple of ``P`` (and not 0)
+that range is empty, and a new subscriber would see an empty feed; the
+document then holds the newest complete page again, ``[n-P, n)``. RFC 5005
+lets a subscription document overlap the archives (entries with the same id
+are the same entry), so its ``prev-archive`` still names the newest complete
+page, whichever leaves it holds: walking ``prev-archive`` from the subscription
+document reaches every leaf, and sees the leaves of the newest page twice only
+at exact multiples. The archive pages themselves are untouched: every leaf is
+in exactly one archive page or in the current page. A reader that ignores
+``prev-archive`` misses whatever was archived between two of its polls; that
+is inherent to archived feeds.
 
 An archive page's links depend on ``k`` alone, never on ``n``: ``prev-archive``
 is page ``k-1`` (absent for page 0), ``current`` is the subscription document,
@@ -62,8 +67,13 @@ def page_of(index: int, page_size: int = PAGE_SIZE) -> int:
 
 
 def subscription_range(n: int, page_size: int = PAGE_SIZE) -> range:
-    """The leaf indexes the subscription document holds (possibly none)."""
-    return range(archive_count(n, page_size) * page_size, n)
+    """The leaf indexes the subscription document holds: the current page, else the newest complete one.
+
+    Empty only for an empty log.
+    """
+    start = archive_count(n, page_size) * page_size
+    # The current page is empty at an exact multiple: repeat the newest page rather than show nothing.
+    return range(max(0, n - page_size) if start == n else start, n)
 
 
 def is_complete(k: int, n: int, page_size: int = PAGE_SIZE) -> bool:

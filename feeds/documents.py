@@ -97,7 +97,7 @@ def render(page: FeedPage, fmt: str) -> bytes:
 
 def subscription_page(site: FeedSite, source: EventSource, fmt: str, size: int, docs: list[dict[str, Any]],
                       checkpoint: bytes | None) -> FeedPage:
-    """``/feeds/events``: the entries of the current, incomplete archive page (``docs``), newest checkpoint."""
+    """``/feeds/events``: ``docs`` (:func:`subscription_docs`), the newest checkpoint, ``prev-archive``."""
     links = subscription_links(size, subscription_url=site.subscription_url(fmt),
                                archive_template=site.archive_template(fmt), page_size=site.page_size)
     return _page(site, source, "events", "All log entries",
@@ -108,6 +108,7 @@ def subscription_page(site: FeedSite, source: EventSource, fmt: str, size: int, 
 
 
 def subscription_docs(site: FeedSite, source: EventSource, size: int) -> list[dict[str, Any]]:
+    """The current, incomplete page's entries; the newest complete page's when that is empty."""
     return span(source, subscription_range(size, site.page_size))
 
 
@@ -145,7 +146,7 @@ def _page(site: FeedSite, source: EventSource, name: str, title: str, subtitle: 
           checkpoint: str | None = None) -> FeedPage:
     builder = ItemBuilder(source, site.base_url, site.origin)
     return FeedPage(
-        feed_id=tag(site.base_url, site.origin, f"feed/{name}"),
+        feed_id=tag(site.origin, f"feed/{name}"),
         title=TITLE_PREFIX + title,
         subtitle=subtitle,
         self_url=self_url,

@@ -1,7 +1,10 @@
 """From log entries to feed items: ids, words, links and hashes.
 
 What it does: :func:`entry_id` is the one place a feed entry's ``tag:`` id is
-made, so the same leaf has the same id in every feed, format and render.
+made, so the same leaf has the same id in every feed, format and render. Ids
+come from the log origin alone, which is fixed for the life of the registry,
+never from the base URL: moving the site to another domain changes links, not
+ids (docs/FORMATS.md section 17).
 :func:`describe` words an event document as a title and a summary.
 :class:`ItemBuilder` turns event documents (``ReadModels.events``) into
 :class:`feeds.FeedItem` values: the statement as canonical JSON, the
@@ -31,9 +34,10 @@ the name history of the organizations they mention, and never the event store.
 from __future__ import annotations
 
 import bisect
+import re
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from feeds.items import FeedItem
 from feeds.text import NOT_XML, isolate, xml_text
@@ -46,29 +50,41 @@ from registry.times import parse_time
 TAG_DATE = "2023-10-30"
 # Part of every feed ETag: bump it whenever the wording below changes, so that caches and
 # conditional requests do not keep the old words (archive pages are otherwise cached forever).
-WORDS_VERSION = "2"  # 2: untrusted text in Unicode isolates; invisible characters escaped in the content
+# 2: untrusted text in Unicode isolates; invisible characters escaped in the content.
+# 3: maintainer key entries name the root key once; a report's period and URL only when the statement has them.
+# 4: tag: ids take their authority from the origin, no longer from the base URL.
+WORDS_VERSION = "4"
 NAME_EVENTS = ("organization.registered", "organization.updated")
 TITLE_REASON_CHARS = 120
 # Characters allowed unescaped in a tag: URI's specific part besides letters and digits (RFC 3986 pchar, "/").
 _TAG_SAFE = "/:@!$&'()*,;=-._~"
+# The tag: authority when the origin's host part is no DNS name (a port, an underscore, ...): fixed forever.
+FALLBACK_AUTHORITY = "hcoc-registry.org"
+# RFC 4151: DNSname = DNScomp *( "." DNScomp ), DNScomp = alphaNum [*(alphaNum / "-") alphaNum].
+_DNS_NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*")
 
 
-def tag_authority(base_url: str) -> str:
-    """The host of the public base URL, as the authority of every ``tag:`` id."""
-    host = urlsplit(base_url).hostname
-    if not host:
-        raise ValueError(f"the base URL {base_url!r} has no host")
-    return host
+def tag_authority(origin: str) -> str:
+    """The authority of every ``tag:`` id: the origin's host part, else :data:`FALLBACK_AUTHORITY`.
+
+    The host part is the origin up to its first ``/``, lowercased, taken only when it is a DNS
+    name as RFC 4151 defines one (ASCII letters, digits and inner hyphens, in dot-separated parts).
+    """
+    host = origin.split("/", 1)[0]
+    # isascii first: str.lower() maps some non-ASCII letters (U+212A KELVIN SIGN) to ASCII ones.
+    if host.isascii() and _DNS_NAME.fullmatch(host.lower()):
+        return host.lower()
+    return FALLBACK_AUTHORITY
 
 
-def tag(base_url: str, origin: str, specific: str) -> str:
-    """``tag:<host>,2023-10-30:log/<origin>/<specific>``."""
-    return f"tag:{tag_authority(base_url)},{TAG_DATE}:log/{quote(origin, safe=_TAG_SAFE)}/{specific}"
+def tag(origin: str, specific: str) -> str:
+    """``tag:<authority>,2023-10-30:log/<origin>/<specific>``."""
+    return f"tag:{tag_authority(origin)},{TAG_DATE}:log/{quote(origin, safe=_TAG_SAFE)}/{specific}"
 
 
-def entry_id(base_url: str, origin: str, index: int) -> str:
-    """The id of log entry ``index`` in every feed: ``tag:<host>,2023-10-30:log/<origin>/entry/<index>``."""
-    return tag(base_url, origin, f"entry/{index}")
+def entry_id(origin: str, index: int) -> str:
+    """The id of log entry ``index`` in every feed: ``tag:<authority>,2023-10-30:log/<origin>/entry/<index>``."""
+    return tag(origin, f"entry/{index}")
 
 
 def statement_text(statement: dict[str, Any]) -> str:
@@ -120,8 +136,9 @@ def _declined(who: str, s: dict[str, Any], version: str | None) -> Words:
 
 
 def _report(who: str, s: dict[str, Any], version: str | None) -> Words:
-    what = s["framework"] + (f", {isolate(s['period'])}" if s.get("period") else "")
-    return (f"{who} published a report under {s['code']} ({what})",
+    # period and url may be absent: say nothing about what the statement does not say.
+    about = f"{s['framework']}, period {isolate(s['period'])}" if s.get("period") else s["framework"]
+    return (f"{who} published a report under {s['code']} ({about})",
             f"Report: {isolate(s['url'])}" if s.get("url") else "")
 
 
@@ -152,12 +169,13 @@ def _org_key_revoked(who: str, s: dict[str, Any], version: str | None) -> Words:
             "Statements it signed before stay valid; it signs nothing new." + _reason(s))
 
 
+# Who signed a maintainer key's entry is said once, by describe(), with the key id.
 def _maintainer_added(who: str, s: dict[str, Any], version: str | None) -> Words:
-    return f"Maintainer key added: {isolate(s['name'])}", "Signed by the registry root key."
+    return f"Maintainer key added: {isolate(s['name'])}", ""
 
 
 def _maintainer_revoked(who: str, s: dict[str, Any], version: str | None) -> Words:
-    return f"Maintainer key {s['key_id'][:16]} revoked", "Signed by the registry root key." + _reason(s)
+    return f"Maintainer key {s['key_id'][:16]} revoked", _reason(s).strip()
 
 
 def _genesis(who: str, s: dict[str, Any], version: str | None) -> Words:
@@ -267,7 +285,7 @@ class ItemBuilder:
         base = self.base
         return FeedItem(
             index=index,
-            entry_id=entry_id(base, self.origin, index),
+            entry_id=entry_id(self.origin, index),
             type=doc["type"],
             title=title,
             summary=summary,

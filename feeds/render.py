@@ -8,7 +8,10 @@ cached forever. Each entry carries its canonical statement JSON as text
 attributes on unknown elements. All caller text goes in as XML text, which
 lxml escapes; nothing is ever passed as HTML or XHTML, so hostile titles cannot
 become markup. The one exception to "text as is" is RSS ``<description>``,
-which RSS defines as HTML: the summary is HTML-escaped there first.
+which RSS defines as HTML: there the summary is escaped once for HTML text
+(``&``, ``<``, ``>`` only) before lxml escapes it for XML like every value.
+Quotes stay as they are: HTML text does not need them escaped, and a reader
+that shows the description as plain text would show ``&#x27;`` for ``'``.
 
 feedparser strips surrounding whitespace from element text, so a reader of
 ``reg:checkpoint`` through it gets the note without its final newline; the
@@ -40,7 +43,10 @@ ATOM_TYPE = "application/atom+xml"
 RSS_TYPE = "application/rss+xml"
 # Part of the generator element: bump it when the rendering changes, so caches
 # keyed on it (and readers) can tell old archive bytes from new ones.
-FORMAT_VERSION = "1"
+# 2: quotes in the RSS description are no longer HTML-escaped.
+# 3: the subscription document of a log of whole pages repeats the newest page (it was empty,
+#    and kept its ETag while the size stayed the same).
+FORMAT_VERSION = "3"
 
 _LINK_ATTRIBUTES = ("rel", "type", "hreflang", "title", "length")
 
@@ -176,7 +182,8 @@ def _add_entry(fg: FeedGenerator, item: FeedItem, *, atom: bool) -> None:
         if item.org_name:
             fe.author({"name": item.org_name, **({"uri": item.org_url} if item.org_url else {})})
     elif item.summary:
-        fe.description(html.escape(item.summary))
+        # HTML text needs &, < and > escaped, nothing more; lxml adds the XML escaping on top.
+        fe.description(html.escape(item.summary, quote=False))
     for link in _entry_links(item):
         fe.link(**link)
     fe.category(_categories(item))

@@ -1,6 +1,8 @@
 """The export bundle: the whole log in one versioned file.
 
-A bundle is gzip-compressed JSON Lines:
+A bundle file is named ``NAME.hcoc-bundle`` by convention (:data:`SUFFIX`;
+docs/FORMATS.md section 18). It is gzip-compressed JSON Lines, so not a JSON
+file, and ``.json`` would be a misleading name:
 
 1. a header ``{"format": "hcoc-registry/bundle/v1", "origin", "size", "root" (base64), "log_key"}``;
 2. ``{"leaf": "<leaf text>"}`` for every leaf, in index order (leaf text is the exact
@@ -30,6 +32,7 @@ from typing import IO, Any
 from registry.errors import VerificationError
 
 FORMAT = "hcoc-registry/bundle/v1"
+SUFFIX = ".hcoc-bundle"
 MAX_LINE = 1 << 21
 
 

@@ -4,6 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
+from registry.errors import MalformedError
+
+
+def check_sizes(before: int, after: int, size: int) -> None:
+    """Accept only two tree sizes of a log of ``size`` entries, the older first.
+
+    Raises:
+        MalformedError: a size lies outside ``0..size``, or ``before`` is larger than ``after``.
+    """
+    for name, value in (("A", before), ("B", after)):
+        if not 0 <= value <= size:
+            raise MalformedError(f"size {name} ({value}) is outside the log, which has {size} entries "
+                                 f"(sizes 0 to {size})")
+    # Reversed sizes would compare the newer state with the older one: no joins, only "no changes".
+    if before > after:
+        raise MalformedError(f"size A ({before}) is larger than size B ({after}); give the older size first: "
+                             f"diff {after} {before}")
+
 
 def diff_states(before: dict[str, Any], after: dict[str, Any]) -> list[dict[str, Any]]:
     """Changes from ``before`` to ``after``: joins, scope and version changes, withdrawals, versions, keys."""

@@ -214,6 +214,7 @@ class ReceiptError(NoteError):
     def __init__(self, step: str, message: str) -> None:
         super().__init__(f"{step}: {message}")
         self.step = step
+        self.reason = message  # without the step, for a caller that names the step itself
 
 
 class ProofError(RegistryError):

@@ -12,6 +12,7 @@ from registry import tlog
 from registry.application import Registry
 from registry.errors import NotFoundError
 from registry.views import ReadModels
+from registry.wording import Names, date_words, stance_words
 
 TIMELINE_LIMIT = 200
 
@@ -33,7 +34,8 @@ def entry(views: ReadModels, registry: Registry, index: int) -> dict[str, Any]:
 
 
 def organization(views: ReadModels, slug: str) -> dict[str, Any]:
-    """Organization ``slug``: ``organization`` (profile, keys, reports), its ``endorsements`` and ``timeline``.
+    """Organization ``slug``: ``organization`` (profile, keys, reports), its ``endorsements`` (as the state has
+    them), its ``stances`` on each Code in words (``registry.stances``) and its ``timeline``.
 
     Raises:
         NotFoundError: there is no organization ``slug``.
@@ -42,6 +44,15 @@ def organization(views: ReadModels, slug: str) -> dict[str, Any]:
     org = next((o for o in state["organizations"] if o["org"] == slug), None)
     if org is None:
         raise NotFoundError(f"no organization {slug!r}")
-    stances = [e for e in state["endorsements"] if e["org"] == slug]
+    endorsements = [e for e in state["endorsements"] if e["org"] == slug]
     timeline = views.events(org=slug, limit=TIMELINE_LIMIT)
-    return {"organization": org, "endorsements": stances, "timeline": timeline}
+    book, names = views.stances(), Names.of(state)
+    stances = []
+    for code in sorted(c["code"] for c in state["codes"]):
+        stance = book.stance(slug, code)
+        if stance.status != "none":
+            words = stance_words(stance.status, stance.scope, stance.removed, names.code(code), stance.version)
+            stances.append({**stance.to_json(), "code_title": names.code(code).title,
+                            "code_short_title": names.code(code).short, "words": words,
+                            "date_words": date_words(stance.date)})
+    return {"organization": org, "endorsements": endorsements, "stances": stances, "timeline": timeline}

@@ -19,6 +19,7 @@ call to the reader.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from collections.abc import Callable, Sequence
 
@@ -347,8 +348,9 @@ def verify_inclusion(
     # 2.-5. Recompute the root.
     computed = _root_from_inclusion(index, size, leaf_hash, proof)
     if computed != root:
+        # base64, as checkpoints and proof documents write roots
         raise ProofError(
-            f"inclusion proof leads to root {computed.hex()}, expected {root.hex()}"
+            f"inclusion proof leads to root {_b64(computed)}, expected {_b64(root)}"
         )
 
 
@@ -492,6 +494,10 @@ def _check_index(index: int, size: int) -> None:
 def _check_sizes(old: int, new: int) -> None:
     if not 0 <= old <= new:
         raise ValueError(f"old size {old} must be between 0 and new size {new}")
+
+
+def _b64(value: bytes) -> str:
+    return base64.b64encode(value).decode("ascii")
 
 
 def _check_hash(name: str, value: bytes, error: type[Exception] = ProofError) -> None:

@@ -1,9 +1,10 @@
 """RFC 5005 paging (feeds.archive), checked exhaustively on small logs.
 
 For every log size up to 40 and page sizes 1 to 6: every leaf is in exactly one
-document, a client walking ``prev-archive`` from the subscription document sees
-each archive page once, newest to oldest, and an archive page's links never
-change as the log grows.
+archive page or in the current page, the subscription document is never empty
+for a non-empty log, a client walking ``prev-archive`` from the subscription
+document sees each archive page once, newest to oldest, and an archive page's
+links never change as the log grows.
 """
 
 from __future__ import annotations
@@ -34,15 +35,21 @@ def links_of(k: int, n: int, p: int) -> PageLinks:
 
 
 @pytest.mark.parametrize("p", PAGE_SIZES)
-def test_every_leaf_is_in_exactly_one_document(p: int) -> None:
+def test_every_leaf_is_in_exactly_one_archive_page_or_the_current_page(p: int) -> None:
     for n in SIZES:
-        documents = [page_range(k, p) for k in range(archive_count(n, p))] + [subscription_range(n, p)]
+        count = archive_count(n, p)
+        current = range(count * p, n)
+        documents = [page_range(k, p) for k in range(count)] + [current]
         leaves = [i for document in documents for i in document]
         assert leaves == list(range(n)), (n, p)
-        assert all(len(d) == p for d in documents[:-1]) and len(documents[-1]) < p
+        assert all(len(d) == p for d in documents[:-1]) and len(current) < p
         for i in range(n):
             assert i in page_range(page_of(i, p), p)
-            assert is_complete(page_of(i, p), n, p) == (i not in subscription_range(n, p))
+            assert is_complete(page_of(i, p), n, p) == (i not in current)
+        # The subscription document: the current page, or the newest complete page when that is empty.
+        expected = current if current or not count else page_range(count - 1, p)
+        assert subscription_range(n, p) == expected, (n, p)
+        assert bool(subscription_range(n, p)) == (n > 0)
 
 
 @pytest.mark.parametrize("p", PAGE_SIZES)
@@ -73,8 +80,8 @@ def test_an_archive_page_never_changes_and_only_complete_pages_exist(p: int) -> 
                 links_of(k, n, p)
 
 
-def test_the_subscription_document_of_a_log_filling_whole_pages_is_empty() -> None:
-    assert subscription_range(12, 4) == range(12, 12)
+def test_the_subscription_document_of_a_log_filling_whole_pages_repeats_the_newest_page() -> None:
+    assert subscription_range(12, 4) == range(8, 12) == page_range(2, 4)
     found = subscription_links(12, subscription_url=SUB, archive_template=TEMPLATE, page_size=4)
     assert found == PageLinks(SUB, archive_url(TEMPLATE, 2), None, None)
     assert subscription_links(3, subscription_url=SUB, archive_template=TEMPLATE, page_size=4) == PageLinks(

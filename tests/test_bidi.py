@@ -203,7 +203,7 @@ def test_every_feed_isolates_statement_text(served: Served, fmt: str) -> None:
     assert withdrawn and all(isolate(HOSTILE_REASON) in e.summary and isolate(HOSTILE_NAME) in e.title
                              for e in withdrawn)
     reports = [e for _, e, s in seen["report.published"]]
-    assert reports and all(f"({'oecd-haip'}, {isolate(HOSTILE_NAME)})" in e.title for e in reports)
+    assert reports and all(f"(oecd-haip, period {isolate(HOSTILE_NAME)})" in e.title for e in reports)
     registered = [e for _, e, s in seen["organization.registered"] if s["org"] == "evil"]
     assert registered and all(e.title == f"{isolate(HOSTILE_NAME)} registered (JP, company)" for e in registered)
 

@@ -55,6 +55,7 @@ PAGES = {
     "entry": "/log/19",
     "verify": "/verify",
     "about": "/about",
+    "api": "/api/v1/",
     "hostile": "/organizations/hostile",
 }
 

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import base64
+import gzip
 import json
 import os
 import stat
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from scripts.cli import main
-from tests.conftest import ORIGIN, Backend
+from tests.conftest import ORIGIN, Backend, signing_world
 
 
 class Cli:
@@ -188,3 +191,86 @@ def test_show_entry_and_organization(sqlite_backend: Backend) -> None:
     assert "Milestone Systems" in out and "hiroshima-coc: active 2023-10-30 scope all (attested)" in out
     assert "endorsement.made" in out
     assert cli("show", "entry", "999", ok=False).startswith("refused: not-found:")
+
+
+def test_diff_refuses_reversed_sizes_and_sizes_beyond_the_log(sqlite_backend: Backend) -> None:
+    cli = Cli(sqlite_backend)
+    cli("init", "--origin", ORIGIN, "--demo")
+    size = cli.json("status", "--json")["tree_size"]
+    assert "organization.registered" in cli("diff", "2", str(size))
+    err = cli("diff", str(size), "2", ok=False)
+    assert err == (f"refused: malformed: size A ({size}) is larger than size B (2); give the older size first: "
+                   f"diff 2 {size}\n")
+    err = cli("diff", "2", str(size + 6), ok=False)
+    assert err.startswith(f"refused: malformed: size B ({size + 6}) is outside the log, which has {size} entries")
+    assert err.count("\n") == 1
+    result = CliRunner().invoke(main, ["diff", str(size), "2"], catch_exceptions=False,
+                                env={**sqlite_backend.env, "REGISTRY_DATA_DIR": str(sqlite_backend.data_dir)})
+    assert result.exit_code == 1  # a refusal, as for every other malformed argument
+
+
+def test_a_failed_inclusion_check_names_its_step_once_with_base64_roots(sqlite_backend: Backend,
+                                                                          tmp_path: Path) -> None:
+    cli = Cli(sqlite_backend)
+    cli("init", "--origin", ORIGIN, "--demo")
+    cli("checkpoint")
+    log_key = cli.json("status", "--json")["log_key"]
+    receipt = cli("receipt", "5")
+    head, _, checkpoint = receipt.partition("\n\n")
+    header, extra, index, *proof = head.split("\n")
+    forged = tmp_path / "forged.tlog-proof"
+    forged.write_text("\n".join([header, extra, index, base64.b64encode(bytes(32)).decode(), *proof[1:]])
+                      + "\n\n" + checkpoint)
+    err = cli("verify", "receipt", str(forged), "--log-key", log_key, ok=False)
+    root = checkpoint.split("\n")[2]  # the signed root, base64, as the ok line prints it
+    assert err.startswith("FAILED: verification-failed: inclusion: inclusion proof leads to root ")
+    assert err.count("inclusion:") == 1 and err.count("\n") == 1
+    assert err.rstrip("\n").endswith(f", expected {root}")
+    good = tmp_path / "good.tlog-proof"
+    good.write_text(receipt)
+    assert f"ok   inclusion: leaf 5 is in the tree with root {root}" in cli("verify", "receipt", str(good),
+                                                                            "--log-key", log_key)
+
+
+def test_export_says_it_wrote_gzip_and_verify_bundle_needs_the_log_key(sqlite_backend: Backend,
+                                                                        tmp_path: Path) -> None:
+    cli = Cli(sqlite_backend)
+    cli("init", "--origin", ORIGIN)
+    env = {**sqlite_backend.env, "REGISTRY_DATA_DIR": str(sqlite_backend.data_dir)}
+    runner = CliRunner()
+    out = tmp_path / "out"  # not the data directory, whose registry.json is the configuration
+    out.mkdir()
+    misnamed = out / "registry.json"
+    result = runner.invoke(main, ["export", str(misnamed)], env=env, catch_exceptions=False)
+    assert result.exit_code == 0
+    assert f"to {misnamed} as a gzip-compressed bundle (hcoc-registry/bundle/v1)" in result.stdout
+    assert result.stderr == "note: registry.json is gzip-compressed, not plain JSON; name it registry.hcoc-bundle\n"
+    with gzip.open(misnamed, "rt") as f:  # what the note says: gzip, JSON Lines inside
+        assert json.loads(f.readline())["format"] == "hcoc-registry/bundle/v1"
+    named = out / "registry.hcoc-bundle"
+    result = runner.invoke(main, ["export", str(named)], env=env, catch_exceptions=False)
+    assert result.exit_code == 0 and result.stderr == "", result.output
+    # verifying needs the log key from elsewhere: without it, a usage error that names the option
+    result = runner.invoke(main, ["verify", "bundle", str(named)], catch_exceptions=False)
+    assert result.exit_code == 2 and "Missing option '--log-key'" in result.stderr
+    log_key = cli.json("status", "--json")["log_key"]
+    assert "ok   bundle: 2 entries" in cli("verify", "bundle", str(named), "--log-key", log_key)
+
+
+def test_replay_until_a_date_means_the_end_of_that_day(sqlite_backend: Backend) -> None:
+    # Wide, so that the help is not wrapped at a hyphen of YYYY-MM-DD.
+    help_text = " ".join(CliRunner().invoke(main, ["replay", "--help"], terminal_width=400).output.split())
+    assert "a date YYYY-MM-DD means the end of that day (UTC), 23:59:59Z" in help_text
+    # genesis and the maintainer key now, then one entry in the last second of a day and one in the first of the next
+    with signing_world(sqlite_backend) as world:
+        for slug, moment in (("late", datetime(2099, 1, 1, 23, 59, 59, tzinfo=UTC)),
+                             ("early", datetime(2099, 1, 2, 0, 0, 0, tzinfo=UTC))):
+            world.registry.submit(world.maintainer.sign("organization.registered", org=slug, name=slug.title(),
+                                                        country="JP", kind="company", public_keys=[]),
+                                  now=moment, live=False)
+    cli = Cli(Backend(sqlite_backend.name, sqlite_backend.data_dir,
+                      {**sqlite_backend.env, "REGISTRY_ORIGIN": ORIGIN}))
+    cli("job", "catch-up")  # integrate what was recorded behind the log's back, as the clock would
+    sizes = {until: cli.json("replay", "--until", until, "--json")["size"]
+             for until in ("2099-01-01T23:59:58Z", "2099-01-01", "2099-01-01T23:59:59Z", "2099-01-02")}
+    assert sizes == {"2099-01-01T23:59:58Z": 2, "2099-01-01": 3, "2099-01-01T23:59:59Z": 3, "2099-01-02": 4}

@@ -5,11 +5,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from feeds.entries import ItemBuilder, entry_id, statement_text
+from feeds.entries import ItemBuilder, describe, entry_id, statement_text, tag, tag_authority
 from registry.views import event_document
 from tests.conftest import ORIGIN, Actor, Fold
 
@@ -49,9 +51,9 @@ def test_items_carry_the_leaf_digest_the_projection_stored(fold: Fold) -> None:
     items = ItemBuilder(Documents(docs), BASE, ORIGIN).items(docs)
     for item, doc in zip(items, docs, strict=True):
         assert item.event_hash == "sha256:" + hashlib.sha256(fold.leaves[doc["index"]]).hexdigest()
-        assert item.entry_id == entry_id(BASE, ORIGIN, doc["index"])
+        assert item.entry_id == entry_id(ORIGIN, doc["index"])
         assert item.json_url == f"{BASE}/api/v1/log/entries/{doc['index']}"
-    assert entry_id(BASE, ORIGIN, 7) == "tag:registry.example.org,2023-10-30:log/test.example/registry/entry/7"
+    assert entry_id(ORIGIN, 7) == "tag:test.example,2023-10-30:log/test.example/registry/entry/7"
 
 
 def test_titles_use_the_name_as_of_each_entry(fold: Fold) -> None:
@@ -79,3 +81,68 @@ def test_an_event_document_needs_the_leaf_digest(fold: Fold) -> None:
     assert event_document(applied, applied.index)["leaf_sha256"] == hashlib.sha256(fold.leaves[-1]).hexdigest()
     with pytest.raises(ValueError, match="digest of the leaf bytes"):
         event_document(dataclasses.replace(applied, leaf_sha256=""), applied.index)
+
+
+def test_maintainer_key_entries_name_the_root_key_once(fold: Fold) -> None:
+    added = fold.submit(fold.root.sign("maintainer.key_added", public_key=Actor().public, name="Second"))
+    revoked = fold.submit(fold.root.sign("maintainer.key_revoked", key_id=fold.maintainer.key_id,
+                                         reason="Rotated."))
+    docs = [event_document(a, a.index) for a in (added, revoked)]
+    first, second = ItemBuilder(Documents(docs), BASE, ORIGIN).items(docs)
+    root = fold.root.key_id[:16]
+    assert first.title == "Maintainer key added: \u2068Second\u2069"
+    assert first.summary == f"Signed by the registry root key {root}."
+    assert second.summary == f"Reason: \u2068Rotated.\u2069 Signed by the registry root key {root}."
+    assert all(item.summary.count("Signed by") == 1 for item in (first, second))
+
+
+def report_document(**statement: Any) -> dict[str, Any]:
+    return {"index": 9, "type": "report.published", "org": "acme", "code": CODE, "version": None,
+            "signer_role": "organization", "signer": "ab" * 32,
+            "statement": {"type": "report.published", "org": "acme", "code": CODE, "framework": "oecd-haip",
+                          **statement}}
+
+
+@pytest.mark.parametrize(("statement", "title", "detail"), [
+    ({"period": "FY2025", "url": "https://example.org/r.pdf"},
+     "\u2068Acme\u2069 published a report under hiroshima-coc (oecd-haip, period \u2068FY2025\u2069)",
+     "Report: \u2068https://example.org/r.pdf\u2069 "),
+    ({"url": "https://example.org/r.pdf"}, "\u2068Acme\u2069 published a report under hiroshima-coc (oecd-haip)",
+     "Report: \u2068https://example.org/r.pdf\u2069 "),
+    ({}, "\u2068Acme\u2069 published a report under hiroshima-coc (oecd-haip)", ""),
+])
+def test_a_report_is_worded_with_only_the_fields_its_statement_has(statement: dict[str, Any], title: str,
+                                                                   detail: str) -> None:
+    found_title, summary = describe(report_document(**statement), "Acme")
+    assert found_title == title
+    assert " for " not in found_title
+    assert summary == detail + "Signed by the organization's own key abababababababab."
+
+
+def test_entry_ids_are_as_documented() -> None:
+    # docs/FORMATS.md section 17 gives the id of an entry of its example log; the code must agree.
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "FORMATS.md").read_text(encoding="utf-8")
+    feeds = doc.split("## 17. Feeds")[1].split("\n## ")[0]
+    documented = re.findall(r"`(tag:[^`]+/entry/(\d+))`", feeds)
+    assert documented
+    for tag_id, index in documented:
+        assert entry_id("registry.example.org/hcoc", int(index)) == tag_id
+    assert f"`{tag('registry.example.org/hcoc', 'feed/events')}`" in feeds  # the feed's own id
+
+
+@pytest.mark.parametrize(("origin", "authority"), [
+    ("registry.example.org/hcoc", "registry.example.org"),
+    ("Registry.Example.ORG/hcoc", "registry.example.org"),  # DNS names are case-insensitive
+    ("localhost/hcoc-registry", "localhost"),
+    ("a-1.b2.example", "a-1.b2.example"),
+    ("registry.example.org:8443/hcoc", "hcoc-registry.org"),  # a port is no part of a DNS name
+    ("reg_istry.example/x", "hcoc-registry.org"),
+    ("-registry.example/x", "hcoc-registry.org"),
+    ("registry-.example/x", "hcoc-registry.org"),
+    ("registry..example/x", "hcoc-registry.org"),
+    ("/hcoc", "hcoc-registry.org"),
+    ("\u212adi.example/x", "hcoc-registry.org"),  # KELVIN SIGN lowercases to an ASCII k: still not a DNS name
+])
+def test_the_tag_authority_is_the_origins_host_when_it_is_a_dns_name(origin: str, authority: str) -> None:
+    assert tag_authority(origin) == authority
+    assert entry_id(origin, 3).startswith(f"tag:{authority},2023-10-30:log/")

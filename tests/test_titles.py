@@ -31,7 +31,7 @@ def event(type_: str, org: str | None = "acme", **statement: Any) -> dict[str, A
 
 EXPECTED: dict[str, tuple[dict[str, Any], str, list[str]]] = {  # type: (event, sentence, the statement's parts)
     "registry.genesis": (event("registry.genesis", None, name="Test registry"),
-                         "The registry Test registry was founded", ["Test registry"]),
+                         "Registry founded: Test registry", ["Test registry"]),
     "maintainer.key_added": (event("maintainer.key_added", None, name="Alice"), "Maintainer key Alice was added",
                              ["Alice"]),
     "maintainer.key_revoked": (event("maintainer.key_revoked", None), "A maintainer key was revoked", []),
@@ -56,7 +56,8 @@ EXPECTED: dict[str, tuple[dict[str, Any], str, list[str]]] = {  # type: (event, 
     "endorsement.declined": (event("endorsement.declined", code=CODE, version=V1),
                              f"Acme Ltd declined to endorse {CODE} version {V1}", ["Acme Ltd", CODE, V1]),
     "report.published": (event("report.published", code=CODE, framework="oecd-haip", period="FY2025"),
-                         "Acme Ltd published a report (oecd-haip) for FY2025", ["Acme Ltd", "oecd-haip", "FY2025"]),
+                         "Acme Ltd published a report (oecd-haip, period FY2025)",
+                         ["Acme Ltd", "oecd-haip", "FY2025"]),
 }
 
 
@@ -85,6 +86,13 @@ def test_missing_code_and_version_have_placeholders() -> None:
     assert describe({"type": "endorsement.made", "org": "acme"}).text == "acme endorsed a Code version ?, no actions"
     assert describe({"type": "endorsement.amended", "org": "acme", "code": CODE, "statement": {}}).text == (
         f"acme amended its endorsement of {CODE}")
+
+
+def test_a_report_without_a_period_says_nothing_about_one() -> None:
+    # Nor does it need a url: a statement dict may have neither.
+    title = describe(event("report.published", code=CODE, framework="oecd-haip"), {"acme": "Acme Ltd"}.get)
+    assert title.text == "Acme Ltd published a report (oecd-haip)"
+    assert [p.text for p in title.parts if p.user] == ["Acme Ltd", "oecd-haip"]
 
 
 def test_an_unknown_type_is_named_as_it_is() -> None:

@@ -180,7 +180,7 @@ def test_archive_chain_is_exactly_the_log(client: FlaskClient, served: Served, f
         seen.extend(e.id for e in page.entries)
         url = link(page, "prev-archive")
     assert pages == served.size // PAGE
-    assert sorted(seen) == sorted(entry_id(BASE, ORIGIN, i) for i in range(served.size))
+    assert sorted(seen) == sorted(entry_id(ORIGIN, i) for i in range(served.size))
     assert len(seen) == len(set(seen))
 
 
@@ -194,14 +194,75 @@ def test_missing_feeds_are_404(client: FlaskClient, served: Served, url: str) ->
     assert response.status_code == 404
 
 
-def test_a_page_size_dividing_the_log_leaves_the_subscription_empty(served: Served) -> None:
+def test_a_page_size_dividing_the_log_repeats_the_newest_page_in_the_subscription(served: Served) -> None:
     with served.backend.serve(FEED_PAGE_SIZE=served.size) as app:
         client = app.test_client()
         _, parsed = fetch(client, "/feeds/events.atom")
-        assert parsed.entries == [] and link(parsed, "prev-archive") == f"{BASE}/feeds/events/archive/0.atom"
+        assert sorted(leaf_index(e) for e in parsed.entries) == list(range(served.size))
+        assert link(parsed, "prev-archive") == f"{BASE}/feeds/events/archive/0.atom"
         _, page = fetch(client, "/feeds/events/archive/0.atom")
         assert len(page.entries) == served.size and link(page, "prev-archive") is None
         assert client.get("/feeds/events/archive/1.atom").status_code == 404
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_the_subscription_feed_always_carries_the_newest_entries(backend: Backend, fmt: str) -> None:
+    """Sizes 19, 20 (an exact multiple of the page size: the current page is empty) and 21, pages of 4."""
+    registry = backend.open()
+    try:
+        world = make_world(registry)
+        world.code()
+        while registry.size() < 19:
+            register(world, f"org-{registry.size()}", f"Org {registry.size()}")
+        with backend.serve(FEED_PAGE_SIZE=4) as app:
+            client = app.test_client()
+            for size in (19, 20, 21):
+                if size > registry.size():
+                    new = world.maintainer.sign("organization.registered", org=f"org-{size - 1}",
+                                                name=f"Org {size - 1}", country="JP", kind="company", public_keys=[])
+                    assert client.post("/api/v1/statements", data=new,
+                                       content_type="application/json").status_code == 201
+                _, parsed = fetch(client, f"/feeds/events.{fmt}")
+                newest = [leaf_index(e) for e in parsed.entries]
+                assert newest and max(newest) == size - 1, size
+                # A watchdog walks prev-archive from the subscription document, dropping repeated ids.
+                seen: dict[str, int] = {e.id: leaf_index(e) for e in parsed.entries}
+                url = link(parsed, "prev-archive")
+                assert url == f"{BASE}/feeds/events/archive/{size // 4 - 1}.{fmt}"
+                while url is not None:
+                    _, page = fetch(client, local(url))
+                    seen.update((e.id, leaf_index(e)) for e in page.entries)
+                    url = link(page, "prev-archive")
+                assert sorted(seen.values()) == list(range(size)), size
+                assert set(seen) == {entry_id(ORIGIN, i) for i in range(size)}
+    finally:
+        registry.close()
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_moving_the_site_keeps_every_id(served: Served, fmt: str) -> None:
+    """The same log served under two base URLs with one origin: the same entry and feed ids, moved links."""
+    def read(app: Flask) -> tuple[dict[int, str], set[str | None], set[str]]:
+        client = app.test_client()
+        ids: dict[int, str] = {}
+        feed_ids: set[str | None] = set()  # RSS has no feed id
+        links: set[str] = set()
+        for url in [f"/feeds/events.{fmt}", *(f"/feeds/events/archive/{k}.{fmt}" for k in range(served.size // PAGE))]:
+            _, parsed = fetch(client, url)
+            feed_ids.add(parsed.feed.get("id"))
+            for entry in parsed.entries:
+                ids[leaf_index(entry)] = entry.id
+                links.add(entry.link)
+        return ids, feed_ids, links
+
+    ids, feed_ids, links = read(served.app)
+    with served.backend.serve({"REGISTRY_BASE_URL": "https://moved.example"}, FEED_PAGE_SIZE=PAGE) as moved:
+        moved_ids, moved_feed_ids, moved_links = read(moved)
+    assert sorted(ids) == list(range(served.size))
+    assert moved_ids == ids and moved_feed_ids == feed_ids
+    assert feed_ids == ({f"tag:test.example,2023-10-30:log/{ORIGIN}/feed/events"} if fmt == "atom" else {None})
+    assert all(link.startswith(BASE + "/") for link in links)
+    assert all(link.startswith("https://moved.example/") for link in moved_links)
 
 
 # --- entries ------------------------------------------------------------------------------------
@@ -223,7 +284,7 @@ def test_entries_carry_the_statement_its_hash_and_links(client: FlaskClient, ser
     for doc in events:
         i = doc["index"]
         entry = entries[i]
-        assert entry.id == entry_id(BASE, ORIGIN, i) == f"tag:127.0.0.1,2023-10-30:log/{ORIGIN}/entry/{i}"
+        assert entry.id == entry_id(ORIGIN, i) == f"tag:test.example,2023-10-30:log/{ORIGIN}/entry/{i}"
         if fmt == "rss":
             assert entry.guidislink is False  # isPermaLink="false": a tag: id is no URL
         text = entry.content[0].value if fmt == "atom" else entry["reg_statement"]

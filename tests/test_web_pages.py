@@ -157,6 +157,7 @@ PAGES: dict[str, str] = {
     "/log/0": "/feeds/types/registry.genesis",
     "/verify": "/feeds/events",
     "/about": "/feeds/events",
+    "/api/v1/": "/feeds/events",
 }
 
 
@@ -492,6 +493,58 @@ def test_about_publishes_the_log_key_and_how_to_verify(client: FlaskClient, serv
     assert roles == sorted(roles, key=lambda r: r != "root") and set(roles) == {"root", "maintainer"}
 
 
+def test_the_api_reference_shows_every_operation_of_the_openapi_document(client: FlaskClient,
+                                                                         served: Served) -> None:
+    document = client.get("/api/v1/openapi.json").get_json()
+    doc = page(client, "/api/v1/")
+    articles = {(a.xpath("./h3/span[@class='method']")[0].text, a.xpath("./h3/code")[0].text): a
+                for a in doc.xpath("//article[@class='operation']")}
+    expected = {(method.upper(), path) for path, item in document["paths"].items() for method in item}
+    assert set(articles) == expected and len(expected) >= 30
+    def text(markdown: str) -> str:
+        return markdown.replace("`", "")  # `code` spans are shown as <code>
+
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            article = articles[(method.upper(), path)]
+            assert text(operation["summary"]) in article.text_content()
+            tables = {t.xpath("./caption")[0].text: t for t in article.xpath(".//table")}
+            parameters = tables["Parameters"].xpath("./tbody/tr") if "Parameters" in tables else []
+            assert len(parameters) == len(operation.get("parameters", [])), path
+            for row, parameter in zip(parameters, operation.get("parameters", []), strict=True):
+                name, where, required, _type, description = (td.text_content() for td in row.xpath("./td"))
+                assert (name, where, required, description) == (
+                    parameter["name"], parameter["in"], "yes" if parameter["required"] else "no",
+                    text(parameter["description"]))
+            rows = {r.xpath("./td")[0].text: r for r in tables["Responses"].xpath("./tbody/tr")}
+            assert set(rows) == set(operation["responses"]), path
+            for status, response in operation["responses"].items():
+                row = rows[status]
+                assert text(response["description"]) in row.text_content()
+                for media_type in response.get("content", {}):
+                    assert media_type in row.text_content()
+    # grouped by tag, in the document's order, each with its description
+    assert [h.text for h in doc.xpath("//section[@class='api-group']/h2")] == [
+        t["name"].capitalize() for t in document["tags"]]
+    assert all(t["description"] in doc.text_content() for t in document["tags"])
+    # the raw document is one link away, for people and (rel=alternate) for programs
+    assert doc.xpath("//main//a[@href='/api/v1/openapi.json']")
+    assert doc.xpath("//head/link[@rel='alternate'][@type='application/json']/@href") == ["/api/v1/openapi.json"]
+
+
+def test_the_discovery_documents_api_link_answers(client: FlaskClient, served: Served) -> None:
+    api = client.get("/.well-known/hcoc-registry.json").get_json()["api"]
+    assert api == f"{served.settings.base_url}/api/v1/"
+    response = client.get(api.removeprefix(served.settings.base_url))
+    assert response.status_code == 200 and response.mimetype == "text/html"
+    for short in ("/api", "/api/v1"):
+        moved = client.get(short)
+        assert moved.status_code == 308 and moved.headers["Location"].endswith("/api/v1/"), short
+    # linked from every page's footer and from /about
+    assert page(client, "/").xpath("//footer//a[@href='/api/v1/']")
+    assert page(client, "/about").xpath("//main//a[@href='/api/v1/']")
+
+
 def test_not_found_page(client: FlaskClient) -> None:
     doc = page(client, "/no/such/page", status=404)
     assert doc.xpath("//main//h1")[0].text == "Not Found"
@@ -500,6 +553,12 @@ def test_not_found_page(client: FlaskClient) -> None:
     # where clients are programs, errors stay problem+json
     response = client.get("/api/v1/no/such/thing")
     assert response.status_code == 404 and response.mimetype == "application/problem+json"
+
+
+def test_the_genesis_entry_names_the_registry_once(client: FlaskClient) -> None:
+    lead = page(client, "/log/0").xpath("//main/p[@class='lead']")[0]
+    assert lead.text_content().startswith("Registry founded: Test registry ")
+    assert lead.xpath("./bdi")[0].text == "Test registry"
 
 
 def test_titles_describe_events_with_user_parts_marked() -> None:

@@ -3,8 +3,9 @@
 Routes (each in ``.atom`` and ``.rss``):
 
 - ``/feeds/events``: the subscription document: the entries of the current,
-  incomplete archive page (``feeds.archive.subscription_range``), the latest
-  signed checkpoint, ``prev-archive`` to the newest complete page;
+  incomplete archive page, or of the newest complete page when the current one
+  is empty (``feeds.archive.subscription_range``), the latest signed
+  checkpoint, ``prev-archive`` to the newest complete page;
 - ``/feeds/events/archive/<k>``: complete archive page ``k`` (leaves
   ``[k*P, (k+1)*P)``, ``P`` = ``app.config["FEED_PAGE_SIZE"]``, default 500),
   immutable and cacheable forever; an incomplete or future page is 404;

@@ -8,8 +8,9 @@ error. Parameters carry examples. The tests call every documented GET and
 validate the answers against these schemas, and check that every route under
 ``/api/v1`` is documented here.
 
-What it does not do: it does not describe the HTML pages, and it is data
-only (no Flask): ``web.api`` serves it.
+What it does not do: it does not describe the HTML pages (except
+``/api/v1/``, this document shown as a page by ``web.apiref``), and it is
+data only (no Flask): ``web.api`` serves it.
 """
 
 from __future__ import annotations
@@ -265,6 +266,8 @@ def api_paths() -> dict[str, Schema]:
         "/api/v1/stats/monthly": get("Entries per month and type; active endorsements at each month's end",
                                      "registry", ok(ref("MonthlyStats"))),
         "/api/v1/openapi.json": get("This document", "meta", ok(ref("OpenAPI"))),
+        "/api/v1/": get("This document as an HTML page, for people", "meta",
+                        ok(STRING, media_type="text/html; charset=utf-8"), errors=()),
         "/api/v1/statements": {"post": {
             "summary": "Submit a signed statement (a DSSE envelope)",
             "tags": ["submission"],
@@ -339,6 +342,15 @@ def feed_paths() -> dict[str, Schema]:
     return paths
 
 
+TAGS = (
+    ("registry", "The registry's state, read from the log: organizations, Codes, endorsements, states at any size."),
+    ("log", "The transparency log: checkpoints, tiles, entries, proofs, receipts, events and signed snapshots."),
+    ("feeds", "Atom and RSS feeds of the log's entries; the full log through RFC 5005 archive pages."),
+    ("submission", "Recording a signed statement."),
+    ("meta", "This description of the interface, and the discovery document."),
+)
+
+
 def document(base_url: str) -> dict[str, Any]:
     """The OpenAPI 3.1 document, with ``base_url`` as its server."""
     return {
@@ -351,7 +363,7 @@ def document(base_url: str) -> dict[str, Any]:
                            "problem+json. Entity lists page with `cursor`; log lists with `after`/`before`.",
         },
         "servers": [{"url": base_url}],
-        "tags": [{"name": t} for t in ("registry", "log", "feeds", "submission", "meta")],
+        "tags": [{"name": name, "description": description} for name, description in TAGS],
         "paths": {**api_paths(), **log_paths(), **feed_paths()},
         "components": {"schemas": schemas()},
     }

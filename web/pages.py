@@ -1,4 +1,4 @@
-"""The HTML pages people read: overview, organizations, Codes, the log explorer, the verifier, about.
+"""The HTML pages people read: overview, organizations, Codes, the log explorer, the verifier, about, the API.
 
 What it does: every view brings the read models up to date (:func:`web.refresh`),
 reads the current registry state or a page of events once, shapes it with the
@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, abort, redirect, render_template, request, send_from_directory, url_for
 from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 import feeds
 from registry import keys, tlog, wording
@@ -38,7 +39,7 @@ from registry.countries import COUNTRIES, country_name
 from registry.errors import ConfigurationError
 from registry.signednote import format_verifier_key
 from registry.statements import KINDS, STATEMENT_TYPES
-from web import get_log, get_registry, get_settings, get_views, parse_index, problems, refresh
+from web import apiref, get_log, get_registry, get_settings, get_views, openapi, parse_index, problems, refresh
 from web.titles import Title, describe, record_kind, scope_text, signature_kind
 
 # Templates and static files are the app's own (web/templates, web/static): the app is web's Flask.
@@ -573,6 +574,20 @@ def about() -> str:
     return render_template("about.html", site=site, vkey=log_verifier_key(), origin=get_settings().origin,
                            base_url=get_settings().base_url, registry_keys=registry_keys,
                            checkpoint=get_log().latest_checkpoint(), feeds=[ALL_EVENTS])
+
+
+@bp.get("/api/v1/")
+def api_reference() -> str:
+    """The JSON API described for people, from the OpenAPI document the API serves."""
+    document = openapi.document(get_settings().base_url)
+    return render_template("api.html", info=document["info"], openapi_version=document["openapi"],
+                           server=document["servers"][0]["url"], groups=apiref.reference(document),
+                           feeds=[ALL_EVENTS])
+
+
+@bp.get("/api")
+def api_index() -> WerkzeugResponse:
+    return redirect(url_for("pages.api_reference"), 308)
 
 
 @bp.get("/favicon.ico")

@@ -93,7 +93,8 @@ def describe(event: Mapping[str, Any], org_name: Callable[[str], str] | None = N
 
     match type_:
         case "registry.genesis":
-            parts = [p("The registry "), p(str(stmt.get("name", "")), True), p(" was founded")]
+            # The name usually says "registry" itself: "The registry <name> was founded" doubled it.
+            parts = [p("Registry founded: "), p(str(stmt.get("name", "")), True)]
         case "maintainer.key_added":
             parts = [p("Maintainer key "), p(str(stmt.get("name", "")), True), p(" was added")]
         case "maintainer.key_revoked":
@@ -123,8 +124,11 @@ def describe(event: Mapping[str, Any], org_name: Callable[[str], str] | None = N
         case "endorsement.declined":
             parts = [org, p(" declined to endorse "), code, p(" version "), version]
         case "report.published":
-            parts = [org, p(" published a report ("), p(str(stmt.get("framework", "")), True), p(") for "),
-                     p(str(stmt.get("period", "")), True)]
+            parts = [org, p(" published a report ("), p(str(stmt.get("framework", "")), True)]
+            # The period may be absent: then nothing is said about it.
+            if stmt.get("period"):
+                parts += [p(", period "), p(str(stmt["period"]), True)]
+            parts.append(p(")"))
         case _:
             parts = [p(type_)]
     return Title(tuple(parts))

@@ -11,7 +11,7 @@ import json
 import click
 
 from registry import lookup
-from registry.diff import diff_states
+from registry.diff import check_sizes, diff_states
 from registry.errors import MalformedError, RegistryError
 from registry.publish import publish_snapshot
 from registry.status import summarize
@@ -118,7 +118,9 @@ def show_org(obj: Context, slug: str, as_json: bool) -> None:
 
 @click.command()
 @click.option("--size", type=int, default=None, help="State after this many log entries.")
-@click.option("--until", "until", default=None, help="State as of this UTC time (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ).")
+@click.option("--until", "until", default=None,
+              help="State as of this UTC time, YYYY-MM-DDTHH:MM:SSZ; a date YYYY-MM-DD means the end of that day "
+                   "(UTC), 23:59:59Z, so every entry recorded that day is included.")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 def replay(obj: Context, size: int | None, until: str | None, as_json: bool) -> None:
@@ -149,7 +151,7 @@ def replay(obj: Context, size: int | None, until: str | None, as_json: bool) -> 
 
 def _moment(text: str) -> str:
     if len(text) == 10:
-        text += "T23:59:59Z"
+        text += "T23:59:59Z"  # a date means the whole day, as --help says
     try:
         return format_time(parse_time(text))
     except RegistryError:
@@ -162,9 +164,9 @@ def _moment(text: str) -> str:
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 def diff(obj: Context, size_a: int, size_b: int, as_json: bool) -> None:
-    """What changed between tree sizes A and B."""
+    """What changed between tree sizes A and B (A, the older, first; both within the log)."""
     views = obj.views()
-    views.catch_up()
+    check_sizes(size_a, size_b, views.catch_up())
     changes = diff_states(views.state_at(size_a).to_json(), views.state_at(size_b).to_json())
     if as_json:
         click.echo(safe_json(json.dumps({"from": size_a, "to": size_b, "changes": changes}, sort_keys=True,

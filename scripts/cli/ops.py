@@ -205,20 +205,30 @@ def _finding_line(f: Any) -> str:
     return f"{f.what}: " + ("" if f.index is None else f"entry {f.index}: ") + f.detail + where
 
 
+JSON_SUFFIXES = (".json", ".jsonl", ".ndjson")
+
+
 @click.command("export")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @pass_ctx
 def export_bundle(obj: Context, file: Path) -> None:
     """Write the whole log to a bundle FILE: entries, checkpoints, snapshots and the log verifier key.
 
-    No private key is written: a registry imported from FILE is a verified mirror.
+    FILE is gzip-compressed JSON Lines (docs/FORMATS.md section 18), by
+    convention named NAME.hcoc-bundle. No private key is written: a registry
+    imported from FILE is a verified mirror.
     """
+    from registry import bundle
     from registry.porting import export_bundle as write_bundle
 
     exported = write_bundle(file, obj.registry, obj.log(), log_verifier_key(obj.settings))
     click.echo(f"exported {exported.size} entries, {exported.checkpoints} checkpoints, "
-               f"{exported.snapshots} snapshots to {safe(str(file))}")
+               f"{exported.snapshots} snapshots to {safe(str(file))} as a gzip-compressed bundle ({bundle.FORMAT})")
     click.echo(f"root hash: {base64.b64encode(exported.root).decode('ascii')}")
+    if file.suffix.lower() in JSON_SUFFIXES:
+        # Written all the same (the name is the operator's), but a JSON tool would choke on it.
+        click.echo(f"note: {safe(file.name)} is gzip-compressed, not plain JSON; name it "
+                   f"{safe(file.stem)}{bundle.SUFFIX}", err=True)
 
 
 @click.command("import")

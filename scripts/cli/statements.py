@@ -298,7 +298,7 @@ def _act(obj: Context, type_: str, options: dict[str, Any], **fields: Any) -> No
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @pass_ctx
 def load(obj: Context, record_file: Path, key_file: Path | None, dry_run: bool, as_json: bool) -> None:
-    """Load a record file (docs/FORMATS.md section 17) as maintainer-attested statements.
+    """Load a record file (docs/FORMATS.md section 19) as maintainer-attested statements.
 
     Idempotent: a record the log already holds is skipped. A record that conflicts with the log
     (other content under the same identity, or one the registry refuses) is reported and not

@@ -54,7 +54,7 @@ def verify_receipt(receipt_file: Path, log_key: str, signer_key: Path | None, wi
             witness_verifiers=[_vkey(w, "--witness-key") for w in witness_keys], witness_quorum=quorum,
         )
     except ReceiptError as e:
-        raise VerificationError(str(e), e.step) from None
+        raise VerificationError(e.reason, e.step) from None  # the step once: VerificationError names it
     except ValueError as e:  # misconfigured: a key of the wrong type, or --quorum beyond the witnesses
         raise VerificationError(str(e), "receipt") from None
     cp = verified.checkpoint.checkpoint
@@ -141,7 +141,9 @@ def verify_snapshot(snapshot_file: Path, log_key: str, bundle_file: Path | None)
 
 @verify.command("bundle")
 @click.argument("bundle_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--log-key", required=True, help="The log's verifier key: the bundle must be signed by it.")
+@click.option("--log-key", required=True,
+              help="The log's verifier key, from a source you trust: the bundle must be signed by it (the key "
+                   "a bundle names for itself proves nothing).")
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
 def verify_bundle_command(bundle_file: Path, log_key: str, workers: int) -> None:
     """Check an export bundle offline: every entry, signature, rule, root, checkpoint and snapshot."""
