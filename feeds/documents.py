@@ -31,7 +31,8 @@ from registry.times import parse_time
 
 FORMATS = ("atom", "rss")
 FILTERED_ENTRIES = 100
-TITLE_PREFIX = "HCoC registry: "
+# After what the feed holds ("OpenAI: every record"), so a reader's list shows that first.
+TITLE_SUFFIX = " · Hiroshima Code registry"
 
 
 @dataclass(frozen=True)
@@ -147,7 +148,7 @@ def _page(site: FeedSite, source: EventSource, name: str, title: str, subtitle: 
     builder = ItemBuilder(source, site.base_url, site.origin)
     return FeedPage(
         feed_id=tag(site.origin, f"feed/{name}"),
-        title=TITLE_PREFIX + title,
+        title=title + TITLE_SUFFIX,
         subtitle=subtitle,
         self_url=self_url,
         alternate_url=alternate,

@@ -22,9 +22,9 @@ statement. Slugs, version ids, types and key ids are ASCII by the statement
 schema and are not wrapped.
 
 Names are taken as of each entry (the newest ``organization.registered`` or
-``organization.updated`` with a name at or before it), not from the current
-state: an archive page must never change, and a later rename must not
-rewrite the titles of old entries.
+``organization.updated`` with a name at or before it, and the newest revision
+of a Code), not from the current state: an archive page must never change,
+and a later rename must not rewrite the titles of old entries.
 
 What it does not do: no HTTP, no caching, no paging (see ``feeds.documents``
 and ``feeds.archive``); it never reads more than the entries it is given and
@@ -42,9 +42,10 @@ from urllib.parse import quote
 from feeds.items import FeedItem
 from feeds.text import NOT_XML, isolate, xml_text
 from registry import canonical
-from registry.statements import ABOUT_AN_ORGANIZATION, MAINTAINER, ORGANIZATION, scope_words
+from registry.statements import ABOUT_AN_ORGANIZATION, MAINTAINER, ORGANIZATION
 from registry.terminal import safe_json
 from registry.times import parse_time
+from registry.wording import CodeNames, Names, claim_parts, date_words, provenance, secondary_only, uncertain
 
 # The date in every tag: id; fixed forever (RFC 4151): the day the Hiroshima Code was published.
 TAG_DATE = "2023-10-30"
@@ -53,8 +54,10 @@ TAG_DATE = "2023-10-30"
 # 2: untrusted text in Unicode isolates; invisible characters escaped in the content.
 # 3: maintainer key entries name the root key once; a report's period and URL only when the statement has them.
 # 4: tag: ids take their authority from the origin, no longer from the base URL.
-WORDS_VERSION = "4"
+# 5: names, not slugs: Codes by their short titles, dates as precise as the sources, whose words each text is.
+WORDS_VERSION = "5"
 NAME_EVENTS = ("organization.registered", "organization.updated")
+CODE_EVENTS = ("code.revision_published",)
 TITLE_REASON_CHARS = 120
 # Characters allowed unescaped in a tag: URI's specific part besides letters and digits (RFC 3986 pchar, "/").
 _TAG_SAFE = "/:@!$&'()*,;=-._~"
@@ -107,126 +110,78 @@ def _short(text: str, limit: int = TITLE_REASON_CHARS) -> str:
     return isolate(line if len(line) <= limit else line[: limit - 1].rstrip() + "…")
 
 
-Words = tuple[str, str]  # (title, detail)
+def _revision(s: dict[str, Any]) -> str:
+    detail = f"Issued by {isolate(s['issuer'])}; {len(s['actions'])} {s.get('action_noun', 'action')}s; "
+    detail += f"source {isolate(s['source_url'])}."
+    if s.get("obligations"):
+        detail += " Obligations: " + "; ".join(f"{isolate(o['what'])}, due {date_words(o['due'])}"
+                                              for o in s["obligations"]) + "."
+    return detail
 
 
-def _made(who: str, s: dict[str, Any], version: str | None) -> Words:
-    return f"{who} endorsed {s['code']} {version} ({scope_words(s['scope'])})", f"Effective {s['effective_date']}."
+def _registered(s: dict[str, Any]) -> str:
+    return f"Slug {s['org']}; {len(s['public_keys'])} public key(s)."
 
 
-def _amended(who: str, s: dict[str, Any], version: str | None) -> Words:
-    change = f"now {scope_words(s['scope'])}" if "scope" in s else "statement changed"
-    return f"{who} amended its endorsement of {s['code']}: {change}", f"Effective {s['effective_date']}."
-
-
-def _reaffirmed(who: str, s: dict[str, Any], version: str | None) -> Words:
-    title = f"{who} reaffirmed its endorsement of {s['code']}, now version {version}"
-    if "scope" in s:
-        title += f" ({scope_words(s['scope'])})"
-    return title, f"Effective {s['effective_date']}."
-
-
-def _withdrawn(who: str, s: dict[str, Any], version: str | None) -> Words:
-    return (f"{who} withdrew its endorsement of {s['code']}: {_short(s['reason'])}",
-            f"Effective {s['effective_date']}. Reason: {isolate(s['reason'])}")
-
-
-def _declined(who: str, s: dict[str, Any], version: str | None) -> Words:
-    return f"{who} declined to endorse {s['code']} {version}", f"Effective {s['effective_date']}."
-
-
-def _report(who: str, s: dict[str, Any], version: str | None) -> Words:
-    # period and url may be absent: say nothing about what the statement does not say.
-    about = f"{s['framework']}, period {isolate(s['period'])}" if s.get("period") else s["framework"]
-    return (f"{who} published a report under {s['code']} ({about})",
-            f"Report: {isolate(s['url'])}" if s.get("url") else "")
-
-
-def _revision(who: str, s: dict[str, Any], version: str | None) -> Words:
-    detail = (f"Issued by {isolate(s['issuer'])} on {s['published_on']}; {len(s['actions'])} actions; "
-              f"source {isolate(s['source_url'])}.")
-    if s.get("supersedes"):
-        detail += f" Supersedes {s['supersedes']}."
-    return f"{s['code']} {version} published: {isolate(s['title'])}", detail
-
-
-def _registered(who: str, s: dict[str, Any], version: str | None) -> Words:
-    return f"{who} registered ({s['country']}, {s['kind']})", f"Slug {s['org']}; {len(s['public_keys'])} public key(s)."
-
-
-def _updated(who: str, s: dict[str, Any], version: str | None) -> Words:
+def _updated(s: dict[str, Any]) -> str:
     changed = [f for f in PROFILE_CHANGES if f in s]
-    return (f"{who} updated its profile ({', '.join(changed)})",
-            "New values: " + "; ".join(f"{f} {isolate(s[f])}" for f in changed))
+    return "New values: " + "; ".join(f"{f} {isolate(str(s[f]))}" for f in changed)
 
 
-def _org_key_added(who: str, s: dict[str, Any], version: str | None) -> Words:
-    return f"{who} added a signing key", "The key may sign the organization's statements from this entry on."
-
-
-def _org_key_revoked(who: str, s: dict[str, Any], version: str | None) -> Words:
-    return (f"{who} revoked signing key {s['key_id'][:16]}",
-            "Statements it signed before stay valid; it signs nothing new." + _reason(s))
-
-
-# Who signed a maintainer key's entry is said once, by describe(), with the key id.
-def _maintainer_added(who: str, s: dict[str, Any], version: str | None) -> Words:
-    return f"Maintainer key added: {isolate(s['name'])}", ""
-
-
-def _maintainer_revoked(who: str, s: dict[str, Any], version: str | None) -> Words:
-    return f"Maintainer key {s['key_id'][:16]} revoked", _reason(s).strip()
-
-
-def _genesis(who: str, s: dict[str, Any], version: str | None) -> Words:
-    return f"Registry founded: {isolate(s['name'])}", "The first entry of the log; it names the root key."
-
-
-def _reason(s: dict[str, Any]) -> str:
-    return f" Reason: {isolate(s['reason'])}" if s.get("reason") else ""
+def _report(s: dict[str, Any]) -> str:
+    return f"Report: {isolate(s['url'])}" if s.get("url") else "No address is given for the report."
 
 
 PROFILE_CHANGES = ("name", "country", "kind", "website")
-_WORDS: dict[str, Callable[[str, dict[str, Any], str | None], Words]] = {
-    "endorsement.made": _made,
-    "endorsement.amended": _amended,
-    "endorsement.reaffirmed": _reaffirmed,
-    "endorsement.withdrawn": _withdrawn,
-    "endorsement.declined": _declined,
-    "report.published": _report,
+# What a summary says beyond its title, by type (a withdrawal's reason is said for every type that has one).
+_DETAILS: dict[str, Callable[[dict[str, Any]], str]] = {
     "code.revision_published": _revision,
     "organization.registered": _registered,
     "organization.updated": _updated,
-    "organization.key_added": _org_key_added,
-    "organization.key_revoked": _org_key_revoked,
-    "maintainer.key_added": _maintainer_added,
-    "maintainer.key_revoked": _maintainer_revoked,
-    "registry.genesis": _genesis,
+    "organization.key_added": lambda s: "The key may sign the organization's statements from this entry on.",
+    "organization.key_revoked": lambda s: (f"Key {s['key_id'][:16]} signs nothing new; statements it signed "
+                                           "before stay valid."),
+    "maintainer.key_revoked": lambda s: f"Key {s['key_id'][:16]}.",
+    "registry.genesis": lambda s: "The first entry of the log; it names the root key.",
+    "report.published": _report,
 }
 
 
-def describe(doc: dict[str, Any], name: str | None) -> tuple[str, str]:
-    """The title and the summary of an event document; ``name`` is the organization's display name.
+def describe(doc: dict[str, Any], names: Names) -> tuple[str, str]:
+    """The title and the summary of an event document, with ``names`` as they stood at the entry.
 
-    Every piece taken from the statement is in Unicode isolates (:func:`feeds.isolate`).
+    The title is the registry's one sentence for the record (``registry.wording``); every piece
+    taken from a statement is in Unicode isolates (:func:`feeds.isolate`).
     """
-    s = doc["statement"]
-    subject = name or s.get("org")
-    who = isolate(subject) if subject else "An organization"
-    words = _WORDS.get(doc["type"])
-    # A type added later still gets a truthful, if plain, entry.
-    title, detail = words(who, s, doc.get("version")) if words else (f"{doc['type']} recorded", "")
+    s = {**doc["statement"], "type": doc["type"]}
+    title = "".join(isolate(text) if user else text for text, user in claim_parts(s, names, doc.get("version")))
+    if s.get("reason") and doc["type"] == "endorsement.withdrawn":
+        title += f": {_short(s['reason'])}"
     role = doc.get("signer_role")
-    if role == MAINTAINER and doc["type"] in ABOUT_AN_ORGANIZATION:
-        title += " (attested by a maintainer)"
-        evidence = ", ".join(isolate(e.get("url") or e["citation"]) for e in s.get("evidence", []))
-        signed = f"Recorded by a registry maintainer from public sources ({evidence})."
+    attested = role == MAINTAINER and doc["type"] in ABOUT_AN_ORGANIZATION
+    if attested:
+        marks = ["attested by a maintainer"] + (["secondary sources"] if secondary_only(s.get("evidence")) else []) + (
+            ["uncertain"] if uncertain(s) else [])
+        title += f" ({', '.join(marks)})"
+    parts = [_DETAILS[doc["type"]](s) if doc["type"] in _DETAILS else ""]
+    if s.get("reason"):
+        parts.append(f"Reason: {isolate(s['reason'])}")
+    if s.get("statement"):
+        whose = "The organization's statement, as quoted by a maintainer" if attested else "Statement"
+        parts.append(f"{whose}: {isolate(s['statement'])}")
+    if s.get("note"):
+        parts.append(f"{'The maintainers’ summary of the sources' if attested else 'Note'}: {isolate(s['note'])}")
+    if s.get("date_note"):
+        parts.append(f"Uncertain date: {isolate(s['date_note'])}")
+    if s.get("scope_note"):
+        parts.append(f"Uncertain scope: {isolate(s['scope_note'])}")
+    if attested:
+        cited = ", ".join(isolate(e.get("url") or e["citation"]) for e in s.get("evidence", []))
+        parts.append(f"{provenance(s, role).capitalize()} ({cited}).")
     elif role == ORGANIZATION:
-        signed = f"Signed by the organization's own key {doc['signer'][:16]}."
+        parts.append(f"Signed by the organization's own key {doc['signer'][:16]}.")
     else:
-        signed = f"Signed by the registry {role} key {doc['signer'][:16]}."
-    statement = s.get("statement")
-    parts = [detail, f"Statement: {isolate(statement)}" if statement else "", signed]
+        parts.append(f"Signed by the registry {role} key {doc['signer'][:16]}.")
     return xml_text(title), xml_text(" ".join(p for p in parts if p))
 
 
@@ -266,6 +221,33 @@ class NameHistory:
         return indexes, names
 
 
+class CodeHistory:
+    """Codes as named by their revisions published at or before a log index, loaded once per Code."""
+
+    def __init__(self, views: EventSource) -> None:
+        self.views = views
+        self._history: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+
+    def at(self, code: str, index: int) -> CodeNames | None:
+        revisions = self._history.get(code)
+        if revisions is None:
+            revisions = self._history[code] = self._load(code)
+        known = [stmt for at, stmt in revisions if at <= index]
+        if not known:
+            return None
+        latest = known[-1]
+        return CodeNames(code, latest["title"], latest.get("short_title") or latest["title"],
+                         latest.get("action_noun") or "action", {v["version"]: v for v in known})
+
+    def _load(self, code: str) -> list[tuple[int, dict[str, Any]]]:
+        found: list[tuple[int, dict[str, Any]]] = []
+        after = -1
+        while batch := self.views.events(code=code, types=CODE_EVENTS, after=after, limit=100):
+            found += [(doc["index"], doc["statement"]) for doc in batch]
+            after = batch[-1]["index"]
+        return found
+
+
 class ItemBuilder:
     """Builds the feed items of event documents for one render."""
 
@@ -273,15 +255,18 @@ class ItemBuilder:
         self.base = base_url
         self.origin = origin
         self.names = NameHistory(views)
+        self.codes = CodeHistory(views)
 
     def items(self, docs: Sequence[dict[str, Any]]) -> tuple[FeedItem, ...]:
         """Items for ``docs`` (oldest first)."""
         return tuple(self.item(doc) for doc in docs)
 
     def item(self, doc: dict[str, Any]) -> FeedItem:
-        index, org = doc["index"], doc["org"]
+        index, org, code = doc["index"], doc["org"], doc["code"]
         name = self.names.at(org, index) if org else None
-        title, summary = describe(doc, name)
+        code_names = self.codes.at(code, index) if code else None
+        names = Names({org: name} if org and name else {}, {code: code_names} if code and code_names else {})
+        title, summary = describe(doc, names)
         base = self.base
         return FeedItem(
             index=index,
@@ -299,7 +284,8 @@ class ItemBuilder:
             org=org,
             org_name=xml_text(isolate(name)) if name else None,
             org_url=f"{base}/organizations/{org}" if org else None,
-            code=doc["code"],
+            code=code,
+            code_title=xml_text(isolate(code_names.title)) if code_names else None,
             code_version=doc["version"],
             attested=bool(doc["attested"]),
         )

@@ -52,6 +52,7 @@ class FeedItem:
     code: str | None
     code_version: str | None
     attested: bool
+    code_title: str | None = None  # the Code's title as of the entry (a category's label)
 
     def __post_init__(self) -> None:
         if self.index < 0:

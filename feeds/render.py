@@ -186,7 +186,7 @@ def _add_entry(fg: FeedGenerator, item: FeedItem, *, atom: bool) -> None:
         fe.description(html.escape(item.summary, quote=False))
     for link in _entry_links(item):
         fe.link(**link)
-    fe.category(_categories(item))
+    fe.category(_categories(item, atom))
 
 
 def _entry_links(item: FeedItem) -> list[dict[str, str]]:
@@ -198,14 +198,20 @@ def _entry_links(item: FeedItem) -> list[dict[str, str]]:
     ]
 
 
-def _categories(item: FeedItem) -> list[dict[str, str]]:
+def _categories(item: FeedItem, atom: bool) -> list[dict[str, str]]:
     categories = [{"term": item.type, "scheme": TYPE_SCHEME}]
     if item.code:
         term = f"{item.code}:{item.code_version}" if item.code_version else item.code
-        categories.append({"term": term, "scheme": CODE_SCHEME})
+        categories.append(_labelled({"term": term, "scheme": CODE_SCHEME}, item.code_title, atom))
     if item.org:
-        categories.append({"term": item.org, "scheme": ORG_SCHEME})
+        categories.append(_labelled({"term": item.org, "scheme": ORG_SCHEME}, item.org_name, atom))
     return categories
+
+
+def _labelled(category: dict[str, str], label: str | None, atom: bool) -> dict[str, str]:
+    # Atom's label is the name people read; the term stays the stable slug. (RSS has no label: feedgen
+    # would put it in place of the term, so RSS keeps the term alone.)
+    return {**category, "label": label} if label and atom else category
 
 
 def _registry_elements(entry: etree._Element, item: FeedItem) -> None:

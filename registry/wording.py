@@ -99,15 +99,24 @@ class Names:
         return country_name(code)
 
 
-def scope_phrase(scope: Any, code: CodeNames, version: str | None = None) -> str:
+Piece = tuple[str, bool]  # a piece of a sentence, and whether its text was taken from a statement
+
+
+def scope_pieces(scope: Any, code: CodeNames, version: str | None = None) -> list[Piece]:
     """Which items a scope covers, named where the Code names them: ``chapter 3 (Safety and Security)``."""
     words = scope_words(scope, code.noun)
     names = code.item_names(version)
     if isinstance(scope, list) and scope and len(scope) <= 3 and all(n in names for n in scope):
-        if len(scope) == 1:
-            return f"{words} ({names[scope[0]]})"
-        return f"{code.noun}s " + ", ".join(f"{n} ({names[n]})" for n in scope)
-    return words
+        head = f"{code.noun} " if len(scope) == 1 else f"{code.noun}s "
+        out: list[Piece] = [(head, False)]
+        for position, n in enumerate(scope):
+            out += [((", " if position else "") + f"{n} (", False), (names[n], True), (")", False)]
+        return out
+    return [(words, False)]
+
+
+def scope_phrase(scope: Any, code: CodeNames, version: str | None = None) -> str:
+    return "".join(text for text, _ in scope_pieces(scope, code, version))
 
 
 def on_date(value: str | None) -> str:
@@ -122,55 +131,75 @@ def _effective(stmt: Mapping[str, Any]) -> str:
     return f"effective {date_words(value)}" if value else f"effective {UNKNOWN_DATE}"
 
 
-def claim(stmt: Mapping[str, Any], names: Names, version: str | None = None) -> str:
-    """The one sentence that says what a statement claims, in names rather than slugs.
+def claim_parts(stmt: Mapping[str, Any], names: Names, version: str | None = None) -> list[Piece]:
+    """The one sentence that says what a statement claims, in names rather than slugs, piece by piece.
 
-    ``version`` is the Code version the record concerns when the statement does not name it (an
-    amendment or withdrawal concerns the endorsed version).
+    Pieces taken from a statement (names, titles, versions, periods) are marked, so that pages can
+    isolate them in ``<bdi>`` and feeds in Unicode isolates. ``version`` is the Code version the
+    record concerns when the statement does not name it (an amendment or withdrawal concerns the
+    endorsed version).
     """
+    def t(text: str) -> Piece:
+        return text, False
+
+    def u(text: Any) -> Piece:
+        return str(text), True
+
     type_ = stmt.get("type")
-    org = names.org(stmt.get("org"))
+    org = u(names.org(stmt["org"])) if stmt.get("org") else t("An organization")
     code = names.code(stmt.get("code"))
+    the_code = [t("the "), u(code.short)]
     version = stmt.get("version") or version
-    the_code = f"the {code.short}"
     match type_:
         case "endorsement.made":
             if stmt.get("scope") == "all":
-                return f"{org} endorsed {the_code} ({scope_words('all', code.noun)}), {_effective(stmt)}"
-            return f"{org} endorsed {scope_phrase(stmt.get('scope'), code, version)} of {the_code}, {_effective(stmt)}"
+                return [org, t(" endorsed "), *the_code, t(f" ({scope_words('all', code.noun)}), {_effective(stmt)}")]
+            return [org, t(" endorsed "), *scope_pieces(stmt.get("scope"), code, version), t(" of "), *the_code,
+                    t(f", {_effective(stmt)}")]
         case "endorsement.amended":
-            change = f"now {scope_phrase(stmt['scope'], code, version)}" if "scope" in stmt else "its statement changed"
-            return f"{org} amended its endorsement of {the_code} ({change}), {_effective(stmt)}"
+            change = ([t(" (now "), *scope_pieces(stmt["scope"], code, version), t(")")] if "scope" in stmt
+                      else [t(" (its statement changed)")])
+            return [org, t(" amended its endorsement of "), *the_code, *change, t(f", {_effective(stmt)}")]
         case "endorsement.reaffirmed":
-            return f"{org} reaffirmed its endorsement of {the_code} for version {version}, {_effective(stmt)}"
+            # Version ids and framework slugs are ASCII by the statement schema: nothing to isolate.
+            return [org, t(" reaffirmed its endorsement of "), *the_code, t(f" for version {version}"),
+                    t(f", {_effective(stmt)}")]
         case "endorsement.withdrawn":
-            return f"{org} withdrew its endorsement of {the_code}, {_effective(stmt)}"
+            return [org, t(" withdrew its endorsement of "), *the_code, t(f", {_effective(stmt)}")]
         case "endorsement.declined":
-            return f"{org} declined to endorse {the_code}, {_effective(stmt)}"
+            return [org, t(" declined to endorse "), *the_code, t(f", {_effective(stmt)}")]
         case "report.published":
-            what = stmt.get("framework", "")
-            if stmt.get("period"):
-                what += f", period {stmt['period']}"
-            return f"{org} published a report under {the_code} ({what}) {on_date(stmt.get('published_on'))}"
+            period = [t(", period "), u(stmt["period"])] if stmt.get("period") else []
+            return [org, t(" published a report under "), *the_code, t(f" ({stmt.get('framework', '')}"), *period,
+                    t(") " + on_date(stmt.get("published_on")))]
         case "code.revision_published":
-            return (f"Version {stmt.get('version')} of the {stmt.get('title', code.title)} was published "
-                    f"{on_date(stmt.get('published_on'))}")
+            supersedes = [t(f", superseding version {stmt['supersedes']}")] if stmt.get("supersedes") else []
+            return [t(f"Version {version} of the "), u(stmt.get("title", code.title)),
+                    t(" was published " + on_date(stmt.get("published_on"))), *supersedes]
         case "organization.registered":
-            return (f"{stmt.get('name', org)} ({country_name(stmt.get('country'))}, "
-                    f"{KIND_NAMES.get(stmt.get('kind', ''), stmt.get('kind'))}) was registered in this registry")
+            kind = KIND_NAMES.get(stmt.get("kind", ""), str(stmt.get("kind")))
+            return [u(stmt.get("name", names.org(stmt.get("org")))),
+                    t(f" ({country_name(stmt.get('country'))}, {kind}) was registered in this registry")]
         case "organization.updated":
-            return f"{org} updated its profile"
+            changed = [f for f in ("name", "country", "kind", "website") if f in stmt]
+            return [org, t(f" updated its profile ({', '.join(changed)})" if changed else " updated its profile")]
         case "organization.key_added":
-            return f"{org} added a signing key"
+            return [org, t(" added a signing key")]
         case "organization.key_revoked":
-            return f"{org} revoked a signing key"
+            return [org, t(" revoked a signing key")]
         case "maintainer.key_added":
-            return f"A maintainer key was added ({stmt.get('name', '')})"
+            return [t("A maintainer key was added: "), u(stmt.get("name", ""))]
         case "maintainer.key_revoked":
-            return "A maintainer key was revoked"
+            return [t("A maintainer key was revoked")]
         case "registry.genesis":
-            return f"The registry was founded as {stmt.get('name', '')}"
-    return f"A {type_} record"
+            # The name usually says "registry" itself: "The registry <name> was founded" doubled it.
+            return [t("Registry founded: "), u(stmt.get("name", ""))]
+    return [t(f"A {type_} record")]
+
+
+def claim(stmt: Mapping[str, Any], names: Names, version: str | None = None) -> str:
+    """:func:`claim_parts` as one string."""
+    return "".join(text for text, _ in claim_parts(stmt, names, version))
 
 
 def sources(evidence: Any) -> str:
@@ -237,3 +266,23 @@ def scope_change(before: Any, after: Any, numbers: list[int], code: CodeNames, v
     changes = ([f"removed {', '.join(map(str, removed))}"] if removed else []) + (
         [f"added {', '.join(map(str, added))}"] if added else [])
     return words + (f" ({'; '.join(changes)})" if changes else " (no item changed)")
+
+
+# What the feed of each statement type holds, as its title says it (web/feeds.py, and the pages' feed links).
+TYPE_FEEDS = {
+    "registry.genesis": "The registry's founding",
+    "maintainer.key_added": "Maintainer keys added",
+    "maintainer.key_revoked": "Maintainer keys revoked",
+    "code.revision_published": "New versions of every Code",
+    "organization.registered": "Organizations registered",
+    "organization.updated": "Changes to organizations' profiles",
+    "organization.key_added": "Signing keys added by organizations",
+    "organization.key_revoked": "Signing keys revoked by organizations",
+    "endorsement.made": "Endorsements of every Code",
+    "endorsement.amended": "Changes of scope (amendments) on every Code",
+    "endorsement.reaffirmed": "Endorsements carried to new Code versions",
+    "endorsement.withdrawn": "Withdrawals from every Code",
+    "endorsement.declined": "Public refusals to endorse every Code",
+    "report.published": "Reports under every Code",
+}
+EVERY_RECORD = "every record"

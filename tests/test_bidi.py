@@ -205,7 +205,8 @@ def test_every_feed_isolates_statement_text(served: Served, fmt: str) -> None:
     reports = [e for _, e, s in seen["report.published"]]
     assert reports and all(f"(oecd-haip, period {isolate(HOSTILE_NAME)})" in e.title for e in reports)
     registered = [e for _, e, s in seen["organization.registered"] if s["org"] == "evil"]
-    assert registered and all(e.title == f"{isolate(HOSTILE_NAME)} registered (JP, company)" for e in registered)
+    assert registered and all(e.title == f"{isolate(HOSTILE_NAME)} (Japan, company) was registered in this registry"
+                              for e in registered)
 
 
 # (3) the command line shows escapes

@@ -13,6 +13,7 @@ import pytest
 
 from feeds.entries import ItemBuilder, describe, entry_id, statement_text, tag, tag_authority
 from registry.views import event_document
+from registry.wording import CodeNames, Names
 from tests.conftest import ORIGIN, Actor, Fold
 
 BASE = "https://registry.example.org"
@@ -60,11 +61,13 @@ def test_titles_use_the_name_as_of_each_entry(fold: Fold) -> None:
     docs = story(fold)
     source = Documents(docs)
     made, renamed_then_amended = ItemBuilder(source, BASE, ORIGIN).items([docs[2], docs[4]])
-    assert made.title == "\u2068Acme Ltd\u2069 endorsed hiroshima-coc 2023-10-30 (actions 1-3, 5)"
-    assert renamed_then_amended.title == ("\u2068Acme Renamed\u2069 amended its endorsement of hiroshima-coc: "
-                                          "now all actions")
-    assert made.org_name == "\u2068Acme Ltd\u2069"
-    assert source.queries == 2  # one organization's name history: one page, then the empty page that ends it
+    assert made.title == ("\u2068Acme Ltd\u2069 endorsed actions 1-3, 5 of the \u2068Hiroshima Code\u2069, "
+                          "effective 1 February 2024")
+    assert renamed_then_amended.title == ("\u2068Acme Renamed\u2069 amended its endorsement of the "
+                                          "\u2068Hiroshima Code\u2069 (now all actions), effective 1 March 2024")
+    assert made.org_name == "\u2068Acme Ltd\u2069" and made.code_title == "\u2068Hiroshima Code\u2069"
+    # One organization's name history and one Code's revisions: a page each, then the empty page that ends it.
+    assert source.queries == 4
 
 
 def test_the_content_is_the_signed_statement_with_invisible_characters_escaped(fold: Fold) -> None:
@@ -90,9 +93,10 @@ def test_maintainer_key_entries_name_the_root_key_once(fold: Fold) -> None:
     docs = [event_document(a, a.index) for a in (added, revoked)]
     first, second = ItemBuilder(Documents(docs), BASE, ORIGIN).items(docs)
     root = fold.root.key_id[:16]
-    assert first.title == "Maintainer key added: \u2068Second\u2069"
+    assert first.title == "A maintainer key was added: \u2068Second\u2069"
     assert first.summary == f"Signed by the registry root key {root}."
-    assert second.summary == f"Reason: \u2068Rotated.\u2069 Signed by the registry root key {root}."
+    assert second.summary == (f"Key {fold.maintainer.key_id[:16]}. Reason: \u2068Rotated.\u2069 "
+                              f"Signed by the registry root key {root}.")
     assert all(item.summary.count("Signed by") == 1 for item in (first, second))
 
 
@@ -103,17 +107,20 @@ def report_document(**statement: Any) -> dict[str, Any]:
                           **statement}}
 
 
+REPORTED = "\u2068Acme\u2069 published a report under the \u2068Hiroshima Code\u2069 (oecd-haip"
+
+
 @pytest.mark.parametrize(("statement", "title", "detail"), [
-    ({"period": "FY2025", "url": "https://example.org/r.pdf"},
-     "\u2068Acme\u2069 published a report under hiroshima-coc (oecd-haip, period \u2068FY2025\u2069)",
+    ({"period": "FY2025", "url": "https://example.org/r.pdf", "published_on": "2025-04"},
+     REPORTED + ", period \u2068FY2025\u2069) in April 2025", "Report: \u2068https://example.org/r.pdf\u2069 "),
+    ({"url": "https://example.org/r.pdf", "published_on": "2025-04-22"}, REPORTED + ") on 22 April 2025",
      "Report: \u2068https://example.org/r.pdf\u2069 "),
-    ({"url": "https://example.org/r.pdf"}, "\u2068Acme\u2069 published a report under hiroshima-coc (oecd-haip)",
-     "Report: \u2068https://example.org/r.pdf\u2069 "),
-    ({}, "\u2068Acme\u2069 published a report under hiroshima-coc (oecd-haip)", ""),
+    ({}, REPORTED + ") (date not stated in the sources)", "No address is given for the report. "),
 ])
 def test_a_report_is_worded_with_only_the_fields_its_statement_has(statement: dict[str, Any], title: str,
                                                                    detail: str) -> None:
-    found_title, summary = describe(report_document(**statement), "Acme")
+    names = Names({"acme": "Acme"}, {CODE: CodeNames(CODE, "Hiroshima Process Code", "Hiroshima Code", "action")})
+    found_title, summary = describe(report_document(**statement), names)
     assert found_title == title
     assert " for " not in found_title
     assert summary == detail + "Signed by the organization's own key abababababababab."

@@ -19,7 +19,7 @@ XML = ["\t", "\n", "\r", " ", "\ud7ff", "\ue000", "\ufffd", "\U00010000", "\U001
 
 
 def test_every_text_field_is_checked() -> None:
-    assert len(TEXT_FIELDS) == 14 and "title" in TEXT_FIELDS and "org_url" in TEXT_FIELDS
+    assert len(TEXT_FIELDS) == 15 and {"title", "code_title", "org_url"} <= set(TEXT_FIELDS)
     assert {"feed_id", "checkpoint", "author_name", "author_uri"} <= set(PAGE_TEXT_FIELDS)
 
 

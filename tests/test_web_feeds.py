@@ -28,8 +28,9 @@ from lxml import etree, html
 
 from feeds import documents as feed_documents
 from feeds import isolate
-from feeds.entries import entry_id, scope_words
+from feeds.entries import entry_id
 from registry import canonical
+from registry.statements import scope_words
 from registry.times import parse_time
 from tests.conftest import ORIGIN, Actor, Backend, World, make_world, sign_checkpoint, signing_world
 
@@ -348,15 +349,29 @@ def test_filtered_feeds_hold_the_newest_entries(client: FlaskClient, monkeypatch
 def test_titles_say_what_happened(client: FlaskClient, served: Served) -> None:
     titles = {leaf_index(e): e.title for e in all_entries(client, served, "atom").values()}
     # every piece of statement text is in Unicode isolates (FSI ... PDI)
-    assert "\u2068KDDI Corporation\u2069 endorsed hiroshima-coc 2023-10-30 (actions 1-3)" in titles.values()
-    assert ("\u2068Acme\u2069 endorsed hiroshima-coc 2023-10-30 (all actions) (attested by a maintainer)"
+    # Codes by name, dates in words: "Names, not slugs"
+    code = "the \u2068Hiroshima Code\u2069"
+    assert f"\u2068KDDI Corporation\u2069 endorsed actions 1-3 of {code}, effective 1 February 2024" in titles.values()
+    assert (f"\u2068Acme\u2069 endorsed {code} (all actions), effective 1 February 2024 (attested by a maintainer)"
             in titles.values())
-    assert ("\u2068Acme\u2069 withdrew its endorsement of hiroshima-coc: \u2068Merged into a group policy.\u2069"
-            in titles.values())
+    assert (f"\u2068Acme\u2069 withdrew its endorsement of {code}, effective 1 July 2024: "
+            "\u2068Merged into a group policy.\u2069" in titles.values())
     # names as they were when the entry was recorded: the rename does not rewrite history
-    assert "\u2068Old Name Inc\u2069 endorsed hiroshima-coc 2023-10-30 (all actions)" in titles.values()
+    assert f"\u2068Old Name Inc\u2069 endorsed {code} (all actions), effective 1 February 2024" in titles.values()
     assert "\u2068New Name Inc\u2069 updated its profile (name)" in titles.values()
     assert scope_words([1, 2, 3, 5, 7, 8]) == "actions 1-3, 5, 7-8" and scope_words([4]) == "action 4"
+
+
+def test_feed_titles_say_what_they_contain(client: FlaskClient) -> None:
+    def title(path: str) -> str:
+        found = str(feedparser.parse(client.get(path).data).feed.title)
+        assert found.endswith(" · Hiroshima Code registry")
+        return found.removesuffix(" · Hiroshima Code registry")
+
+    assert title("/feeds/types/endorsement.withdrawn.atom") == "Withdrawals from every Code"
+    assert title("/feeds/organizations/kddi.rss") == "\u2068KDDI Corporation\u2069: every record"
+    assert title("/feeds/codes/hiroshima-coc.atom") == "\u2068Hiroshima Code\u2069: every record"
+    assert title("/feeds/events.atom") == "All log entries"
 
 
 # --- HTTP ---------------------------------------------------------------------------------------
@@ -421,14 +436,15 @@ def test_hostile_text_stays_text(client: FlaskClient, served: Served, fmt: str) 
             assert any("<script>alert(1)</script>" in text for text in shown), url
     _, parsed = fetch(client, f"/feeds/organizations/hostile.{fmt}")
     made = next(e for e in parsed.entries if e["reg_type"] == "endorsement.made")
-    assert made.title == f"{isolate(HOSTILE_NAME)} endorsed hiroshima-coc 2023-10-30 (actions 2, 4-6)"
+    assert made.title == (f"{isolate(HOSTILE_NAME)} endorsed actions 2, 4-6 of the \u2068Hiroshima Code\u2069, "
+                          "effective 1 February 2024")
     statement = json.loads(made.content[0].value if fmt == "atom" else made["reg_statement"])["statement"]
     assert statement == LONG_STATEMENT and len(statement) == 5000
     if fmt == "atom":
         assert made.author == isolate(HOSTILE_NAME)
-        assert made.summary.startswith("Effective 2024-02-01. Statement: \u2068<script>")
+        assert made.summary.startswith("Statement: \u2068<script>")
         assert "\ufffd" in made.summary  # U+FFFF cannot be XML text; it shows as U+FFFD
-    assert parsed.feed.title == f"HCoC registry: {isolate(HOSTILE_NAME)}: log entries"
+    assert parsed.feed.title == f"{isolate(HOSTILE_NAME)}: every record · Hiroshima Code registry"
 
 
 def test_new_entries_move_the_subscription_but_not_the_archives(backend: Backend) -> None:
@@ -448,7 +464,7 @@ def test_new_entries_move_the_subscription_but_not_the_archives(backend: Backend
             moved = client.get("/feeds/events.atom", headers={"If-None-Match": sub.headers["ETag"]})
             assert moved.status_code == 200 and moved.headers["ETag"] != sub.headers["ETag"]
             titles = {e.title for e in feedparser.parse(moved.data).entries}
-            assert "\u2068Late\u2069 registered (JP, company)" in titles
+            assert "\u2068Late\u2069 (Japan, company) was registered in this registry" in titles
             again = client.get("/feeds/events/archive/0.atom", headers={"If-None-Match": archive.headers["ETag"]})
             assert again.status_code == 304
             assert client.get("/feeds/types/organization.registered.atom",

@@ -31,6 +31,7 @@ from registry.application import Registry
 from registry.config import Settings
 from registry.errors import InvalidStatementError
 from registry.signednote import signer_from_private
+from registry.wording import Names
 from tests.conftest import (
     BIDI_NAME,
     HOSTILE_STATEMENT,
@@ -563,9 +564,9 @@ def test_the_genesis_entry_names_the_registry_once(client: FlaskClient) -> None:
 
 def test_titles_describe_events_with_user_parts_marked() -> None:
     event: dict[str, Any] = {"type": "endorsement.made", "org": "acme", "code": CODE, "version": V1,
-                             "statement": {"scope": [2]}}
-    title = describe(event, {"acme": SCRIPT_NAME}.get)
-    assert title.text == f"{SCRIPT_NAME} endorsed {CODE} version {V1}, action 2"
-    assert [p.text for p in title.parts if p.user] == [SCRIPT_NAME, CODE, V1]
+                             "statement": {"scope": [2], "effective_date": "2025-01-01"}}
+    title = describe(event, Names({"acme": SCRIPT_NAME}, {}))
+    assert title.text == f"{SCRIPT_NAME} endorsed action 2 of the {CODE}, effective 1 January 2025"
+    assert [p.text for p in title.parts if p.user] == [SCRIPT_NAME, CODE]
     withdrawn = describe({"type": "endorsement.withdrawn", "org": "x", "code": CODE, "statement": {}})
-    assert withdrawn.text == f"x withdrew its endorsement of {CODE}"
+    assert withdrawn.text == f"x withdrew its endorsement of the {CODE}, effective date not stated in the sources"

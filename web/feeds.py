@@ -41,6 +41,7 @@ from flask import Blueprint, Response, current_app, request
 from feeds import FeedPage, is_complete, isolate, page_range
 from feeds import documents as docs_
 from feeds.documents import FeedSite
+from registry import wording
 from registry.errors import NotFoundError
 from registry.statements import STATEMENT_TYPES
 from web import get_settings, get_views, latest_checkpoint, refresh
@@ -97,16 +98,19 @@ def organization(slug: str, fmt: str) -> Response:
     found = get_views().organization(slug)
     if found is None:
         raise NotFoundError(f"no organization {slug!r}")
-    return _filtered(fmt, size, f"organizations/{slug}", f"{isolate(found['name'])}: log entries",
+    return _filtered(fmt, size, f"organizations/{slug}", f"{isolate(found['name'])}: {wording.EVERY_RECORD}",
                      f"{get_settings().base_url}/organizations/{slug}", org=slug)
 
 
 @bp.get("/codes/<slug>.<any(atom, rss):fmt>")
 def code(slug: str, fmt: str) -> Response:
     size = refresh()
-    if get_views().code(slug) is None:
+    found = get_views().code(slug)
+    if found is None or not found["versions"]:
         raise NotFoundError(f"no Code {slug!r}")
-    return _filtered(fmt, size, f"codes/{slug}", f"{slug}: revisions, endorsements and reports",
+    latest = found["versions"][-1]
+    short = latest.get("short_title") or latest["title"]
+    return _filtered(fmt, size, f"codes/{slug}", f"{isolate(short)}: {wording.EVERY_RECORD}",
                      f"{get_settings().base_url}/codes/{slug}", code=slug)
 
 
@@ -115,7 +119,7 @@ def by_type(type_: str, fmt: str) -> Response:
     if type_ not in STATEMENT_TYPES:
         raise NotFoundError(f"no statement type {type_!r}")
     size = refresh()
-    return _filtered(fmt, size, f"types/{type_}", f"{type_} entries", f"{get_settings().base_url}/log",
+    return _filtered(fmt, size, f"types/{type_}", wording.TYPE_FEEDS[type_], f"{get_settings().base_url}/log",
                      types=(type_,))
 
 

@@ -120,7 +120,7 @@ def _stance_words(stance: Any, code: wording.CodeNames) -> str:
 
 @dataclass(frozen=True)
 class Feed:
-    """A feed pair: ``path`` + ``.atom`` and ``path`` + ``.rss``; titled ``label`` + ``subject`` (user text)."""
+    """A feed pair: ``path`` + ``.atom`` and ``path`` + ``.rss``; titled ``subject`` (user text) + ``label``."""
 
     label: str
     path: str
@@ -137,22 +137,23 @@ class Feed:
     @property
     def title(self) -> str:
         """For attributes, which cannot hold ``<bdi>``: the subject in Unicode isolates."""
-        return self.label + (isolate(self.subject) if self.subject else "")
+        return (isolate(self.subject) if self.subject else "") + self.label
 
 
-ALL_EVENTS = Feed("Every registry event", "/feeds/events")
+ALL_EVENTS = Feed("Every record in the registry", "/feeds/events")
 
 
 def org_feed(slug: str, name: str) -> Feed:
-    return Feed("Events of ", f"/feeds/organizations/{slug}", name)
+    return Feed(f": {wording.EVERY_RECORD}", f"/feeds/organizations/{slug}", name)
 
 
-def code_feed(slug: str) -> Feed:
-    return Feed("Events of the Code ", f"/feeds/codes/{slug}", slug)
+def code_feed(slug: str, title: str | None = None) -> Feed:
+    """The feed of a Code, titled by its short title (``title``; the slug when none is given)."""
+    return Feed(f": {wording.EVERY_RECORD}", f"/feeds/codes/{slug}", title or slug)
 
 
 def type_feed(type_: str) -> Feed:
-    return Feed(f"Events of type {type_}", f"/feeds/types/{type_}")
+    return Feed(wording.TYPE_FEEDS.get(type_, f"Records of type {type_}"), f"/feeds/types/{type_}")
 
 
 # --- the state, shaped for templates --------------------------------------------------
@@ -171,6 +172,7 @@ class Site:
         self.stances: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
         for e in self.endorsements:
             self.stances[e["org"]][e["code"]] = e
+        self.names = wording.Names.of(state)
 
     def org_name(self, slug: str) -> str:
         org = self.orgs.get(slug)
@@ -224,7 +226,7 @@ class EventView:
 def event_view(doc: Mapping[str, Any], site: Site) -> EventView:
     return EventView(
         index=doc["index"], type=doc["type"], recorded_at=doc["recorded_at"],
-        title=describe(doc, site.org_name), kind=signature_kind(doc["type"], doc["signer_role"]),
+        title=describe(doc, site.names), kind=signature_kind(doc["type"], doc["signer_role"]),
         org=doc.get("org"), code=doc.get("code"), version=doc.get("version"), signer=doc["signer"], doc=doc,
     )
 
@@ -517,7 +519,8 @@ def _render_version(site: Site, slug: str, version: dict[str, Any], *, is_latest
     timeline, _ = events_page(site, before=None, limit=TIMELINE_PAGE, code=slug)
     return render_template("code.html", site=site, slug=slug, version=version, versions=versions,
                            latest=versions[-1], diff=diff, endorsements=endorsements, timeline=timeline,
-                           is_latest_page=is_latest_page, feeds=[code_feed(slug), ALL_EVENTS])
+                           is_latest_page=is_latest_page,
+                           feeds=[code_feed(slug, site.names.code(slug).short), ALL_EVENTS])
 
 
 @bp.get("/log")
@@ -553,7 +556,7 @@ def entry(index: int) -> str:
     if event.org:
         feeds.insert(0, org_feed(event.org, site.org_name(event.org)))
     if event.code:
-        feeds.insert(0, code_feed(event.code))
+        feeds.insert(0, code_feed(event.code, site.names.code(event.code).short))
     return render_template("entry.html", site=site, event=event, signer=site.keys.get(event.signer),
                            statement_json=pretty_json(event.doc["statement"]), leaf_hash=tlog.leaf_hash(leaf),
                            leaf_size=len(leaf), checkpoint=checkpoint, proof=proof, b64=b64, feeds=feeds,

@@ -1,10 +1,11 @@
 """Human sentences for log events, as the HTML pages show them.
 
 What it does: :func:`describe` turns one event document (``ReadModels.events``)
-into a short sentence ("Milestone Systems endorsed hiroshima-coc version
-2023-10-30, all actions") made of :class:`Part`\\ s, so that a template can wrap
-the parts that came from a signed statement (names, periods, versions) in
-``<bdi>`` while the fixed wording stays plain. :func:`signature_kind` says who
+into a short sentence ("xAI endorsed chapter 3 (Safety and Security) of the EU
+GPAI Code of Practice, effective 1 August 2025") made of :class:`Part`\\ s, so
+that a template can wrap the parts that came from a signed statement (names,
+titles, periods, versions) in ``<bdi>`` while the fixed wording stays plain.
+The words are ``registry.wording``'s, shared with the command line and feeds. :func:`signature_kind` says who
 vouches for an event: the organization itself (self-signed), a maintainer
 recording it from public evidence (attested), or the registry's own
 administration.
@@ -17,12 +18,15 @@ by both.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from registry.statements import ABOUT_AN_ORGANIZATION as _ABOUT_AN_ORGANIZATION
-from registry.statements import scope_words as scope_text  # the one wording, shared with the feeds
+from registry.statements import scope_words as scope_text  # noqa: F401 - the one wording, for templates
+from registry.wording import Names, claim_parts
+
+NO_NAMES = Names({}, {})
 
 
 @dataclass(frozen=True)
@@ -80,55 +84,15 @@ def record_kind(attested: bool) -> SignatureKind:
     return ATTESTED if attested else SELF_SIGNED
 
 
-def describe(event: Mapping[str, Any], org_name: Callable[[str], str] | None = None) -> Title:
-    """A sentence about ``event``; ``org_name`` maps a slug to the organization's current name."""
-    stmt: Mapping[str, Any] = event.get("statement") or {}
-    type_ = str(event.get("type"))
-    slug = event.get("org")
-    name = (org_name(slug) if org_name else None) or slug or "An organization"
-    org = Part(name, user=True)
-    code = Part(str(event.get("code") or stmt.get("code") or "a Code"), user=True)
-    version = Part(str(event.get("version") or stmt.get("version") or "?"), user=True)
-    p = Part
+def describe(event: Mapping[str, Any], names: Names | None = None) -> Title:
+    """A sentence about ``event`` (an event document), in the registry's one wording (``registry.wording``).
 
-    match type_:
-        case "registry.genesis":
-            # The name usually says "registry" itself: "The registry <name> was founded" doubled it.
-            parts = [p("Registry founded: "), p(str(stmt.get("name", "")), True)]
-        case "maintainer.key_added":
-            parts = [p("Maintainer key "), p(str(stmt.get("name", "")), True), p(" was added")]
-        case "maintainer.key_revoked":
-            parts = [p("A maintainer key was revoked")]
-        case "code.revision_published":
-            parts = [code, p(" version "), version, p(" was published")]
-            if stmt.get("supersedes"):
-                parts += [p(", superseding "), p(str(stmt["supersedes"]), True)]
-        case "organization.registered":
-            parts = [org, p(" was registered")]
-        case "organization.updated":
-            parts = [org, p("’s profile was updated")]
-        case "organization.key_added":
-            parts = [org, p(" gained a signing key")]
-        case "organization.key_revoked":
-            parts = [org, p(" lost a signing key (revoked)")]
-        case "endorsement.made":
-            parts = [org, p(" endorsed "), code, p(" version "), version, p(", " + scope_text(stmt.get("scope")))]
-        case "endorsement.amended":
-            parts = [org, p(" amended its endorsement of "), code]
-            if "scope" in stmt:
-                parts.append(p(": now " + scope_text(stmt["scope"])))
-        case "endorsement.reaffirmed":
-            parts = [org, p(" reaffirmed its endorsement of "), code, p(" for version "), version]
-        case "endorsement.withdrawn":
-            parts = [org, p(" withdrew its endorsement of "), code]
-        case "endorsement.declined":
-            parts = [org, p(" declined to endorse "), code, p(" version "), version]
-        case "report.published":
-            parts = [org, p(" published a report ("), p(str(stmt.get("framework", "")), True)]
-            # The period may be absent: then nothing is said about it.
-            if stmt.get("period"):
-                parts += [p(", period "), p(str(stmt["period"]), True)]
-            parts.append(p(")"))
-        case _:
-            parts = [p(type_)]
-    return Title(tuple(parts))
+    ``names`` gives organizations' and Codes' names; without it (or for a slug it does not know)
+    the slug stands for the name.
+    """
+    stmt = {**(event.get("statement") or {}), "type": event.get("type")}
+    for field in ("org", "code"):
+        if stmt.get(field) is None and event.get(field) is not None:
+            stmt[field] = event[field]
+    pieces = claim_parts(stmt, names or NO_NAMES, event.get("version"))
+    return Title(tuple(Part(text, user) for text, user in pieces))
