@@ -188,8 +188,15 @@ def test_show_entry_and_organization(sqlite_backend: Backend) -> None:
     entry = cli.json("show", "entry", "6", "--json")
     assert entry["index"] == 6 and entry["type"] == "organization.registered" and len(entry["leaf_hash"]) == 64
     out = cli("show", "org", "milestone-systems")
-    assert "Milestone Systems" in out and "hiroshima-coc: active 2023-10-30 scope all (attested)" in out
-    assert "endorsement.made" in out
+    assert "Milestone Systems (milestone-systems): Denmark, company" in out
+    assert "Hiroshima AI Code of Conduct: Endorsed (all actions), 31 January 2024 (entry 71; attested" in out
+    assert ("Milestone Systems endorsed the Hiroshima AI Code of Conduct (all actions), effective 31 January 2024"
+            in out)
+    assert "hiroshima-coc" not in out  # names, not slugs
+    replayed = cli("replay")
+    assert ("endorsement xAI / EU GPAI Code of Practice: endorses chapter 3 (Safety and Security), version "
+            "2025-07-10, effective 1 August 2025 (attested)") in replayed
+    assert "organization Accexible (accexible): country not stated, company" in replayed
     assert cli("show", "entry", "999", ok=False).startswith("refused: not-found:")
 
 

@@ -11,12 +11,14 @@ import json
 import click
 
 from registry import lookup
+from registry.countries import country_name
 from registry.diff import check_sizes, diff_states
 from registry.errors import MalformedError, RegistryError
 from registry.publish import publish_snapshot
 from registry.status import summarize
 from registry.terminal import safe, safe_json
 from registry.times import format_time, parse_time
+from registry.wording import KIND_NAMES, Names, claim, date_words, scope_phrase
 from scripts.cli.context import Context, pass_ctx
 
 
@@ -102,18 +104,27 @@ def show_org(obj: Context, slug: str, as_json: bool) -> None:
     if as_json:
         click.echo(safe_json(json.dumps(profile, sort_keys=True, ensure_ascii=False)))
         return
-    org, stances, timeline = profile["organization"], profile["endorsements"], profile["timeline"]
-    click.echo(f"{safe(org['name'])} ({slug}): {org['country']}, {org['kind']}")
+    org, timeline = profile["organization"], profile["timeline"]
+    names = Names.of(views.current().doc)
+    kind = KIND_NAMES.get(org["kind"], org["kind"])
+    click.echo(f"{safe(org['name'])} ({slug}): {country_name(org['country'])}, {kind}")
+    click.echo(f"  in this registry since {org['registered_at']} (entry {org['registered_index']}; not a date of "
+               "its commitments)")
     for key in org["keys"]:
         click.echo(f"  key {key}")
-    for e in stances:
-        how = "attested" if e["attested"] else "self-signed"
-        click.echo(f"  {safe(e['code'])}: {e['status']} {safe(e['version'])} scope {e['scope']} ({how})")
+    for s in profile["stances"]:
+        marks = ["attested" if s["attested"] else "self-signed"]
+        marks += ["secondary sources"] * s["secondary_sources_only"] + ["uncertain"] * s["uncertain"]
+        click.echo(f"  {safe(s['code_short_title'])}: {safe(s['words'])}, {s['date_words']} "
+                   f"(entry {s['index']}; {', '.join(marks)})")
     for report in org["reports"]:
         where = report.get("url") or "address not stated"
-        click.echo(f"  report {safe(report['framework'])} {safe(report.get('period') or '')}: {safe(where)}")
+        click.echo(f"  report under {safe(names.code(report['code']).short)} ({report['framework']}"
+                   f"{', period ' + safe(report['period']) if report.get('period') else ''}): {safe(where)}, "
+                   f"{date_words(report.get('published_on'))} (entry {report['index']})")
     for event in timeline:
-        click.echo(f"  [{event['index']}] {event['recorded_at']} {event['type']}")
+        sentence = claim({**event["statement"], "type": event["type"]}, names, event.get("version"))
+        click.echo(f"  [{event['index']}] {event['recorded_at']} {safe(sentence)}")
 
 
 @click.command()
@@ -137,16 +148,21 @@ def replay(obj: Context, size: int | None, until: str | None, as_json: bool) -> 
         click.echo(safe_json(json.dumps(snapshot, sort_keys=True, ensure_ascii=False)))
         return
     click.echo(f"state after {state.size} of {current} log entries (sha256 {state.hash()})")
+    names = Names.of(snapshot)
     for c in snapshot["codes"]:
         versions = ", ".join(v["version"] for v in c["versions"])
-        click.echo(f"code {safe(c['code'])}: versions {safe(versions)}")
+        click.echo(f"code {safe(names.code(c['code']).title)} ({c['code']}): versions {safe(versions)}")
     for o in snapshot["organizations"]:
-        click.echo(f"organization {safe(o['org'])}: {safe(o['name'])} ({o['country']}, {o['kind']})")
+        click.echo(f"organization {safe(o['name'])} ({o['org']}): {country_name(o['country'])}, "
+                   f"{KIND_NAMES.get(o['kind'], o['kind'])}")
     for e in snapshot["endorsements"]:
         how = "attested" if e["attested"] else "self-signed"
         flag = " [endorses a superseded version]" if e["flags"]["superseded_version"] else ""
-        click.echo(f"endorsement {safe(e['org'])} / {safe(e['code'])}: {e['status']} {safe(e['version'])} "
-                   f"scope {e['scope']} ({how}){flag}")
+        code = names.code(e["code"])
+        words = {"active": f"endorses {scope_phrase(e['scope'], code, e['version'])}", "withdrawn": "withdrew",
+                 "declined": "declined"}.get(e["status"], e["status"])
+        click.echo(f"endorsement {safe(names.org(e['org']))} / {safe(code.short)}: {safe(words)}, version "
+                   f"{safe(e['version'])}, effective {date_words(e['effective_date'])} ({how}){flag}")
 
 
 def _moment(text: str) -> str:
