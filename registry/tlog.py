@@ -518,4 +518,4 @@ def _expect_empty_proof(proof: Sequence[bytes], what: str) -> None:
 
 def _expect_root(what: str, expected: bytes, found: bytes) -> None:
     if found != expected:
-        raise ProofError(f"{what}: expected root {expected.hex()}, found {found.hex()}")
+        raise ProofError(f"{what}: expected root {_b64(expected)}, found {_b64(found)}")  # base64, as checkpoints

@@ -118,3 +118,17 @@ def test_obligations_are_judged_on_each_page(client: Any) -> None:
 def test_an_unknown_organization_is_a_404_page(client: Any) -> None:
     response = client.get("/organizations/no-such-org")
     assert response.status_code == 404 and "no organization 'no-such-org'" in unescape(response.get_data(as_text=True))
+
+
+def test_the_api_says_how_precisely_each_date_is_known(client: Any) -> None:
+    def found(org: str, code: str) -> dict[str, Any]:
+        items = client.get("/api/v1/endorsements", query_string={"code": code, "limit": 100}).get_json()["items"]
+        return next(e for e in items if e["org"] == org)
+
+    assert (found("anthropic", "us-wh-voluntary-2023")["effective_date"],
+            found("anthropic", "us-wh-voluntary-2023")["effective_date_precision"]) == ("2025-03", "month")
+    assert (found("writer", "eu-gpai-cop")["effective_date"],
+            found("writer", "eu-gpai-cop")["effective_date_precision"]) == (None, "unknown")
+    assert found("xai", "eu-gpai-cop")["effective_date_precision"] == "day"
+    org = client.get("/api/v1/organizations/anthropic").get_json()
+    assert {e["code"]: e["effective_date_precision"] for e in org["endorsements"]}["us-wh-voluntary-2023"] == "month"

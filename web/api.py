@@ -37,7 +37,7 @@ from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
 
 from registry.countries import COUNTRIES
 from registry.errors import InputError, NotFoundError
-from registry.statements import KINDS, STATEMENT_TYPES
+from registry.statements import KINDS, STATEMENT_TYPES, date_precision
 from registry.views import StateView
 from web import get_log, get_registry, get_settings, get_views, parse_index, ratelimit, refresh
 from web import openapi as openapi_doc
@@ -333,14 +333,16 @@ class Catalog:
         return {
             **{k: v for k, v in org.items() if k not in ("keys", "reports")},
             "status": org_status(mine),
-            "endorsements": [{k: e[k] for k in ("code", "status", "version", "scope", "attested", "effective_date")}
-                             for e in mine],
+            "endorsements": [{**{k: e[k] for k in ("code", "status", "version", "scope", "attested", "effective_date")},
+                              "effective_date_precision": date_precision(e["effective_date"])} for e in mine],
             "report_count": len(org["reports"]),
         }
 
     def endorsement_item(self, e: dict[str, Any]) -> dict[str, Any]:
         org = self.orgs_by_slug.get(e["org"], {})
-        return {**e, "name": org.get("name"), "country": org.get("country"), "kind": org.get("kind")}
+        return {**e, "name": org.get("name"), "country": org.get("country"), "kind": org.get("kind"),
+                # How precisely the sources date it: day, month, or unknown (effective_date null).
+                "effective_date_precision": date_precision(e["effective_date"])}
 
     def code_summary(self, c: dict[str, Any]) -> dict[str, Any]:
         latest = c["versions"][-1] if c["versions"] else None

@@ -53,6 +53,7 @@ TIME: Schema = {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{
 DATE: Schema = {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
 # An effective date as precise as its sources: a day, or a month only (null when not stated at all).
 DAY_OR_MONTH: Schema = {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}(-[0-9]{2})?$"}
+PRECISION: Schema = {"enum": ["day", "month", "unknown"]}
 HEX64: Schema = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
 B64: Schema = {"type": "string", "contentEncoding": "base64"}
 URL: Schema = {"type": "string", "format": "uri"}
@@ -66,7 +67,8 @@ def schemas() -> dict[str, Schema]:
     """The component schemas."""
     scope = {"anyOf": [{"const": "all"}, array({"type": "integer", "minimum": 1}), {"type": "null"}]}
     summary = obj({"code": SLUG, "status": ref("EndorsementStatus"), "version": nullable(STRING), "scope": scope,
-                   "attested": BOOL, "effective_date": nullable(DAY_OR_MONTH)}, closed=True)
+                   "attested": BOOL, "effective_date": nullable(DAY_OR_MONTH), "effective_date_precision": PRECISION},
+                  closed=True)
     version_summary = obj({"version": STRING, "title": STRING, "issuer": STRING, "published_on": DATE,
                            "supersedes": nullable(STRING), "index": INT, "recorded_at": TIME, "action_count": INT},
                           closed=True)
@@ -94,7 +96,7 @@ def schemas() -> dict[str, Schema]:
         "statement": nullable(STRING), "effective_date": nullable(DAY_OR_MONTH), "attested": BOOL,
         "since_index": nullable(INT), "endorsed_on": nullable(DAY_OR_MONTH), "last": nullable(OPEN),
         "flags": obj({"superseded_version": BOOL}), "name": nullable(STRING), "country": nullable(STRING),
-        "kind": nullable(STRING),
+        "kind": nullable(STRING), "effective_date_precision": PRECISION,
     })
     event = obj({
         "index": INT, "type": {"enum": list(STATEMENT_TYPES)}, "org": nullable(SLUG), "code": nullable(SLUG),
