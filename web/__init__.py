@@ -79,7 +79,14 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.after_request(_security_headers)
 
     # Here, not at the top: the blueprints import get_registry and friends from this module.
-    from web import api, feeds, log, ops, pages
+    from web import (
+        api,
+        feeds,
+        log,
+        ops,
+        overview,  # noqa: F401 - its route (/, pages.overview) joins pages.bp before registration
+        pages,
+    )
 
     ops.init_app(app)
     app.register_blueprint(log.bp)
