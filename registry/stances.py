@@ -78,11 +78,12 @@ class Stance:
 
 @dataclass(frozen=True)
 class Change:
-    """One record that changed a stance: the stance after it, and when it took effect."""
+    """One record that changed a stance: the stance after it (in log order), and when it took effect."""
 
     index: int
     date: str | None
     stance: Stance
+    doc: Mapping[str, Any] = field(default_factory=dict, repr=False)  # the event document, to fold again
 
 
 @dataclass(frozen=True)
@@ -130,23 +131,26 @@ class StanceBook:
         if type_ not in STANCE_TYPES:
             return
         key = (doc["org"], doc["code"])
-        was = self.stances.get(key) or Stance(*key)
+        if type_ == "report.published":
+            self.reports.append(Report(key[0], key[1], index, stmt.get("published_on"), stmt.get("url"),
+                                       secondary_only(stmt.get("evidence"))))
+        now = self._step(self.stances.get(key) or Stance(*key), doc)
+        self.stances[key] = now
+        self.history[key] = [*self.history.get(key, []), Change(index, _effective(doc), now, doc)]
+
+    def _step(self, was: Stance, doc: Mapping[str, Any]) -> Stance:
+        """The stance after one record, given the stance before it."""
+        type_, stmt, index = doc["type"], doc["statement"], doc["index"]
         marks = {"index": index, "type": type_, "attested": bool(doc["attested"]),
                  "secondary": secondary_only(stmt.get("evidence")), "uncertain": uncertain(stmt)}
         if type_ == "report.published":
-            date = stmt.get("published_on")
-            self.reports.append(Report(key[0], key[1], index, date, stmt.get("url"),
-                                       secondary_only(stmt.get("evidence"))))
             now = replace(was, reports=(*was.reports, index))
             if was.status == "none":
-                now = replace(now, status="reported", date=date, **marks)
-        else:
-            date = stmt.get("effective_date")
-            version = stmt.get("version") or doc.get("version") or was.version
-            now = self._endorsement(type_, stmt, was, version)
-            now = replace(now, version=version, date=date, **marks)
-        self.stances[key] = now
-        self.history[key] = [*self.history.get(key, []), Change(index, date, now)]
+                now = replace(now, status="reported", date=_effective(doc), **marks)
+            return now
+        version = stmt.get("version") or doc.get("version") or was.version
+        now = self._endorsement(type_, stmt, was, version)
+        return replace(now, version=version, date=_effective(doc), **marks)
 
     def _endorsement(self, type_: str, stmt: Mapping[str, Any], was: Stance, version: str | None) -> Stance:
         if type_ == "endorsement.withdrawn":
@@ -192,12 +196,17 @@ class StanceBook:
         return sum(1 for (_, c_), changes in self.history.items() if c_ == code for c in changes if not c.date)
 
     def at(self, org: str, code: str, month: str) -> Stance:
-        """The stance at the end of ``month``: after the last record (in log order) dated in or before it."""
-        last = None
+        """The stance at the end of ``month``: the records dated in or before it, folded in log order.
+
+        Folded again rather than read off the history: a record entered later may have taken effect
+        earlier (a safety framework of 2023 entered after the 2024 endorsement), and the stance after
+        it in log order would carry the endorsement back to before it took effect.
+        """
+        now = Stance(org, code)
         for change in self.history.get((org, code), ()):
             if change.date and change.date[:7] <= month:
-                last = change
-        return last.stance if last else Stance(org, code)
+                now = self._step(now, change.doc)
+        return now
 
     def counts_at(self, code: str, month: str) -> dict[str, int]:
         out = dict.fromkeys(STATUSES[:-1], 0)
@@ -287,6 +296,12 @@ def judge(book: StanceBook, org: str, code: str, due: str, as_of: str) -> Verdic
     if late:
         return Verdict(org, "missed", f"published late, {date_words(late[0].date)}", late[0])
     return Verdict(org, "missed", f"no record of it by {date_words(due)}")
+
+
+def _effective(doc: Mapping[str, Any]) -> str | None:
+    """When a record took effect: a report when it was published, any other record its effective date."""
+    stmt = doc["statement"]
+    return stmt.get("published_on") if doc["type"] == "report.published" else stmt.get("effective_date")
 
 
 def _after(date: str, day: str) -> bool:

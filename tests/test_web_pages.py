@@ -44,7 +44,7 @@ from tests.conftest import (
     sign_checkpoint,
     signing_world,
 )
-from web.pages import build_chart, diff_versions, months_between, pretty_json, safe_url
+from web.pages import diff_versions, pretty_json, safe_url
 from web.titles import describe
 
 CODE = "hiroshima-coc"
@@ -437,32 +437,31 @@ def test_log_entry_shows_statement_signer_leaf_hash_and_proof(client: FlaskClien
 # --- overview, verify, about, errors -----------------------------------------------------------
 
 
-def test_overview_counts_chart_and_latest_events(client: FlaskClient, served: Served) -> None:
+def test_overview_counts_table_chart_and_latest_events(client: FlaskClient, served: Served) -> None:
     doc = page(client, "/")
     counts = [int(c.text) for c in doc.xpath("//ul[contains(@class, 'counts')]//span[@class='count']")]
-    assert counts == [8 + FILLERS, 2, 1, 1]  # organizations, active, withdrawn, reports
-    svg = doc.xpath("//svg[contains(@class, 'chart-svg')]")[0]
-    assert svg.get("role") == "img" and svg.xpath("./title") and svg.xpath("./desc")
-    assert svg.xpath(".//rect[@class='bar-endorsed']") and svg.xpath(".//rect[@class='bar-withdrawn']")
+    assert counts == [8 + FILLERS, 2]  # organizations on record, endorsing at least one Code
+    by_status = {td.get("data-status"): int(td.text)
+                 for td in doc.xpath("//table[@class='code-counts']//td[@data-status]")}
+    assert by_status == {"endorsed": 1, "partial": 1, "declined": 1, "withdrawn": 1, "reported": 1}
+    cells = {tr.xpath("./th/a/@href")[0].rsplit("/", 1)[1]: " ".join(tr.xpath("./td")[0].text_content().split())
+             for tr in doc.xpath("//table[contains(@class, 'matrix')]/tbody/tr")}
+    assert len(cells) == 8 + FILLERS
+    assert cells["acme"] == "Partial: actions 1, 3, 7, 9 1 March 2024"  # widened: nothing removed
+    assert cells["beta"] == "Withdrawn 1 August 2025"
+    assert cells["delta"] == "Reported (no endorsement) date not stated in the sources"
+    assert cells["filler-0"] == "No record"
+    # By effective date: acme's two months, fifteen quiet months, July and August 2025, then the undated report.
     rows = doc.xpath("//details[contains(@class, 'chart-data')]//tbody/tr")
-    assert [int(td.text) for td in rows[-1].xpath("./td")] == [3, 1, 2]  # made, withdrawn, active
+    assert [r.xpath("./th")[0].text_content().strip() for r in rows] == [
+        "February 2024", "March 2024", "July 2025", "August 2025", "Now (with 1 undated record)"]
+    assert [" ".join(g.text_content().split()) for g in doc.xpath("//li[@class='tl-gap']")] == [
+        "15 months with nothing dated"]
+    assert [int(td.text) for td in rows[2].xpath("./td")] == [2, 1, 1, 0, 0, 4]
+    assert [int(td.text) for td in rows[-1].xpath("./td")] == [1, 1, 1, 1, 1, 5]
     latest = doc.xpath("//ol[contains(@class, 'events')]/li")
     assert len(latest) == 10
-    assert "Every registry event" in doc.xpath("//footer")[0].text_content()
-    assert doc.xpath("//p[contains(@class, 'caveat')]") is not None
-
-
-def test_build_chart_fills_gaps_and_tracks_the_active_total() -> None:
-    counts = [("2024-01", "endorsement.made", 2), ("2024-01", "organization.registered", 5),
-              ("2024-04", "endorsement.withdrawn", 1), ("2024-04", "endorsement.made", 1)]
-    chart = build_chart(counts)
-    assert chart is not None
-    assert [r[0] for r in chart.rows] == months_between("2023-11", "2024-04")  # six months at least
-    assert chart.rows[-4:] == [("2024-01", 2, 0, 2), ("2024-02", 0, 0, 2), ("2024-03", 0, 0, 2), ("2024-04", 1, 1, 2)]
-    assert len(chart.bars) == 3 and len(chart.points) == len(chart.rows)
-    assert all(chart.top <= b.y and b.y + b.height <= chart.height - chart.bottom + 0.01 for b in chart.bars)
-    assert build_chart([("2024-01", "organization.registered", 3)]) is None
-    assert months_between("2023-11", "2024-02") == ["2023-11", "2023-12", "2024-01", "2024-02"]
+    assert "Every record in the registry" in doc.xpath("//footer")[0].text_content()
 
 
 def test_verify_page_prefills_the_log_key_and_sends_nothing(client: FlaskClient, served: Served) -> None:

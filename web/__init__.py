@@ -79,7 +79,15 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.after_request(_security_headers)
 
     # Here, not at the top: the blueprints import get_registry and friends from this module.
-    from web import api, feeds, log, ops, organizations, pages  # noqa: F401 - organizations adds pages' routes
+    from web import (  # noqa: F401 - organizations and overview add their routes to pages.bp before registration
+        api,
+        feeds,
+        log,
+        ops,
+        organizations,
+        overview,
+        pages,
+    )
 
     ops.init_app(app)
     app.register_blueprint(log.bp)

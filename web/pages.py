@@ -1,10 +1,10 @@
-"""The HTML pages people read: overview, organizations, Codes, the log explorer, the verifier, about, the API.
+"""The HTML pages people read: organizations, Codes, the log explorer, the verifier, about, the API.
 
 What it does: every view brings the read models up to date (:func:`web.refresh`),
 reads the current registry state or a page of events once, shapes it with the
-small pure helpers below (organization filters, the version diff, the geometry
-of the overview chart, feed links) and renders a Jinja template from
-``web/templates``. Every page links its Atom and RSS feeds with
+small pure helpers below (organization filters, the version diff, feed links)
+and renders a Jinja template from ``web/templates``. The overview (``/``) is a
+route of this blueprint too, with its shaping in :mod:`web.overview`. Every page links its Atom and RSS feeds with
 ``<link rel="alternate">``. HTML errors (the 404 page, a bad query) are
 rendered here too; on the machine-readable paths errors stay problem+json.
 
@@ -22,9 +22,8 @@ import base64
 import json
 import unicodedata
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from math import ceil
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -325,105 +324,10 @@ def diff_versions(old: Mapping[str, Any], new: Mapping[str, Any]) -> VersionDiff
     )
 
 
-# --- the overview chart -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Bar:
-    x: float
-    y: float
-    width: float
-    height: float
-    css: str
-    label: str
-
-
-@dataclass(frozen=True)
-class Tick:
-    pos: float
-    label: str
-
-
-@dataclass(frozen=True)
-class Chart:
-    """An SVG bar chart of endorsements and withdrawals per month, with the active total as a line."""
-
-    width: int
-    height: int
-    left: int
-    right: int
-    top: int
-    bottom: int
-    bars: list[Bar]
-    x_ticks: list[Tick]
-    y_ticks: list[Tick]
-    line: str
-    points: list[tuple[float, float, str]]
-    rows: list[tuple[str, int, int, int]]  # month, endorsed, withdrawn, active at the end of the month
-    summary: str
-
-
-ENDORSED_TYPES = ("endorsement.made",)
-MIN_MONTHS = 6
-WITHDRAWN_TYPES = ("endorsement.withdrawn",)
-
-
-def months_between(first: str, last: str, at_least: int = 1) -> list[str]:
-    """Every ``YYYY-MM`` from ``first`` to ``last`` inclusive, starting earlier to give ``at_least`` months."""
-    year, month = int(first[:4]), int(first[5:7])
-    last_year, last_month = int(last[:4]), int(last[5:7])
-    span = (last_year - year) * 12 + last_month - month + 1
-    start = year * 12 + month - 1 - max(0, at_least - span)
-    return [f"{m // 12:04d}-{m % 12 + 1:02d}" for m in range(start, last_year * 12 + last_month)]
-
-
-def build_chart(counts: Iterable[tuple[str, str, int]], width: int = 480, height: int = 240) -> Chart | None:
-    """The chart of ``counts_by_month()`` rows ``(YYYY-MM, type, n)``; None when nothing was endorsed yet."""
-    made: dict[str, int] = defaultdict(int)
-    withdrawn: dict[str, int] = defaultdict(int)
-    for month, type_, n in counts:
-        if type_ in ENDORSED_TYPES:
-            made[month] += n
-        elif type_ in WITHDRAWN_TYPES:
-            withdrawn[month] += n
-    seen = sorted(made.keys() | withdrawn.keys())
-    if not seen:
-        return None
-    # A few months at least, so that a young registry's single month still reads as a chart.
-    months = months_between(seen[0], seen[-1], at_least=MIN_MONTHS)
-    rows, active = [], 0
-    for m in months:
-        active += made[m] - withdrawn[m]
-        rows.append((m, made[m], withdrawn[m], active))
-    left, right, top, bottom = 34, 10, 12, 30
-    plot_w, plot_h = width - left - right, height - top - bottom
-    peak = max(max(r[1], r[2], r[3]) for r in rows)
-    step = max(1, ceil(peak / 4))
-    y_max = step * max(1, ceil(peak / step))
-
-    def y(value: float) -> float:
-        return round(top + plot_h - plot_h * value / y_max, 2)
-
-    slot = plot_w / len(months)
-    bar_w = round(min(slot * 0.36, 24.0), 2)
-    bars, points, x_ticks = [], [], []
-    label_every = max(1, ceil(len(months) / MIN_MONTHS))
-    for i, (m, endorsed, withdrew, total) in enumerate(rows):
-        center = left + slot * i + slot / 2
-        for value, offset, css, what in ((endorsed, -bar_w, "bar-endorsed", "endorsed"),
-                                         (withdrew, 0.0, "bar-withdrawn", "withdrawn")):
-            if value:
-                bars.append(Bar(round(center + offset, 2), y(value), bar_w, round(top + plot_h - y(value), 2),
-                                css, f"{m}: {value} {what}"))
-        points.append((round(center, 2), y(total), f"{m}: {total} active at the end of the month"))
-        if i % label_every == 0:
-            x_ticks.append(Tick(round(center, 2), m))
-    y_ticks = [Tick(y(v), str(v)) for v in range(0, y_max + 1, step)]
-    total_made, total_withdrawn = sum(made.values()), sum(withdrawn.values())
-    summary = (f"From {months[0]} to {months[-1]}: {total_made} endorsement(s) made and {total_withdrawn} "
-               f"withdrawn; {active} active at the end.")
-    return Chart(width, height, left, right, top, bottom, bars, x_ticks, y_ticks,
-                 " ".join(f"{px},{py}" for px, py, _ in points), points, rows, summary)
+def scope_table(version: Mapping[str, Any], scope: Any) -> list[tuple[int, str, bool]]:
+    """Each action of a version with whether ``scope`` covers it."""
+    covered = None if scope == "all" else set(scope or ())
+    return [(a["number"], a["heading"], covered is None or a["number"] in covered) for a in version["actions"]]
 
 
 # --- JSON shown to people -------------------------------------------------------------------
@@ -456,15 +360,6 @@ def log_verifier_key() -> str | None:
 
 
 # --- views --------------------------------------------------------------------------------
-
-
-@bp.get("/")
-def overview() -> str:
-    site = current_site()
-    latest, _ = events_page(site, before=None, limit=LATEST_EVENTS)
-    codes = [(slug, site.latest(slug)) for slug in site.codes]
-    return render_template("overview.html", site=site, codes=codes, counts=site.counts(), latest=latest,
-                           chart=build_chart(get_views().store.counts_by_month()), feeds=[ALL_EVENTS])
 
 
 @bp.get("/organizations")
