@@ -238,19 +238,30 @@ def provenance(stmt: Mapping[str, Any], signer_role: str) -> str:
                                                else f"{kinds} sources")
 
 
-def stance_words(status: str, scope: Any, removed: Any, code: CodeNames, version: str | None = None) -> str:
-    """A stance in a few words: ``Endorsed (all chapters)``, ``Partial: chapter 3 (Safety and Security)``,
-    ``Partly removed: kept commitments 1, 3-6, 8; removed 2, 7``, ``Declined``, ``Withdrawn``, ``Reported``.
-    """
+STANCE_LABELS = {"endorsed": "Endorsed", "partial": "Partial", "declined": "Declined", "withdrawn": "Withdrawn",
+                 "reported": "Reported (no endorsement)", "none": "No record"}
+
+
+def stance_parts(status: str, scope: Any, removed: Any, code: CodeNames, version: str | None = None) -> tuple[str, str]:
+    """A stance as a label and what it covers: (``Endorsed``, ``all chapters``), (``Partial``, ``chapter 3
+    (Safety and Security)``), (``Partly removed``, ``kept commitments 1, 3-6, 8; removed commitments 2, 7``),
+    (``Declined``, ``""``)."""
     if status == "endorsed":
-        return f"Endorsed ({scope_words('all', code.noun)})"
+        return STANCE_LABELS[status], scope_words("all", code.noun)
+    if status == "partial" and removed:
+        return "Partly removed", (f"kept {scope_phrase(scope, code, version)}; removed "
+                                  f"{scope_words(list(removed), code.noun)}")
     if status == "partial":
-        if removed:
-            kept = scope_phrase(scope, code, version)
-            return f"Partly removed: kept {kept}; removed {', '.join(str(n) for n in removed)}"
-        return f"Partial: {scope_phrase(scope, code, version)}"
-    return {"declined": "Declined", "withdrawn": "Withdrawn", "reported": "Reported (no endorsement)"}.get(
-        status, "No record")
+        return STANCE_LABELS[status], scope_phrase(scope, code, version)
+    return STANCE_LABELS.get(status, STANCE_LABELS["none"]), ""
+
+
+def stance_words(status: str, scope: Any, removed: Any, code: CodeNames, version: str | None = None) -> str:
+    """A stance in a few words: ``Endorsed: all chapters``, ``Partial: chapter 3 (Safety and Security)``,
+    ``Partly removed: kept commitments 1, 3-6, 8; removed commitments 2, 7``, ``Declined``.
+    """
+    label, detail = stance_parts(status, scope, removed, code, version)
+    return f"{label}: {detail}" if detail else label
 
 
 def scope_change(before: Any, after: Any, numbers: list[int], code: CodeNames, version: str | None = None) -> str:

@@ -189,7 +189,7 @@ def test_show_entry_and_organization(sqlite_backend: Backend) -> None:
     assert entry["index"] == 6 and entry["type"] == "organization.registered" and len(entry["leaf_hash"]) == 64
     out = cli("show", "org", "milestone-systems")
     assert "Milestone Systems (milestone-systems): Denmark, company" in out
-    assert "Hiroshima AI Code of Conduct: Endorsed (all actions), 31 January 2024 (entry 71; attested" in out
+    assert "Hiroshima AI Code of Conduct: Endorsed: all actions, 31 January 2024 (entry 71; attested" in out
     assert ("Milestone Systems endorsed the Hiroshima AI Code of Conduct (all actions), effective 31 January 2024"
             in out)
     assert "hiroshima-coc" not in out  # names, not slugs

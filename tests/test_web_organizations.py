@@ -62,7 +62,8 @@ def text(client: Any, path: str) -> str:
 
 def test_a_partial_removal_says_what_was_kept_and_removed(client: Any) -> None:
     page = text(client, "/organizations/anthropic")
-    assert "2023 White House AI Commitments : Partly removed: kept commitments 1, 3-6, 8; removed 2, 7" in page
+    assert ("2023 White House AI Commitments : Partly removed: kept commitments 1, 3-6, 8; "
+            "removed commitments 2, 7") in page
     assert "Effective March 2025" in page
     # Whose words: the summary is the maintainers', and the uncertainty is shown as such.
     assert "The maintainers’ summary of the sources (their words, not the organization’s)" in page

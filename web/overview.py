@@ -31,8 +31,17 @@ from flask import abort, render_template, request
 
 from registry.countries import COUNTRIES, country_name
 from registry.stances import ENDORSING, Stance, StanceBook, obligations
-from registry.statements import KINDS, scope_words
-from registry.wording import KIND_NAMES, CodeNames, Names, date_words, month_words, scope_phrase, short_month
+from registry.statements import KINDS
+from registry.wording import (
+    KIND_NAMES,
+    STANCE_LABELS,
+    CodeNames,
+    Names,
+    date_words,
+    month_words,
+    short_month,
+    stance_parts,
+)
 from web import get_views
 from web.pages import ALL_EVENTS, LATEST_EVENTS, bp, current_site, events_page
 
@@ -69,22 +78,10 @@ def cell(stance: Stance, code: CodeNames) -> Cell:
     """The cell of a stance, its items named by the Code's own noun (action, chapter, commitment)."""
     marks = {"date": stance.date, "index": stance.index, "secondary": stance.secondary,
              "uncertain": stance.uncertain}
-    match stance.status:
-        case "endorsed":
-            return Cell("endorsed", "Endorsed", scope_words("all", code.noun), **marks)
-        case "partial" if stance.narrowed:
-            detail = (f"kept {scope_phrase(stance.scope, code, stance.version)}; removed "
-                      f"{scope_words(list(stance.removed), code.noun)}")
-            return Cell("partial", "Partly removed", detail, narrowed=True, **marks)
-        case "partial":
-            return Cell("partial", "Partial", scope_phrase(stance.scope, code, stance.version), **marks)
-        case "declined":
-            return Cell("declined", "Declined", "", **marks)
-        case "withdrawn":
-            return Cell("withdrawn", "Withdrawn", "", **marks)
-        case "reported":
-            return Cell("reported", "Reported (no endorsement)", "", **marks)
-    return Cell("none", "No record", "", None, None)
+    if stance.status == "none":
+        return Cell("none", STANCE_LABELS["none"], "", None, None)
+    label, detail = stance_parts(stance.status, stance.scope, stance.removed, code, stance.version)
+    return Cell(stance.status, label, detail, narrowed=stance.narrowed, **marks)
 
 
 # --- the table -----------------------------------------------------------------------------
