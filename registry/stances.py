@@ -256,7 +256,7 @@ def _bound(book: StanceBook, code: str, version: str, due: str) -> list[str]:
     for (org, c), changes in book.history.items():
         if c != code:
             continue
-        joins = [ch for ch in changes if ch.stance.type == "endorsement.made" and ch.stance.version == version]
+        joins = _joins(changes, version)
         if joins and not all(ch.date and _after(ch.date, due) for ch in joins):
             orgs.append(org)
     return sorted(orgs)
@@ -270,7 +270,7 @@ def judge(book: StanceBook, org: str, code: str, due: str, as_of: str) -> Verdic
     on_time = [r for r in known if not _after(r.date or "", due) and not _straddles(r.date or "", due)]
     if on_time:
         return Verdict(org, "met", f"published {date_words(on_time[0].date)}", on_time[0])
-    joined = [ch for ch in book.history.get((org, code), ()) if ch.stance.type == "endorsement.made"]
+    joined = _joins(book.history.get((org, code), ()))
     if as_of < due:
         return Verdict(org, "pending", f"due {date_words(due)}")
     unclear = [r for r in known if _straddles(r.date or "", due)]
@@ -287,6 +287,16 @@ def judge(book: StanceBook, org: str, code: str, due: str, as_of: str) -> Verdic
     if late:
         return Verdict(org, "missed", f"published late, {date_words(late[0].date)}", late[0])
     return Verdict(org, "missed", f"no record of it by {date_words(due)}")
+
+
+def _joins(changes: Iterable[Change], version: str | None = None) -> list[Change]:
+    """The changes an ``endorsement.made`` record made (of ``version``, if given).
+
+    A report changes an endorser's stance too (its reports) but keeps the type and index of the
+    record that set it, so only a change whose stance names its own log entry is a joining.
+    """
+    return [ch for ch in changes if ch.stance.type == "endorsement.made" and ch.stance.index == ch.index
+            and (version is None or ch.stance.version == version)]
 
 
 def _after(date: str, day: str) -> bool:
