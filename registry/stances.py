@@ -14,7 +14,8 @@ not state counts only in the current stance.
 Obligations (a Code version's dated duties, such as the Seoul commitments'
 safety framework due before the February 2025 summit) are judged by
 :func:`obligations` for any date: met (by which record), missed, pending, or
-undetermined when the dates the sources give cannot decide it.
+undetermined when the dates the sources give cannot decide it; :func:`basis`
+names the newest log entry those verdicts rest on.
 
 Pure: documents in, values out. The book is kept in memory by whoever reads
 the log, and can be extended with newer documents as the log grows.
@@ -248,6 +249,21 @@ def obligations(book: StanceBook, code: str, as_of: str) -> list[Obligation]:
             out.append(Obligation(code, version["version"], item["id"], item["what"], item["due"], item["met_by"],
                                   item.get("note"), list(item.get("evidence", ())), verdicts))
     return out
+
+
+def basis(book: StanceBook, obligation: Obligation) -> int | None:
+    """The newest log entry the verdicts of ``obligation`` rest on, or None when there are no verdicts.
+
+    A verdict rests on the organization's joining records of the version (which bind it and date
+    it) and on the report it cites. A record that changes a verdict is one of these: a report the
+    verdict now cites, or a joining that binds an organization or dates it. So the newest of them
+    is when the verdicts last changed (the due date aside, which turns pending into the rest).
+    """
+    bound = {v.org for v in obligation.verdicts}
+    cited = [v.report.index for v in obligation.verdicts if v.report is not None]
+    joins = [change.index for org in bound
+             for change in _joins(book.history.get((org, obligation.code), ()), obligation.version)]
+    return max([*cited, *joins], default=None)
 
 
 def _bound(book: StanceBook, code: str, version: str, due: str) -> list[str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from registry.stances import StanceBook, obligations
+from registry.stances import StanceBook, basis, obligations
 
 CODE, VERSION, DUE = "example-code", "1.0", "2025-02-10"
 
@@ -63,6 +63,29 @@ def test_verdicts_as_of_two_dates() -> None:
     # Before the due date only what was already met is decided.
     assert verdicts(book, "2025-01-01") == {"early": "met", "silent": "pending", "undated": "pending",
                                             "monthly": "pending"}
+
+
+def test_basis_is_the_newest_record_the_verdicts_rest_on() -> None:
+    book = book_of(STORY)
+    (ob,) = obligations(book, CODE, "2025-03-01")
+    assert basis(book, ob) == 6  # monthly's report; late-joiner (7) binds no one
+    # A later report that changes no verdict (early had met already) moves nothing.
+    more = book.extended([report(8, "early", "2025-01-05")])
+    (again,) = obligations(more, CODE, "2025-03-01")
+    assert again.verdicts == ob.verdicts and basis(more, again) == 6
+    # A report that decides a verdict, and a joining that binds someone, do.
+    decided = more.extended([report(9, "silent", "2025-01-31")])
+    (now,) = obligations(decided, CODE, "2025-03-01")
+    assert {v.org: v.status for v in now.verdicts}["silent"] == "met" and basis(decided, now) == 9
+    bound = decided.extended([joined(10, "newcomer", "2024-06-01")])
+    (last,) = obligations(bound, CODE, "2025-03-01")
+    assert basis(bound, last) == 10
+
+
+def test_no_verdicts_no_basis() -> None:
+    book = book_of([revision()])
+    (ob,) = obligations(book, CODE, "2025-03-01")
+    assert ob.verdicts == [] and basis(book, ob) is None
 
 
 def test_a_report_is_not_a_joining() -> None:
