@@ -8,13 +8,16 @@ xAI signed only the Safety and Security chapter of the EU GPAI Code of
 Practice, Meta declined it, Anthropic removed White House commitments 2 and 7;
 each organization is listed once, in its group, with its date, marks and the
 record that set its stance; every item of every Code has a page saying who
-covers it.
+covers it; the Seoul commitments' safety framework, due on 10 February 2025,
+is judged for every signatory as of today and as of any day, on the page and
+in the JSON API alike.
 
 One registry per backend (module scope): the tests only read it.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -27,9 +30,10 @@ from lxml.html import HtmlElement
 
 from registry import genesis, keys, loader
 from registry.node import Node
-from registry.stances import StanceBook
+from registry.stances import StanceBook, obligations
 from registry.wording import date_words
 from tests.conftest import ORIGIN, Backend, sign_checkpoint
+from web.codes import today
 from web.standings import group_key
 
 GPAI, SEOUL, WH, HIROSHIMA = "eu-gpai-cop", "seoul-faisc", "us-wh-voluntary-2023", "hiroshima-coc"
@@ -200,3 +204,95 @@ def test_every_item_has_a_page_that_agrees_with_the_stances(client: FlaskClient,
                                   f"/codes/{GPAI}/actions/03", f"/codes/{GPAI}/actions/x", "/codes/nope/actions/1"])
 def test_an_item_the_code_does_not_have_is_404(client: FlaskClient, path: str) -> None:
     page(client, path, status=404)
+
+
+# --- obligations ---------------------------------------------------------------------------------
+
+
+def verdict_rows(doc: HtmlElement) -> dict[str, tuple[str, HtmlElement]]:
+    """Each organization's verdict in the obligations section: its status and its row."""
+    found = {}
+    for li in doc.xpath("//section[@id='obligations']//li[contains(@class, 'verdict-row')]"):
+        slug = li.xpath(".//a[contains(@class, 'stance-org')]/@href")[0].rsplit("/", 1)[1]
+        status = li.get("class").rsplit("verdict-row-", 1)[1]
+        assert slug not in found
+        found[slug] = (status, li)
+    return found
+
+
+def expected(demo: Demo, as_of: str) -> dict[str, str]:
+    (only,) = obligations(demo.book, SEOUL, as_of)
+    return {v.org: v.status for v in only.verdicts}
+
+
+def test_seoul_verdicts_as_of_today(client: FlaskClient, demo: Demo) -> None:
+    doc = page(client, f"/codes/{SEOUL}")
+    section = doc.xpath("//section[@id='obligations']")[0]
+    assert "Publish a safety framework covering the commitments" in text(section)
+    assert "Due 10 February 2025" in text(section)
+    found = verdict_rows(doc)
+    assert {org: status for org, (status, _) in found.items()} == expected(demo, today())
+    counts = Counter(status for status, _ in found.values())
+    assert (counts["met"], counts["missed"], counts["undetermined"], counts["pending"]) == (4, 6, 10, 0)
+    assert "4 met, 6 missed, 10 undetermined" in text(section)
+    # A verdict that rests on a report links its record, and the report where it has an address.
+    status, anthropic = found["anthropic"]
+    assert status == "met" and "published 19 September 2023" in text(anthropic)
+    report = next(r for o in demo.state["organizations"] if o["org"] == "anthropic" for r in o["reports"]
+                  if r["code"] == SEOUL)
+    assert anthropic.xpath(".//a[contains(@class, 'record-link')]/@href") == [f"/log/{report['index']}"]
+    assert report["url"] in anthropic.xpath(".//a[contains(@class, 'external')]/@href")
+    assert "no record of it by 10 February 2025" in text(found["ibm"][1])
+    assert "do not state when the organization joined" in text(found["minimax"][1])
+
+
+def test_seoul_verdicts_before_the_due_date(client: FlaskClient, demo: Demo) -> None:
+    doc = page(client, f"/codes/{SEOUL}?as_of=2025-01-01")
+    found = {org: status for org, (status, _) in verdict_rows(doc).items()}
+    assert found == expected(demo, "2025-01-01")
+    # Pending, except those whose framework was published already.
+    assert {org for org, status in found.items() if status != "pending"} == {"anthropic", "google", "magic",
+                                                                              "openai"}
+    assert {status for status in found.values()} == {"met", "pending"}
+    assert "As of 1 January 2025" in text(doc.xpath("//section[@id='obligations']")[0])
+    assert doc.xpath("//input[@name='as_of']/@value") == ["2025-01-01"]
+
+
+@pytest.mark.parametrize("value", ["2025-02-30", "2025-2-1", "yesterday", "1899-12-31", "2025-01-01T00:00:00Z"])
+def test_a_bad_as_of_is_a_400_page(client: FlaskClient, value: str) -> None:
+    doc = page(client, f"/codes/{SEOUL}?as_of={value}", status=400)
+    assert "as_of" in text(doc)
+
+
+def test_a_code_without_obligations_says_so(client: FlaskClient) -> None:
+    doc = page(client, f"/codes/{GPAI}")
+    assert "sets no dated obligations" in text(doc.xpath("//section[@id='obligations']")[0])
+
+
+def test_obligations_api_agrees_with_the_page(client: FlaskClient, demo: Demo) -> None:
+    for as_of in ("2025-01-01", "2025-02-10", today()):
+        query = "" if as_of == today() else f"?as_of={as_of}"
+        response = client.get(f"/api/v1/codes/{SEOUL}/obligations{query}")
+        assert response.status_code == 200 and response.mimetype == "application/json"
+        body = response.get_json()
+        assert (body["code"], body["as_of"], body["size"]) == (SEOUL, as_of, demo.book.size)
+        (only,) = body["obligations"]
+        assert (only["id"], only["due"], only["version"]) == ("safety-framework", "2025-02-10", "2024-05-21")
+        shown = {org: status for org, (status, _) in verdict_rows(page(client, f"/codes/{SEOUL}{query}")).items()}
+        assert {v["org"]: v["status"] for v in only["verdicts"]} == shown == expected(demo, as_of)
+        assert only["counts"] == {s: list(shown.values()).count(s) for s in ("met", "missed", "pending",
+                                                                             "undetermined")}
+    anthropic = next(v for v in only["verdicts"] if v["org"] == "anthropic")
+    assert anthropic["report"]["published_on"] == "2023-09-19" and anthropic["name"] == "Anthropic"
+    assert client.get(f"/api/v1/codes/{GPAI}/obligations").get_json()["obligations"] == []
+
+
+@pytest.mark.parametrize(("url", "status"), [
+    (f"/api/v1/codes/{SEOUL}/obligations?as_of=2025-02-30", 400),
+    (f"/api/v1/codes/{SEOUL}/obligations?as_of=", 400),
+    (f"/api/v1/codes/{SEOUL}/obligations?on=2025-01-01", 400),
+    ("/api/v1/codes/nothing/obligations", 404),
+])
+def test_obligations_api_refuses_what_it_cannot_answer(client: FlaskClient, url: str, status: int) -> None:
+    response = client.get(url)
+    assert response.status_code == status and response.mimetype == "application/problem+json"

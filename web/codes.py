@@ -5,7 +5,8 @@ stand where on each; ``/codes/<slug>`` shows the latest version and
 ``/codes/<slug>/<version>`` any version: title, issuer, versions (with the
 diff to the superseded one), the numbered items under the Code's own noun
 (action, chapter, commitment) and names, the maintainers' note, who stands
-where (:mod:`web.standings`) and the latest events about the Code.
+where (:mod:`web.standings`), the obligations judged as of today or as of
+``?as_of=YYYY-MM-DD``, and the latest events about the Code.
 ``/codes/<slug>/actions/<n>`` says who covers item *n* and who endorses the
 Code without it. The views are registered on the ``pages`` blueprint, so the
 endpoints are ``pages.codes``, ``pages.code``, ``pages.code_version`` and
@@ -19,16 +20,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
-from flask import abort, render_template
+from flask import abort, render_template, request
 
-from registry.stances import StanceBook
+from registry.errors import InvalidStatementError
+from registry.stances import Obligation, StanceBook, obligations
+from registry.statements import parse_date
 from registry.views import StateView
 from registry.wording import Names
 from web import get_views, refresh
 from web.pages import ALL_EVENTS, TIMELINE_PAGE, Feed, Site, bp, code_feed, events_page, type_feed
-from web.standings import coverage, groups, item_counts
+from web.standings import coverage, groups, item_counts, reports_by_index, tally, verdict_groups
 
 VERSION_FIELDS = ("title", "short_title", "issuer", "published_on", "source_url", "text_sha256", "action_noun")
 MAX_TRIES = 3
@@ -84,6 +88,33 @@ def read() -> tuple[Site, StanceBook]:
     return Site(view.doc), book
 
 
+def today() -> str:
+    return datetime.now(UTC).date().isoformat()
+
+
+def parse_as_of(value: str) -> str:
+    """A date to judge obligations as of: exactly ``YYYY-MM-DD``, a real day in the years 1900 to 2999.
+
+    Raises:
+        ValueError: anything else, saying why.
+    """
+    try:
+        return parse_date(value).isoformat()
+    except InvalidStatementError as e:
+        raise ValueError(e.reason) from None
+
+
+def as_of_arg() -> str:
+    """``?as_of=`` of a page (empty or absent: today, UTC); anything else is a 400 page."""
+    value = request.args.get("as_of", "")
+    if not value:
+        return today()
+    try:
+        return parse_as_of(value)
+    except ValueError as e:
+        abort(400, f"as_of: {e} (a date YYYY-MM-DD)")
+
+
 # --- views -----------------------------------------------------------------------------------------
 
 
@@ -128,17 +159,34 @@ def code_version(slug: str, version: str) -> str:
 
 def _render_version(site: Site, book: StanceBook, slug: str, version: dict[str, Any], *,
                     is_latest_page: bool) -> str:
+    as_of = as_of_arg()
     names = Names.of(site.state)
     versions = site.codes[slug]["versions"]
     previous = site.version(slug, version.get("supersedes"))
     numbers = [a["number"] for a in version["actions"]]
+    shown = obligations(book, slug, as_of)
+    if not is_latest_page:
+        shown = [o for o in shown if o.version == version["version"]]
     timeline, _ = events_page(site, before=None, limit=TIMELINE_PAGE, code=slug)
     return render_template(
         "code.html", site=site, slug=slug, version=version, versions=versions, latest=versions[-1],
         names=names.code(slug), diff=diff_versions(previous, version) if previous else None,
         groups=groups(book, names, slug, None if is_latest_page else version["version"]),
         counts=item_counts(book, slug, numbers) if version is versions[-1] else None,
+        obligations=_obligation_views(shown, names, site.state), as_of=as_of, today=today(),
         timeline=timeline, is_latest_page=is_latest_page, feeds=code_feeds(slug))
+
+
+@dataclass(frozen=True)
+class ObligationView:
+    obligation: Obligation
+    tally: str
+    groups: list[Any]
+
+
+def _obligation_views(found: list[Obligation], names: Names, state: Mapping[str, Any]) -> list[ObligationView]:
+    reports = reports_by_index(state)
+    return [ObligationView(o, tally(o), verdict_groups(o, names, reports)) for o in found]
 
 
 @bp.get("/codes/<slug>/actions/<index:number>")

@@ -1,7 +1,7 @@
 """The OpenAPI 3.1 document of the registry's HTTP interface.
 
 What it does: :func:`document` returns the description of every route of the
-JSON API (``web.api``), the transparency log (``web.log``: checkpoint, tiles,
+JSON API (``web.api``, ``web.obligations``), the transparency log (``web.log``: checkpoint, tiles,
 entries, proofs, receipts, discovery) and the feeds (``web.feeds``), with
 JSON Schema (2020-12) for every JSON response and problem+json for every
 error. Parameters carry examples. The tests call every documented GET and
@@ -335,6 +335,33 @@ def feed_paths() -> dict[str, Schema]:
     return paths
 
 
+# --- stances and obligations --------------------------------------------------------------------
+
+AS_OF = param("as_of", "query", DATE, "2025-03-01", "Judge as of this day (default: today, UTC).")
+
+
+def standing_schemas() -> dict[str, Schema]:
+    """Obligations with their verdicts (``web.obligations``)."""
+    report = obj({"index": INT, "published_on": nullable(STRING), "url": nullable(URL),
+                  "secondary_sources_only": BOOL}, closed=True)
+    verdict = obj({"org": SLUG, "name": STRING, "status": {"enum": ["met", "missed", "pending", "undetermined"]},
+                   "reason": STRING, "report": nullable(report)}, closed=True)
+    obligation = obj({"version": STRING, "id": SLUG, "what": STRING, "due": DATE, "met_by": STRING,
+                      "note": nullable(STRING), "evidence": array(OPEN),
+                      "counts": obj({s: INT for s in ("met", "missed", "pending", "undetermined")}, closed=True),
+                      "verdicts": array(verdict)}, closed=True)
+    return {"Obligations": obj({"code": SLUG, "as_of": DATE, "size": INT, "obligations": array(obligation)},
+                               closed=True)}
+
+
+def standing_paths() -> dict[str, Schema]:
+    return {
+        "/api/v1/codes/{slug}/obligations": get(
+            "A Code's obligations, and every bound organization's verdict (met, missed, pending, undetermined) "
+            "as of a day", "registry", ok(ref("Obligations")), [SLUG_PARAM, AS_OF], errors=(400, 404)),
+    }
+
+
 def document(base_url: str) -> dict[str, Any]:
     """The OpenAPI 3.1 document, with ``base_url`` as its server."""
     return {
@@ -348,6 +375,6 @@ def document(base_url: str) -> dict[str, Any]:
         },
         "servers": [{"url": base_url}],
         "tags": [{"name": t} for t in ("registry", "log", "feeds", "submission", "meta")],
-        "paths": {**api_paths(), **log_paths(), **feed_paths()},
-        "components": {"schemas": schemas()},
+        "paths": {**api_paths(), **standing_paths(), **log_paths(), **feed_paths()},
+        "components": {"schemas": {**schemas(), **standing_schemas()}},
     }

@@ -6,19 +6,23 @@ what an amendment removed), declined, withdrawn and reported only; each
 :class:`Row` carries the record that set the stance, its effective date and
 its marks. :func:`coverage` answers, for one numbered item, who covers it (full
 endorsers, partials that include it) and who endorses the Code without it
-(partials without it, narrowings that removed it).
+(partials without it, narrowings that removed it). :func:`verdict_groups`
+sorts an obligation's verdicts by status, each with the report it rests on and
+that report's sources.
 
 What it does not do: no Flask, no I/O, no markup or escaping (templates do
-that, and wrap every name and item name in ``<bdi>``). The stances come from :mod:`registry.stances`, the words from
+that, and wrap every name and item name in ``<bdi>``). The stances and the
+verdicts come from :mod:`registry.stances`, the words from
 :mod:`registry.wording`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from registry.stances import Stance, StanceBook
+from registry.stances import Obligation, Stance, StanceBook
 from registry.wording import CodeNames, Names, scope_phrase
 
 GROUPS = (
@@ -29,6 +33,7 @@ GROUPS = (
     ("withdrawn", "Withdrawn"),
     ("reported", "Reported only"),
 )
+VERDICTS = (("met", "Met"), ("missed", "Missed"), ("undetermined", "Undetermined"), ("pending", "Pending"))
 
 
 @dataclass(frozen=True)
@@ -121,3 +126,51 @@ def item_counts(book: StanceBook, code: str, numbers: Iterable[int]) -> dict[int
 
 def _by_name(stances: Iterable[Stance], names: Names) -> list[Stance]:
     return sorted(stances, key=lambda s: (names.org(s.org).casefold(), s.org))
+
+
+# --- obligations ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VerdictRow:
+    """One organization's verdict on one obligation, with the report it rests on (a state report entry)."""
+
+    org: str
+    name: str
+    status: str
+    reason: str
+    report: Mapping[str, Any] | None  # the report as the state holds it: index, url, evidence, ...
+
+
+@dataclass(frozen=True)
+class VerdictGroup:
+    status: str
+    label: str
+    rows: tuple[VerdictRow, ...]
+
+
+def reports_by_index(state: Mapping[str, Any]) -> dict[int, Mapping[str, Any]]:
+    """Every report in the state document by its log index."""
+    return {r["index"]: r for o in state["organizations"] for r in o["reports"]}
+
+
+def verdict_groups(obligation: Obligation, names: Names,
+                   reports: Mapping[int, Mapping[str, Any]]) -> list[VerdictGroup]:
+    """The verdicts by status (met, missed, undetermined, pending; empty groups left out), by name."""
+    out = []
+    for status, label in VERDICTS:
+        rows = [VerdictRow(v.org, names.org(v.org), v.status, v.reason,
+                           reports.get(v.report.index) if v.report else None)
+                for v in obligation.verdicts if v.status == status]
+        rows.sort(key=lambda r: (r.name.casefold(), r.org))
+        if rows:
+            out.append(VerdictGroup(status, label, tuple(rows)))
+    return out
+
+
+def tally(obligation: Obligation) -> str:
+    """``4 met, 6 missed, 10 undetermined`` (pending only when some are)."""
+    parts = [f"{obligation.count(s)} {s}" for s in ("met", "missed", "undetermined")]
+    if obligation.count("pending"):
+        parts.append(f"{obligation.count('pending')} pending")
+    return ", ".join(parts)
