@@ -10,13 +10,16 @@ each organization is listed once, in its group, with its date, marks and the
 record that set its stance; every item of every Code has a page saying who
 covers it; the Seoul commitments' safety framework, due on 10 February 2025,
 is judged for every signatory as of today and as of any day, on the page and
-in the JSON API alike.
+in the JSON API alike; the downloads of the stances hold all 52 x 4 pairs as
+the stances say, the CSV the same rows as the JSON, with formulas made inert.
 
 One registry per backend (module scope): the tests only read it.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,11 +31,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from lxml.html import HtmlElement
 
-from registry import genesis, keys, loader
+from registry import genesis, keys, loader, stancetable
 from registry.node import Node
 from registry.stances import StanceBook, obligations
 from registry.wording import date_words
-from tests.conftest import ORIGIN, Backend, sign_checkpoint
+from tests.conftest import ORIGIN, Backend, sign_checkpoint, signing_world
 from web.codes import today
 from web.standings import group_key
 
@@ -296,3 +299,86 @@ def test_obligations_api_agrees_with_the_page(client: FlaskClient, demo: Demo) -
 def test_obligations_api_refuses_what_it_cannot_answer(client: FlaskClient, url: str, status: int) -> None:
     response = client.get(url)
     assert response.status_code == status and response.mimetype == "application/problem+json"
+
+
+# --- downloads of the stances -----------------------------------------------------------------------
+
+
+def test_the_json_download_is_every_pair_as_the_stances_say(client: FlaskClient, demo: Demo) -> None:
+    response = client.get("/api/v1/stances")
+    assert response.status_code == 200 and response.mimetype == "application/json"
+    body = response.get_json()
+    assert (body["format"], body["origin"], body["size"]) == ("hcoc-registry/stances/v1", ORIGIN, demo.book.size)
+    assert body["checkpoint"]["size"] == demo.checkpoint_size
+    assert body["checkpoint"]["note"].startswith(f"{ORIGIN}\n{demo.checkpoint_size}\n")
+    rows = body["stances"]
+    assert len(rows) == 52 * 4 == len({(r["org"], r["code"]) for r in rows})
+    assert [(r["org"], r["code"]) for r in rows] == sorted((r["org"], r["code"]) for r in rows)
+    orgs = {o["org"]: o for o in demo.state["organizations"]}
+    for row in rows:
+        stance = demo.book.stance(row["org"], row["code"])
+        assert (row["status"], row["index"], row["version"], row["effective_date"]) == (
+            stance.status, stance.index, stance.version, stance.date)
+        assert row["scope"] == (stance.scope if stance.endorsing else None)
+        assert (row["org_name"], row["country"], row["kind"]) == (
+            orgs[row["org"]]["name"], orgs[row["org"]]["country"], orgs[row["org"]]["kind"])
+        assert row["checkpoint_size"] == (None if stance.index is None else demo.checkpoint_size)
+        assert row["date_precision"] == {None: "unknown", 7: "month", 10: "day"}[
+            None if stance.date is None else len(stance.date)]
+    by_pair = {(r["org"], r["code"]): r for r in rows}
+    xai = by_pair[("xai", GPAI)]
+    assert (xai["status"], xai["scope"], xai["scope_words"]) == ("partial", [3], "chapter 3")
+    anthropic = by_pair[("anthropic", WH)]
+    assert (anthropic["removed"], anthropic["effective_date"], anthropic["date_precision"]) == (
+        [2, 7], "2025-03", "month")
+    assert by_pair[("meta", GPAI)]["status"] == "declined" and by_pair[("meta", GPAI)]["scope"] is None
+    assert by_pair[("accexible", GPAI)]["country"] is None and by_pair[("accexible", GPAI)]["country_name"] is None
+    assert by_pair[("ntt", HIROSHIMA)]["status"] == "reported"
+    assert sum(1 for r in rows if r["status"] == "none") == 52 * 4 - sum(len(demo.book.of_code(c)) for c in CODES)
+
+
+def test_the_csv_download_is_the_same_table(client: FlaskClient, demo: Demo) -> None:
+    response = client.get("/api/v1/stances.csv")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
+    assert response.headers["Content-Disposition"] == (
+        f'attachment; filename="hcoc-registry-stances-{demo.book.size}.csv"')
+    raw = response.get_data(as_text=True)
+    assert raw.count("\r\n") == 52 * 4 + 1
+    parsed = list(csv.reader(io.StringIO(raw, newline="")))
+    assert tuple(parsed[0]) == stancetable.COLUMNS
+    rows = client.get("/api/v1/stances").get_json()["stances"]
+    assert parsed[1:] == [[stancetable.cell(row[c]) for c in stancetable.COLUMNS] for row in rows]
+    by_pair = {(r[0], r[5]): dict(zip(parsed[0], r, strict=True)) for r in parsed[1:]}
+    assert by_pair[("anthropic", WH)]["removed"] == "2;7"
+    assert by_pair[("xai", GPAI)]["scope"] == "3" and by_pair[("xai", SEOUL)]["scope"] == "all"
+    assert by_pair[("01-ai", GPAI)]["index"] == "" and by_pair[("01-ai", GPAI)]["attested"] == "false"
+
+
+def test_the_downloads_are_linked_from_the_code_pages_and_about(client: FlaskClient) -> None:
+    for path in (f"/codes/{GPAI}", f"/codes/{SEOUL}/2024-05-21", "/about"):
+        links = page(client, path).xpath("//a/@href")
+        assert "/api/v1/stances" in links and "/api/v1/stances.csv" in links, path
+
+
+# A name is one line without leading whitespace (statements refuse tabs and line breaks): the four others.
+HOSTILE_NAMES = ['=HYPERLINK("https://evil.example","click")', "+1+2", "-2+3", "@SUM(A1)", "Plain, \"quoted\" Ltd"]
+
+
+def test_formulas_in_names_are_inert_in_the_csv(sqlite_backend: Backend) -> None:
+    with signing_world(sqlite_backend) as world:
+        world.code()
+        for i, name in enumerate(HOSTILE_NAMES):
+            world.submit(world.maintainer.sign("organization.registered", org=f"org-{i}", name=name,
+                                               country="JP", kind="company", public_keys=[]))
+        with sqlite_backend.serve() as app:
+            client = app.test_client()
+            body = client.get("/api/v1/stances").get_json()
+            raw = client.get("/api/v1/stances.csv").get_data(as_text=True)
+    # No checkpoint yet: the table says so, and covers nothing.
+    assert body["checkpoint"] is None and all(r["checkpoint_size"] is None for r in body["stances"])
+    assert [r["org_name"] for r in body["stances"]] == HOSTILE_NAMES  # the JSON is never altered
+    parsed = list(csv.DictReader(io.StringIO(raw, newline="")))
+    shown = [r["org_name"] for r in parsed]
+    assert shown == ["'" + n for n in HOSTILE_NAMES[:-1]] + [HOSTILE_NAMES[-1]]
+    assert not any(cell.startswith(stancetable.FORMULA_STARTS) for r in parsed for cell in r.values())

@@ -79,7 +79,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.after_request(_security_headers)
 
     # Here, not at the top: the blueprints import get_registry and friends from this module.
-    from web import api, codes, feeds, log, obligations, ops, pages  # noqa: F401 (routes on others' blueprints)
+    from web import api, codes, downloads, feeds, log, obligations, ops, pages  # noqa: F401 (routes on others' blueprints)
 
     ops.init_app(app)
     app.register_blueprint(log.bp)

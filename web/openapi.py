@@ -23,6 +23,7 @@ Schema = dict[str, Any]
 JSON = "application/json"
 PROBLEM = "application/problem+json"
 TEXT = "text/plain; charset=utf-8"
+CSV = "text/csv; charset=utf-8"
 
 
 def ref(name: str) -> Schema:
@@ -341,7 +342,7 @@ AS_OF = param("as_of", "query", DATE, "2025-03-01", "Judge as of this day (defau
 
 
 def standing_schemas() -> dict[str, Schema]:
-    """Obligations with their verdicts (``web.obligations``)."""
+    """Obligations with their verdicts (``web.obligations``), and the stance downloads (``web.downloads``)."""
     report = obj({"index": INT, "published_on": nullable(STRING), "url": nullable(URL),
                   "secondary_sources_only": BOOL}, closed=True)
     verdict = obj({"org": SLUG, "name": STRING, "status": {"enum": ["met", "missed", "pending", "undetermined"]},
@@ -350,8 +351,24 @@ def standing_schemas() -> dict[str, Schema]:
                       "note": nullable(STRING), "evidence": array(OPEN),
                       "counts": obj({s: INT for s in ("met", "missed", "pending", "undetermined")}, closed=True),
                       "verdicts": array(verdict)}, closed=True)
-    return {"Obligations": obj({"code": SLUG, "as_of": DATE, "size": INT, "obligations": array(obligation)},
-                               closed=True)}
+    day_or_month = {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}(-[0-9]{2})?$"}
+    stance = obj({
+        "org": SLUG, "org_name": STRING, "country": nullable({"type": "string", "pattern": "^[A-Z]{2}$"}),
+        "country_name": nullable(STRING), "kind": {"enum": list(KINDS)}, "code": SLUG, "code_title": STRING,
+        "status": {"enum": ["endorsed", "partial", "declined", "withdrawn", "reported", "none"]},
+        "scope": {"anyOf": [{"const": "all"}, array({"type": "integer", "minimum": 1}), {"type": "null"}]},
+        "scope_words": nullable(STRING), "removed": array({"type": "integer", "minimum": 1}),
+        "version": nullable(STRING), "effective_date": nullable(day_or_month),
+        "date_precision": {"enum": ["day", "month", "unknown"]}, "index": nullable(INT),
+        "checkpoint_size": nullable(INT), "attested": BOOL, "secondary_sources_only": BOOL, "uncertain": BOOL,
+    }, closed=True)
+    checkpoint = obj({"size": INT, "root_hash": B64, "published_at": TIME, "note": STRING}, closed=True)
+    return {
+        "Obligations": obj({"code": SLUG, "as_of": DATE, "size": INT, "obligations": array(obligation)},
+                           closed=True),
+        "Stances": obj({"format": {"const": "hcoc-registry/stances/v1"}, "origin": nullable(STRING), "size": INT,
+                        "checkpoint": nullable(checkpoint), "stances": array(stance)}, closed=True),
+    }
 
 
 def standing_paths() -> dict[str, Schema]:
@@ -359,6 +376,13 @@ def standing_paths() -> dict[str, Schema]:
         "/api/v1/codes/{slug}/obligations": get(
             "A Code's obligations, and every bound organization's verdict (met, missed, pending, undetermined) "
             "as of a day", "registry", ok(ref("Obligations")), [SLUG_PARAM, AS_OF], errors=(400, 404)),
+        "/api/v1/stances": get(
+            "Every organization's current stance on every Code (one row per pair), with the checkpoint",
+            "registry", ok(ref("Stances"))),
+        "/api/v1/stances.csv": get(
+            "The same rows as CSV, as an attachment (docs/FORMATS.md section 18)", "registry",
+            {"description": "CSV with a header row", "content": content(CSV, STRING),
+             "headers": {"Content-Disposition": {"schema": STRING, "required": True}}}),
     }
 
 
