@@ -11,7 +11,9 @@ record that set its stance; every item of every Code has a page saying who
 covers it; the Seoul commitments' safety framework, due on 10 February 2025,
 is judged for every signatory as of today and as of any day, on the page and
 in the JSON API alike; the downloads of the stances hold all 52 x 4 pairs as
-the stances say, the CSV the same rows as the JSON, with formulas made inert.
+the stances say, the CSV the same rows as the JSON, with formulas made inert;
+the feed of obligations falling due has the Seoul framework, with ids that
+do not change with the site's address.
 
 One registry per backend (module scope): the tests only read it.
 """
@@ -19,12 +21,14 @@ One registry per backend (module scope): the tests only read it.
 from __future__ import annotations
 
 import csv
+import html
 import io
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import feedparser
 import lxml.html
 import pytest
 from flask import Flask
@@ -33,7 +37,8 @@ from lxml.html import HtmlElement
 
 from registry import genesis, keys, loader, stancetable
 from registry.node import Node
-from registry.stances import StanceBook, obligations
+from registry.stances import StanceBook, basis, obligations
+from registry.times import parse_time
 from registry.wording import date_words
 from tests.conftest import ORIGIN, Backend, sign_checkpoint, signing_world
 from web.codes import today
@@ -382,3 +387,58 @@ def test_formulas_in_names_are_inert_in_the_csv(sqlite_backend: Backend) -> None
     shown = [r["org_name"] for r in parsed]
     assert shown == ["'" + n for n in HOSTILE_NAMES[:-1]] + [HOSTILE_NAMES[-1]]
     assert not any(cell.startswith(stancetable.FORMULA_STARTS) for r in parsed for cell in r.values())
+
+
+# --- the feed of obligations falling due ----------------------------------------------------------------
+
+SEOUL_TITLE = ("Seoul Frontier AI Safety Commitments: 'Publish a safety framework covering the commitments' fell due "
+               "on 10 February 2025: 4 met, 6 missed, 10 undetermined")
+
+
+def plain(text: str) -> str:
+    return text.replace("\u2068", "").replace("\u2069", "")
+
+
+def feed(client: FlaskClient, fmt: str) -> Any:
+    response = client.get(f"/feeds/obligations.{fmt}")
+    assert response.status_code == 200 and response.mimetype == f"application/{fmt}+xml"
+    parsed = feedparser.parse(response.data)
+    assert not parsed.bozo, parsed.get("bozo_exception")
+    return parsed
+
+
+@pytest.mark.parametrize("fmt", ["atom", "rss"])
+def test_the_obligations_feed_has_the_seoul_framework(client: FlaskClient, demo: Demo, fmt: str) -> None:
+    parsed = feed(client, fmt)
+    (entry,) = parsed.entries  # the one obligation of the record, due in the past
+    assert plain(entry.title) == SEOUL_TITLE
+    assert entry.link == f"http://127.0.0.1:8000/codes/{SEOUL}#obligations"
+    assert entry.id == f"tag:test.example,2023-10-30:log/{ORIGIN}/obligation/{SEOUL}/2024-05-21/safety-framework"
+    assert entry.published_parsed[:3] == (2025, 2, 10)
+    (ob,) = obligations(demo.book, SEOUL, today())
+    if fmt == "atom":  # RSS items have a pubDate only
+        # Updated when the newest record the verdicts rest on was recorded (the record was loaded just now).
+        newest = client.get(f"/api/v1/events?after={basis(demo.book, ob) - 1}&limit=1").get_json()["items"][0]
+        assert entry.updated_parsed[:6] == parse_time(newest["recorded_at"]).timetuple()[:6]
+    body = plain(entry.content[0].value if fmt == "atom" else html.unescape(entry.summary))
+    names = {o["org"]: o["name"] for o in demo.state["organizations"]}
+    for verdict in ob.verdicts:
+        assert f"- {names[verdict.org]}: {verdict.reason}" in body
+    assert body.index("Met (4):") < body.index("Missed (6):") < body.index("Undetermined (10):")
+
+
+def test_the_obligations_feed_ids_do_not_depend_on_the_base_url(module_backend: Backend, demo: Demo) -> None:
+    here = feed(demo.client(), "atom")
+    with module_backend.serve({"REGISTRY_BASE_URL": "https://elsewhere.example"}) as other:
+        there = feed(other.test_client(), "atom")
+    assert [e.id for e in here.entries] == [e.id for e in there.entries] and here.feed.id == there.feed.id
+    assert here.entries[0].link != there.entries[0].link == f"https://elsewhere.example/codes/{SEOUL}#obligations"
+
+
+def test_the_obligations_feed_answers_304_and_is_linked_from_the_code_pages(client: FlaskClient) -> None:
+    response = client.get("/feeds/obligations.atom")
+    again = client.get("/feeds/obligations.atom", headers={"If-None-Match": response.headers["ETag"]})
+    assert again.status_code == 304 and again.data == b""
+    for path in ("/codes", f"/codes/{SEOUL}", f"/codes/{SEOUL}/2024-05-21", f"/codes/{GPAI}/actions/3"):
+        hrefs = page(client, path).xpath("//head/link[@rel='alternate']/@href")
+        assert {"/feeds/obligations.atom", "/feeds/obligations.rss"} <= set(hrefs), path

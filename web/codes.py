@@ -29,17 +29,18 @@ from registry.errors import InvalidStatementError
 from registry.stances import Obligation, StanceBook, obligations
 from registry.statements import parse_date
 from registry.views import StateView
-from registry.wording import Names
+from registry.wording import Names, tally
 from web import get_views, refresh
 from web.pages import ALL_EVENTS, TIMELINE_PAGE, Feed, Site, bp, code_feed, events_page, type_feed
-from web.standings import coverage, groups, item_counts, reports_by_index, tally, verdict_groups
+from web.standings import coverage, groups, item_counts, reports_by_index, verdict_groups
 
 VERSION_FIELDS = ("title", "short_title", "issuer", "published_on", "source_url", "text_sha256", "action_noun")
+OBLIGATIONS_FEED = Feed("Obligations falling due", "/feeds/obligations")
 MAX_TRIES = 3
 
 
 def code_feeds(slug: str) -> list[Feed]:
-    return [code_feed(slug), ALL_EVENTS]
+    return [code_feed(slug), OBLIGATIONS_FEED, ALL_EVENTS]
 
 
 # --- the diff between a version and the one it supersedes ----------------------------------------
@@ -136,7 +137,7 @@ def codes() -> str:
                     book.counts(slug))
             for slug, c in site.codes.items() if c["versions"]]
     return render_template("codes.html", site=site, rows=rows,
-                           feeds=[ALL_EVENTS, type_feed("code.revision_published")])
+                           feeds=[ALL_EVENTS, OBLIGATIONS_FEED, type_feed("code.revision_published")])
 
 
 @bp.get("/codes/<slug>")
@@ -184,9 +185,13 @@ class ObligationView:
     groups: list[Any]
 
 
+def counts(obligation: Obligation) -> dict[str, int]:
+    return {status: obligation.count(status) for status in ("met", "missed", "pending", "undetermined")}
+
+
 def _obligation_views(found: list[Obligation], names: Names, state: Mapping[str, Any]) -> list[ObligationView]:
     reports = reports_by_index(state)
-    return [ObligationView(o, tally(o), verdict_groups(o, names, reports)) for o in found]
+    return [ObligationView(o, tally(counts(o)), verdict_groups(o, names, reports)) for o in found]
 
 
 @bp.get("/codes/<slug>/actions/<index:number>")

@@ -383,6 +383,9 @@ def standing_paths() -> dict[str, Schema]:
             "The same rows as CSV, as an attachment (docs/FORMATS.md section 18)", "registry",
             {"description": "CSV with a header row", "content": content(CSV, STRING),
              "headers": {"Content-Disposition": {"schema": STRING, "required": True}}}),
+        **{f"/feeds/obligations.{ext}": feed(
+            "One entry per obligation whose due date has come, with every bound organization's verdict", [],
+            media_type) for ext, media_type in (("atom", "application/atom+xml"), ("rss", "application/rss+xml"))},
     }
 
 

@@ -166,11 +166,3 @@ def verdict_groups(obligation: Obligation, names: Names,
         if rows:
             out.append(VerdictGroup(status, label, tuple(rows)))
     return out
-
-
-def tally(obligation: Obligation) -> str:
-    """``4 met, 6 missed, 10 undetermined`` (pending only when some are)."""
-    parts = [f"{obligation.count(s)} {s}" for s in ("met", "missed", "undetermined")]
-    if obligation.count("pending"):
-        parts.append(f"{obligation.count('pending')} pending")
-    return ", ".join(parts)
