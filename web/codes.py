@@ -32,7 +32,7 @@ from registry.views import StateView
 from registry.wording import Names, tally
 from web import get_views, refresh
 from web.pages import ALL_EVENTS, TIMELINE_PAGE, Feed, Site, bp, code_feed, events_page, type_feed
-from web.standings import coverage, groups, item_counts, reports_by_index, verdict_groups
+from web.standings import VerdictGroup, coverage, groups, item_counts, reports_by_index, verdict_groups
 
 VERSION_FIELDS = ("title", "short_title", "issuer", "published_on", "source_url", "text_sha256", "action_noun")
 OBLIGATIONS_FEED = Feed("Obligations falling due", "/feeds/obligations")
@@ -182,7 +182,7 @@ def _render_version(site: Site, book: StanceBook, slug: str, version: dict[str, 
 class ObligationView:
     obligation: Obligation
     tally: str
-    groups: list[Any]
+    groups: list[VerdictGroup]
 
 
 def counts(obligation: Obligation) -> dict[str, int]:
