@@ -5,8 +5,11 @@ builds from log entries and URLs; ``feeds.render`` turns a page into Atom or
 RSS bytes. Construction checks only what the renderer relies on for
 well-formed, byte-deterministic output: UTC times at seconds precision, text
 that XML 1.0 can carry, items in log order, no mutable data in archive
-documents. This module does not word titles, build ``tag:`` ids or URLs, read
-the clock or touch the log; those are the caller's.
+documents. An item may also be something other than a log entry (an
+obligation falling due): it has no leaf index, hash or proof links, and may
+change after it was published (``updated_at``); a page holds one kind only.
+This module does not word titles, build ``tag:`` ids or URLs, read the clock
+or touch the log; those are the caller's.
 
 A page's URLs are those of one format: the Atom page links to ``.atom``
 archives and the RSS page to ``.rss`` ones, so the caller builds one page per
@@ -32,20 +35,25 @@ _EVENT_HASH = re.compile(r"sha256:[0-9a-f]{64}")
 
 @dataclass(frozen=True)
 class FeedItem:
-    """One log entry as every feed shows it; never edited once published."""
+    """One log entry as every feed shows it; never edited once published.
 
-    index: int
+    With ``index`` None, an entry that is not a log entry: ``event_hash`` and the JSON, proof and
+    receipt links are None too (they are a leaf's), ``recorded_at`` is when it was published and
+    ``updated_at`` when it last changed.
+    """
+
+    index: int | None
     entry_id: str
     type: str
     title: str
     summary: str
     recorded_at: datetime
     content: str
-    event_hash: str
+    event_hash: str | None
     page_url: str
-    json_url: str
-    proof_url: str
-    receipt_url: str
+    json_url: str | None
+    proof_url: str | None
+    receipt_url: str | None
     org: str | None
     org_name: str | None
     org_url: str | None
@@ -53,16 +61,33 @@ class FeedItem:
     code_version: str | None
     attested: bool
     code_title: str | None = None  # the Code's title as of the entry (a category's label)
+    updated_at: datetime | None = None  # None: never changed after recorded_at (every log entry)
 
     def __post_init__(self) -> None:
-        if self.index < 0:
-            raise ValueError(f"index must be >= 0, got {self.index}")
         if not self.entry_id or not self.title or not self.content:
             raise ValueError("entry_id, title and content must not be empty")
-        if not _EVENT_HASH.fullmatch(self.event_hash):
-            raise ValueError(f"event_hash must be sha256:<64 lowercase hex>, got {self.event_hash!r}")
+        leaf_parts = (self.event_hash, self.json_url, self.proof_url, self.receipt_url)
+        if self.index is None:
+            if any(part is not None for part in leaf_parts):
+                raise ValueError("an item that is not a log entry has no event_hash, JSON, proof or receipt link")
+        else:
+            if self.index < 0:
+                raise ValueError(f"index must be >= 0, got {self.index}")
+            if not _EVENT_HASH.fullmatch(self.event_hash or ""):
+                raise ValueError(f"event_hash must be sha256:<64 lowercase hex>, got {self.event_hash!r}")
+            if None in leaf_parts:
+                raise ValueError("a log entry needs its JSON, proof and receipt links")
         _check_utc_seconds("recorded_at", self.recorded_at)
+        if self.updated_at is not None:
+            _check_utc_seconds("updated_at", self.updated_at)
+            if self.updated_at < self.recorded_at:
+                raise ValueError("updated_at must not be before recorded_at")
         _check_xml_text(self)
+
+    @property
+    def updated(self) -> datetime:
+        """When the entry last changed: ``updated_at``, else ``recorded_at``."""
+        return self.updated_at or self.recorded_at
 
 
 @dataclass(frozen=True)
@@ -91,8 +116,12 @@ class FeedPage:
         if not self.feed_id or not self.title:
             raise ValueError("feed_id and title must not be empty")
         _check_utc_seconds("updated", self.updated)
-        if any(a.index >= b.index for a, b in pairwise(self.items)):
-            raise ValueError("items must be oldest first, in strictly increasing index order")
+        kinds = {item.index is None for item in self.items}
+        if len(kinds) > 1:
+            raise ValueError("a page holds log entries or other entries, not both")
+        if any(_position(a) >= _position(b) for a, b in pairwise(self.items)):
+            raise ValueError("items must be oldest first, in strictly increasing index order "
+                             "(other entries: by recorded_at, then entry_id)")
         if self.archive and self.checkpoint is not None:
             # An archive document must never change; the checkpoint does.
             raise ValueError("an archive document cannot carry the current checkpoint")
@@ -100,8 +129,15 @@ class FeedPage:
 
 
 def newest_updated(items: Iterable[FeedItem]) -> datetime:
-    """The ``updated`` of a page holding ``items``: the newest recorded_at, or the fixed empty-feed instant."""
-    return max((item.recorded_at for item in items), default=EMPTY_FEED_UPDATED)
+    """The ``updated`` of a page holding ``items``: the newest item ``updated``, or the fixed empty-feed instant."""
+    return max((item.updated for item in items), default=EMPTY_FEED_UPDATED)
+
+
+def _position(item: FeedItem) -> tuple[int, datetime, str]:
+    # Log entries by leaf index; other entries (no index) by when they were published, then by id.
+    if item.index is not None:
+        return item.index, EMPTY_FEED_UPDATED, ""
+    return -1, item.recorded_at, item.entry_id
 
 
 def _check_utc_seconds(name: str, moment: datetime) -> None:

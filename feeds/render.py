@@ -5,7 +5,9 @@ now()), so identical pages give identical bytes and archive pages can be
 cached forever. Each entry carries its canonical statement JSON as text
 (Atom ``<content type="text">``, RSS ``<reg:statement>``) plus the registry's
 ``reg:`` elements, one value per element text, because feedparser drops
-attributes on unknown elements. All caller text goes in as XML text, which
+attributes on unknown elements. An entry that is not a log entry (no leaf
+index) has no statement, leaf index, hash or proof links: in RSS its content
+is its description. All caller text goes in as XML text, which
 lxml escapes; nothing is ever passed as HTML or XHTML, so hostile titles cannot
 become markup. The one exception to "text as is" is RSS ``<description>``,
 which RSS defines as HTML: there the summary is escaped once for HTML text
@@ -131,8 +133,10 @@ class RegistryEntryExtension(BaseEntryExtension):
     def extend_rss(self, entry: etree._Element) -> etree._Element:
         assert self.item is not None
         _registry_elements(entry, self.item)
-        # RSS has no text <content>; content:encoded and description are HTML.
-        xml_elem(f"{{{REG_NS}}}statement", entry).text = self.item.content
+        # RSS has no text <content>; content:encoded and description are HTML. The content of a
+        # log entry is its statement; any other entry's content is its description (_add_entry).
+        if self.item.index is not None:
+            xml_elem(f"{{{REG_NS}}}statement", entry).text = self.item.content
         for link in _entry_links(self.item)[1:]:  # [0], the page, is the RSS <link>
             xml_elem(f"{{{ATOM_NS}}}link", entry, **link)
         return entry
@@ -175,12 +179,14 @@ def _add_entry(fg: FeedGenerator, item: FeedItem, *, atom: bool) -> None:
     fe.id(item.entry_id)  # also the RSS guid, isPermaLink="false"
     fe.title(item.title)
     fe.published(item.recorded_at)
-    fe.updated(item.recorded_at)
+    fe.updated(item.updated)
     if atom:
         fe.summary(item.summary, type="text")
         fe.content(item.content, type="text")
         if item.org_name:
             fe.author({"name": item.org_name, **({"uri": item.org_url} if item.org_url else {})})
+    elif item.index is None:
+        fe.description(html.escape(item.content).replace("\n", "<br>\n"))
     elif item.summary:
         # HTML text needs &, < and > escaped, nothing more; lxml adds the XML escaping on top.
         fe.description(html.escape(item.summary, quote=False))
@@ -190,12 +196,13 @@ def _add_entry(fg: FeedGenerator, item: FeedItem, *, atom: bool) -> None:
 
 
 def _entry_links(item: FeedItem) -> list[dict[str, str]]:
-    return [
+    links = [
         {"href": item.page_url, "rel": "alternate", "type": "text/html"},
         {"href": item.json_url, "rel": "related", "type": "application/json", "title": "log entry"},
         {"href": item.proof_url, "rel": "related", "type": "application/json", "title": "inclusion proof"},
         {"href": item.receipt_url, "rel": "related", "type": "text/plain", "title": "receipt"},
     ]
+    return [link for link in links if link["href"] is not None]  # an entry that is no log entry: the page only
 
 
 def _categories(item: FeedItem, atom: bool) -> list[dict[str, str]]:
@@ -215,11 +222,12 @@ def _labelled(category: dict[str, str], label: str | None, atom: bool) -> dict[s
 
 
 def _registry_elements(entry: etree._Element, item: FeedItem) -> None:
+    log_entry = item.index is not None
     values: list[tuple[str, str | None]] = [
-        ("leafIndex", str(item.index)),
+        ("leafIndex", str(item.index) if log_entry else None),
         ("eventHash", item.event_hash),
         ("type", item.type),
-        ("attested", "true" if item.attested else "false"),
+        ("attested", ("true" if item.attested else "false") if log_entry else None),
         ("code", item.code),
         ("codeVersion", item.code_version),
         ("org", item.org),

@@ -14,7 +14,8 @@ not state counts only in the current stance.
 Obligations (a Code version's dated duties, such as the Seoul commitments'
 safety framework due before the February 2025 summit) are judged by
 :func:`obligations` for any date: met (by which record), missed, pending, or
-undetermined when the dates the sources give cannot decide it.
+undetermined when the dates the sources give cannot decide it; :func:`basis`
+names the newest log entry those verdicts rest on.
 
 Pure: documents in, values out. The book is kept in memory by whoever reads
 the log, and can be extended with newer documents as the log grows.
@@ -259,13 +260,28 @@ def obligations(book: StanceBook, code: str, as_of: str) -> list[Obligation]:
     return out
 
 
+def basis(book: StanceBook, obligation: Obligation) -> int | None:
+    """The newest log entry the verdicts of ``obligation`` rest on, or None when there are no verdicts.
+
+    A verdict rests on the organization's joining records of the version (which bind it and date
+    it) and on the report it cites. A record that changes a verdict is one of these: a report the
+    verdict now cites, or a joining that binds an organization or dates it. So the newest of them
+    is when the verdicts last changed (the due date aside, which turns pending into the rest).
+    """
+    bound = {v.org for v in obligation.verdicts}
+    cited = [v.report.index for v in obligation.verdicts if v.report is not None]
+    joins = [change.index for org in bound
+             for change in _joins(book.history.get((org, obligation.code), ()), obligation.version)]
+    return max([*cited, *joins], default=None)
+
+
 def _bound(book: StanceBook, code: str, version: str, due: str) -> list[str]:
     """Organizations that endorsed this version, unless their records show they joined only after ``due``."""
     orgs = []
     for (org, c), changes in book.history.items():
         if c != code:
             continue
-        joins = [ch for ch in changes if ch.stance.type == "endorsement.made" and ch.stance.version == version]
+        joins = _joins(changes, version)
         if joins and not all(ch.date and _after(ch.date, due) for ch in joins):
             orgs.append(org)
     return sorted(orgs)
@@ -279,7 +295,7 @@ def judge(book: StanceBook, org: str, code: str, due: str, as_of: str) -> Verdic
     on_time = [r for r in known if not _after(r.date or "", due) and not _straddles(r.date or "", due)]
     if on_time:
         return Verdict(org, "met", f"published {date_words(on_time[0].date)}", on_time[0])
-    joined = [ch for ch in book.history.get((org, code), ()) if ch.stance.type == "endorsement.made"]
+    joined = _joins(book.history.get((org, code), ()))
     if as_of < due:
         return Verdict(org, "pending", f"due {date_words(due)}")
     unclear = [r for r in known if _straddles(r.date or "", due)]
@@ -302,6 +318,16 @@ def _effective(doc: Mapping[str, Any]) -> str | None:
     """When a record took effect: a report when it was published, any other record its effective date."""
     stmt = doc["statement"]
     return stmt.get("published_on") if doc["type"] == "report.published" else stmt.get("effective_date")
+
+
+def _joins(changes: Iterable[Change], version: str | None = None) -> list[Change]:
+    """The changes an ``endorsement.made`` record made (of ``version``, if given).
+
+    A report changes an endorser's stance too (its reports) but keeps the type and index of the
+    record that set it, so only a change whose stance names its own log entry is a joining.
+    """
+    return [ch for ch in changes if ch.stance.type == "endorsement.made" and ch.stance.index == ch.index
+            and (version is None or ch.stance.version == version)]
 
 
 def _after(date: str, day: str) -> bool:

@@ -6,8 +6,9 @@ titles, item nouns and item names); :func:`date_words` says a day, a month or
 "date not stated in the sources"; :func:`scope_phrase` says which items a
 scope covers ("chapter 3 (Safety and Security)", "all commitments");
 :func:`claim` is the one sentence that says what a log entry's statement
-claims, and :func:`provenance` who vouches for it and on what sources. The
-command line, the pages and the feeds use the same words.
+claims, :func:`provenance` who vouches for it and on what sources, and
+:func:`tally` how an obligation's verdicts stand. The command line, the pages
+and the feeds use the same words.
 
 What it does not do: markup, escaping or isolating untrusted text (pages and
 feeds do that), and no I/O.
@@ -200,6 +201,14 @@ def claim_parts(stmt: Mapping[str, Any], names: Names, version: str | None = Non
 def claim(stmt: Mapping[str, Any], names: Names, version: str | None = None) -> str:
     """:func:`claim_parts` as one string."""
     return "".join(text for text, _ in claim_parts(stmt, names, version))
+
+
+def tally(counts: Mapping[str, int]) -> str:
+    """Verdicts on an obligation by status: ``4 met, 6 missed, 10 undetermined`` (pending only when some are)."""
+    parts = [f"{counts.get(status, 0)} {status}" for status in ("met", "missed", "undetermined")]
+    if counts.get("pending"):
+        parts.append(f"{counts['pending']} pending")
+    return ", ".join(parts)
 
 
 def sources(evidence: Any) -> str:

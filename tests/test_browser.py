@@ -7,7 +7,9 @@ overview with its table, chart, search and filters; (2) filters the organization
 checks the receipt of the demo endorsement (Milestone Systems) in ``/verify``
 with the log key the page prefills, every step passing, pasted and uploaded;
 (4) sees tampered receipts fail at the step that should catch them; (5)
-without WebCrypto or its Ed25519, is told so and offered no verdict. A
+without WebCrypto or its Ed25519, is told so and offered no verdict; (6) reads
+the Code pages and their per-item pages on a desktop and a phone, and judges
+the Seoul commitments' obligation as of another day. A
 registered organization with a hostile name and a very long statement shows
 that nothing escapes the page or widens it on a phone.
 Screenshots go to ``test-artifacts/screenshots/``. The site, the browser and
@@ -126,6 +128,46 @@ def test_every_page_loads_cleanly_on_desktop_and_phone(demo_site: Site, tab: Tab
     assert "Not Found" in tab.page.title()
     tab.shot("not-found")
     assert all("/no/such/page" in p or "404" in p for p in tab.problems)
+
+
+CODE_PAGES = {
+    "codes": "/codes",
+    "code-hiroshima": "/codes/hiroshima-coc",  # the hostile organization endorses actions 1, 2 and 11
+    "code-gpai": "/codes/eu-gpai-cop",
+    "code-seoul": "/codes/seoul-faisc",
+    "code-wh": "/codes/us-wh-voluntary-2023",
+    "code-item-hiroshima": "/codes/hiroshima-coc/actions/11",
+    "code-item-gpai": "/codes/eu-gpai-cop/actions/3",
+    "code-item-wh": "/codes/us-wh-voluntary-2023/actions/2",
+}
+
+
+def test_code_pages_fit_desktop_and_phone(demo_site: Site, tab: Tab, phone: Tab) -> None:
+    for name, path in CODE_PAGES.items():
+        for browser_tab, width, prefix in ((tab, 1280, ""), (phone, 390, "phone-")):
+            browser_tab.goto(demo_site, path)
+            # Nothing may be wider than the screen: long names, item headings and URLs wrap.
+            shown = browser_tab.page.evaluate("document.documentElement.scrollWidth")
+            assert shown <= width, f"{path} is {shown}px wide on a {width}px screen"
+            assert browser_tab.page.get_by_role("heading", level=1).is_visible()
+            browser_tab.shot(prefix + name)
+    tab.goto(demo_site, "/codes/eu-gpai-cop/actions/3")
+    assert tab.page.get_by_role("heading", level=1).inner_text() == "Chapter 3: Safety and Security"
+    assert tab.page.locator("section:has(#covering-heading) a[href='/organizations/xai']").count() == 1
+    assert tab.problems + phone.problems == []
+
+
+def test_obligations_as_of_another_day(demo_site: Site, tab: Tab) -> None:
+    tab.goto(demo_site, "/codes/seoul-faisc")
+    rows = tab.page.locator("#obligations li.verdict-row")
+    assert rows.count() == 20 and tab.page.locator("#obligations li.verdict-row-pending").count() == 0
+    tab.page.get_by_label("Judge as of").fill("2025-01-01")
+    tab.page.get_by_role("button", name="Show").click()
+    tab.page.wait_for_url("**/codes/seoul-faisc?as_of=2025-01-01#obligations")
+    assert tab.page.locator("#obligations li.verdict-row-pending").count() == 16
+    assert tab.page.locator("#obligations li.verdict-row-met").count() == 4
+    tab.page.locator("#obligations").screenshot(path=str(SHOTS / "obligations-2025-01-01.png"))
+    assert tab.problems == []
 
 
 def test_organizations_filter_by_country(demo_site: Site, tab: Tab) -> None:

@@ -21,8 +21,10 @@ run on the example receipt (and on a forged one), and every command and
 from __future__ import annotations
 
 import base64
+import csv
 import hashlib
 import importlib.util
+import io
 import itertools
 import json
 import os
@@ -32,7 +34,20 @@ from typing import Any
 
 import pytest
 
-from registry import canonical, envelope, errors, keys, leaf, records, snapshots, state, statements, tiles, tlog
+from registry import (
+    canonical,
+    envelope,
+    errors,
+    keys,
+    leaf,
+    records,
+    snapshots,
+    stancetable,
+    state,
+    statements,
+    tiles,
+    tlog,
+)
 from registry.checkpoint import SignedCheckpoint, format_checkpoint_text, open_checkpoint
 from registry.errors import CanonicalError, ReceiptError
 from registry.receipts import parse_receipt, verify_receipt
@@ -44,6 +59,10 @@ from registry.signednote import (
     open_note,
     parse_verifier_key,
 )
+from registry.stances import StanceBook
+from registry.views import event_document
+from tests.test_web_api import validator
+from web.openapi import standing_schemas
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "FORMATS.md"
@@ -85,12 +104,15 @@ EXPECTED = {
     "snapshot-note",
     "snapshot-document-hash",
     "record-file",
+    "stances",
+    "stances-csv",
 }
 # Made by the registry core with fixed keys and clocks: regenerated and compared byte for byte.
 # (The HTTP documents and the provisional state are checked for validity only, so that adding
 # a member to them does not make this file fail.)
 EXACT = EXPECTED - {"discovery", "proof-inclusion", "proof-consistency", "problem", "submission-response",
-                    "state", "state-hash", "snapshot-note", "snapshot-document-hash", "record-file"}
+                    "state", "state-hash", "snapshot-note", "snapshot-document-hash", "record-file",
+                    "stances", "stances-csv"}
 
 
 
@@ -647,3 +669,33 @@ def test_readme_names_only_settings_that_exist() -> None:
     named = set(re.findall(r"REGISTRY_[A-Z_]+[A-Z]", README.read_text(encoding="utf-8")))
     assert "REGISTRY_DATABASE_URL" in named
     assert {name for name in named if name not in source} == set()
+
+
+# --- stance downloads ---------------------------------------------------------------
+
+
+def test_stances_example_is_the_example_log_as_a_table() -> None:
+    document = json.loads(example("stances"))
+    assert (document["format"], document["origin"], document["size"]) == (stancetable.FORMAT, ORIGIN, 20)
+    # The checkpoint is the example checkpoint of section 7, as the download names it.
+    assert document["checkpoint"]["note"] == example("checkpoint")
+    assert base64.b64decode(document["checkpoint"]["root_hash"]) == checkpoint().checkpoint.root
+    assert document["checkpoint"]["size"] == checkpoint().checkpoint.size == 20
+    # The rows are what the registry makes of the 20 leaves of the example log.
+    folded = state.RegistryState()
+    docs = [event_document(folded.apply(data), i) for i, data in enumerate(example_log())]
+    book = StanceBook().extended(docs)
+    assert document["stances"] == stancetable.rows(book, folded.to_json(), 20)
+    # And they match the schema the API documents for them.
+    validator({"components": {"schemas": standing_schemas()}}, {"$ref": "#/components/schemas/Stances"})(document)
+
+
+def test_stances_csv_example_is_the_same_rows() -> None:
+    rows = json.loads(example("stances"))["stances"]
+    written = stancetable.csv_text(rows)
+    assert written.endswith("\r\n") and "\n" not in written.replace("\r\n", "")
+    assert written.replace("\r\n", "\n") == example("stances-csv")
+    parsed = list(csv.DictReader(io.StringIO(example("stances-csv"))))
+    assert [r["org"] for r in parsed] == [r["org"] for r in rows]
+    assert parsed[2]["effective_date"] == "2025-06" and parsed[2]["uncertain"] == "true"
+    assert list(parsed[0]) == list(stancetable.COLUMNS)

@@ -119,3 +119,43 @@ def test_newest_updated() -> None:
     assert newest_updated(iter(items)) == FEED_TIME + timedelta(minutes=3)
     assert newest_updated([]) == EMPTY_FEED_UPDATED == datetime(2023, 10, 30, tzinfo=UTC)
     assert make_page(()).updated == EMPTY_FEED_UPDATED  # an empty feed's bytes do not depend on the clock
+
+
+# --- entries that are not log entries (an obligation falling due) ------------------------------------
+
+NOT_A_LEAF = {"index": None, "event_hash": None, "json_url": None, "proof_url": None, "receipt_url": None}
+
+
+def notice(name: str, day: int, changed: int | None = None) -> FeedItem:
+    published = datetime(2025, 2, day, tzinfo=UTC)
+    return make_item(0, **NOT_A_LEAF, entry_id=f"tag:registry.example,2025:{name}", recorded_at=published,
+                     updated_at=None if changed is None else published + timedelta(days=changed))
+
+
+def test_an_entry_that_is_no_log_entry_has_none_of_a_leafs_parts() -> None:
+    item = notice("a", 10, changed=3)
+    assert item.index is None and item.updated == datetime(2025, 2, 13, tzinfo=UTC)
+    for part in ("event_hash", "json_url", "proof_url", "receipt_url"):
+        with pytest.raises(ValueError, match="not a log entry"):
+            make_item(0, **{**NOT_A_LEAF, part: "sha256:" + "0" * 64})
+    # and a log entry has all of them
+    with pytest.raises(ValueError, match="JSON, proof and receipt"):
+        make_item(0, proof_url=None)
+
+
+def test_updated_at_is_utc_and_never_before_publication() -> None:
+    with pytest.raises(ValueError, match="updated_at must not be before"):
+        notice("a", 10, changed=-1)
+    with pytest.raises(ValueError, match="updated_at"):
+        make_item(0, updated_at=datetime(2025, 3, 1, 9, 30))
+    assert make_item(0).updated == make_item(0).recorded_at  # a log entry never changes
+
+
+def test_a_page_of_other_entries_by_publication_then_id() -> None:
+    page = make_page((notice("b", 10), notice("c", 10), notice("a", 12, changed=30)), checkpoint=None,
+                     updated=newest_updated((notice("a", 12, changed=30),)))
+    assert page.updated == datetime(2025, 3, 14, tzinfo=UTC)
+    with pytest.raises(ValueError, match="oldest first"):
+        make_page((notice("a", 12), notice("b", 10)), checkpoint=None)
+    with pytest.raises(ValueError, match="not both"):
+        make_page((make_item(0), notice("a", 12)), checkpoint=None)

@@ -163,3 +163,21 @@ def test_an_empty_page_renders_without_entries() -> None:
     feed = atom(make_page(()))
     assert feed.findall(f"{A}entry") == [] and feed.findtext(f"{A}updated") == "2023-10-30T00:00:00+00:00"
     assert rss(make_page(())).findall("channel/item") == []
+
+
+def test_an_entry_that_is_no_log_entry_links_its_page_only() -> None:
+    item = make_item(0, index=None, event_hash=None, json_url=None, proof_url=None, receipt_url=None,
+                     content="Met (1):\n- Acme <b>Ltd</b>", updated_at=FEED_TIME + timedelta(days=2))
+    page = make_page((item,), checkpoint=None)
+    entry = atom(page).find(f"{A}entry")
+    assert [(link.get("rel"), link.get("href")) for link in entry.findall(f"{A}link")] == [
+        ("alternate", item.page_url)]
+    assert entry.findtext(f"{A}published") == "2025-03-01T09:30:00+00:00"
+    assert entry.findtext(f"{A}updated") == "2025-03-03T09:30:00+00:00"
+    assert entry.find(f"{R}leafIndex") is None and entry.find(f"{R}eventHash") is None
+    assert entry.find(f"{R}attested") is None and entry.findtext(f"{R}type") == item.type
+    assert entry.findtext(f"{A}content") == item.content
+    # RSS: no statement; the content is the description, as HTML that shows the text as it is.
+    rss_item = etree.fromstring(render_rss(page)).find("channel/item")
+    assert rss_item.find(f"{R}statement") is None and rss_item.find(f"{A}link") is None
+    assert rss_item.findtext("description") == "Met (1):<br>\n- Acme &lt;b&gt;Ltd&lt;/b&gt;"

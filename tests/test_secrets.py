@@ -162,7 +162,7 @@ def initialized(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
 
 
 SAMPLES = {"index": "0", "size": "1", "k": "0", "fmt": "atom", "slug": "hiroshima-coc", "version": "2023-10-30",
-           "type_": "endorsement.made", "rest": "0/000.p/1"}
+           "type_": "endorsement.made", "rest": "0/000.p/1", "number": "1"}
 
 
 def urls(app: Flask) -> list[str]:

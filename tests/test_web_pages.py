@@ -44,7 +44,8 @@ from tests.conftest import (
     sign_checkpoint,
     signing_world,
 )
-from web.pages import diff_versions, pretty_json, safe_url
+from web.codes import diff_versions
+from web.pages import pretty_json, safe_url
 from web.titles import describe
 
 CODE = "hiroshima-coc"
@@ -153,6 +154,7 @@ PAGES: dict[str, str] = {
     f"/codes/{CODE}": f"/feeds/codes/{CODE}",
     f"/codes/{CODE}/{V1}": f"/feeds/codes/{CODE}",
     f"/codes/{CODE}/{V2}": f"/feeds/codes/{CODE}",
+    f"/codes/{CODE}/actions/12": f"/feeds/codes/{CODE}",
     "/log": "/feeds/events",
     "/log?before=20": "/feeds/events",
     "/log/0": "/feeds/types/registry.genesis",
@@ -215,6 +217,7 @@ HOSTILE_PAGES = {
     "/organizations/delta": [HOSTILE_TITLE],
     f"/codes/{CODE}": [SCRIPT_NAME],
     f"/codes/{CODE}/{V2}": [SCRIPT_NAME],
+    f"/codes/{CODE}/actions/12": [SCRIPT_NAME],
     "/log": [SCRIPT_NAME, QUOTED_NAME, BIDI_NAME, LONG_NAME],
 }
 
@@ -378,7 +381,8 @@ def test_code_version_diff(client: FlaskClient) -> None:
     # the Code page is its latest version, with every organization's stance
     doc = page(client, f"/codes/{CODE}")
     assert V2 in doc.xpath("//p[contains(@class, 'lead')]")[0].text_content()
-    assert len(doc.xpath("//section[h2[@id='endorsers-heading']]//tbody/tr")) == 4
+    # acme (partial), beta (withdrawn), gamma (declined), delta (reported only), script (endorsed)
+    assert len(doc.xpath("//section[h2[@id='stances-heading']]//li[contains(@class, 'stance-row')]")) == 5
     page(client, f"/codes/{CODE}/2099-01-01", status=404)
     page(client, "/codes/nope", status=404)
 

@@ -79,10 +79,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.after_request(_security_headers)
 
     # Here, not at the top: the blueprints import get_registry and friends from this module.
-    from web import (  # noqa: F401 - organizations and overview add their routes to pages.bp before registration
+    from web import (  # noqa: F401 - these add their routes to others' blueprints before registration
         api,
+        codes,
+        downloads,
         feeds,
         log,
+        obligations,
         ops,
         organizations,
         overview,

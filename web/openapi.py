@@ -1,7 +1,7 @@
 """The OpenAPI 3.1 document of the registry's HTTP interface.
 
 What it does: :func:`document` returns the description of every route of the
-JSON API (``web.api``), the transparency log (``web.log``: checkpoint, tiles,
+JSON API (``web.api``, ``web.obligations``), the transparency log (``web.log``: checkpoint, tiles,
 entries, proofs, receipts, discovery) and the feeds (``web.feeds``), with
 JSON Schema (2020-12) for every JSON response and problem+json for every
 error. Parameters carry examples. The tests call every documented GET and
@@ -24,6 +24,7 @@ Schema = dict[str, Any]
 JSON = "application/json"
 PROBLEM = "application/problem+json"
 TEXT = "text/plain; charset=utf-8"
+CSV = "text/csv; charset=utf-8"
 
 
 def ref(name: str) -> Schema:
@@ -353,6 +354,59 @@ TAGS = (
 )
 
 
+# --- stances and obligations --------------------------------------------------------------------
+
+AS_OF = param("as_of", "query", DATE, "2025-03-01", "Judge as of this day (default: today, UTC).")
+
+
+def standing_schemas() -> dict[str, Schema]:
+    """Obligations with their verdicts (``web.obligations``), and the stance downloads (``web.downloads``)."""
+    report = obj({"index": INT, "published_on": nullable(STRING), "url": nullable(URL),
+                  "secondary_sources_only": BOOL}, closed=True)
+    verdict = obj({"org": SLUG, "name": STRING, "status": {"enum": ["met", "missed", "pending", "undetermined"]},
+                   "reason": STRING, "report": nullable(report)}, closed=True)
+    obligation = obj({"version": STRING, "id": SLUG, "what": STRING, "due": DATE, "met_by": STRING,
+                      "note": nullable(STRING), "evidence": array(OPEN),
+                      "counts": obj({s: INT for s in ("met", "missed", "pending", "undetermined")}, closed=True),
+                      "verdicts": array(verdict)}, closed=True)
+    day_or_month = {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}(-[0-9]{2})?$"}
+    stance = obj({
+        "org": SLUG, "org_name": STRING, "country": nullable({"type": "string", "pattern": "^[A-Z]{2}$"}),
+        "country_name": nullable(STRING), "kind": {"enum": list(KINDS)}, "code": SLUG, "code_title": STRING,
+        "status": {"enum": ["endorsed", "partial", "declined", "withdrawn", "reported", "none"]},
+        "scope": {"anyOf": [{"const": "all"}, array({"type": "integer", "minimum": 1}), {"type": "null"}]},
+        "scope_words": nullable(STRING), "removed": array({"type": "integer", "minimum": 1}),
+        "version": nullable(STRING), "effective_date": nullable(day_or_month),
+        "date_precision": {"enum": ["day", "month", "unknown"]}, "index": nullable(INT),
+        "checkpoint_size": nullable(INT), "attested": BOOL, "secondary_sources_only": BOOL, "uncertain": BOOL,
+    }, closed=True)
+    checkpoint = obj({"size": INT, "root_hash": B64, "published_at": TIME, "note": STRING}, closed=True)
+    return {
+        "Obligations": obj({"code": SLUG, "as_of": DATE, "size": INT, "obligations": array(obligation)},
+                           closed=True),
+        "Stances": obj({"format": {"const": "hcoc-registry/stances/v1"}, "origin": nullable(STRING), "size": INT,
+                        "checkpoint": nullable(checkpoint), "stances": array(stance)}, closed=True),
+    }
+
+
+def standing_paths() -> dict[str, Schema]:
+    return {
+        "/api/v1/codes/{slug}/obligations": get(
+            "A Code's obligations, and every bound organization's verdict (met, missed, pending, undetermined) "
+            "as of a day", "registry", ok(ref("Obligations")), [SLUG_PARAM, AS_OF], errors=(400, 404)),
+        "/api/v1/stances": get(
+            "Every organization's current stance on every Code (one row per pair), with the checkpoint",
+            "registry", ok(ref("Stances"))),
+        "/api/v1/stances.csv": get(
+            "The same rows as CSV, as an attachment (docs/FORMATS.md section 20)", "registry",
+            {"description": "CSV with a header row", "content": content(CSV, STRING),
+             "headers": {"Content-Disposition": {"schema": STRING, "required": True}}}),
+        **{f"/feeds/obligations.{ext}": feed(
+            "One entry per obligation whose due date has come, with every bound organization's verdict", [],
+            media_type) for ext, media_type in (("atom", "application/atom+xml"), ("rss", "application/rss+xml"))},
+    }
+
+
 def document(base_url: str) -> dict[str, Any]:
     """The OpenAPI 3.1 document, with ``base_url`` as its server."""
     return {
@@ -366,6 +420,6 @@ def document(base_url: str) -> dict[str, Any]:
         },
         "servers": [{"url": base_url}],
         "tags": [{"name": name, "description": description} for name, description in TAGS],
-        "paths": {**api_paths(), **log_paths(), **feed_paths()},
-        "components": {"schemas": schemas()},
+        "paths": {**api_paths(), **standing_paths(), **log_paths(), **feed_paths()},
+        "components": {"schemas": {**schemas(), **standing_schemas()}},
     }

@@ -2,9 +2,10 @@
 
 What it does: every view brings the read models up to date (:func:`web.refresh`),
 reads the current registry state or a page of events once, shapes it with the
-small pure helpers below (organization filters, the version diff, feed links)
-and renders a Jinja template from ``web/templates``. The overview (``/``) is a
-route of this blueprint too, with its shaping in :mod:`web.overview`. Every page links its Atom and RSS feeds with
+small pure helpers below (organization filters, feed links) and renders a Jinja
+template from ``web/templates``. The overview (``/``), the organization pages and
+the Code pages are routes of this blueprint too, shaped in :mod:`web.overview`,
+:mod:`web.organizations` and :mod:`web.codes`. Every page links its Atom and RSS feeds with
 ``<link rel="alternate">``. HTML errors (the 404 page, a bad query) are
 rendered here too; on the machine-readable paths errors stay problem+json.
 
@@ -23,7 +24,7 @@ import json
 import unicodedata
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -50,7 +51,6 @@ TIMELINE_PAGE = 50
 LATEST_EVENTS = 10
 STATUSES = ("active", "withdrawn", "declined", "none")
 STATUS_LABELS = {"active": "Endorses", "withdrawn": "Withdrawn", "declined": "Declined", "none": "No endorsement"}
-VERSION_FIELDS = ("title", "issuer", "published_on", "source_url", "text_sha256")
 
 
 # --- template filters --------------------------------------------------------------
@@ -293,35 +293,7 @@ def filter_organizations(site: Site, f: OrgFilter) -> list[dict[str, Any]]:
     return out
 
 
-# --- Codes: the diff between a version and the one it supersedes -------------------------
-
-
-@dataclass(frozen=True)
-class VersionDiff:
-    old: str
-    new: str
-    added: list[dict[str, Any]] = field(default_factory=list)
-    removed: list[dict[str, Any]] = field(default_factory=list)
-    changed: list[tuple[int, str, str]] = field(default_factory=list)
-    fields: list[tuple[str, Any, Any]] = field(default_factory=list)
-
-    @property
-    def empty(self) -> bool:
-        return not (self.added or self.removed or self.changed or self.fields)
-
-
-def diff_versions(old: Mapping[str, Any], new: Mapping[str, Any]) -> VersionDiff:
-    """Actions added, removed and re-headed (by number), and changed metadata, from ``old`` to ``new``."""
-    before = {a["number"]: a for a in old["actions"]}
-    after = {a["number"]: a for a in new["actions"]}
-    return VersionDiff(
-        old=old["version"], new=new["version"],
-        added=[after[n] for n in sorted(after.keys() - before.keys())],
-        removed=[before[n] for n in sorted(before.keys() - after.keys())],
-        changed=[(n, before[n]["heading"], after[n]["heading"]) for n in sorted(before.keys() & after.keys())
-                 if before[n]["heading"] != after[n]["heading"]],
-        fields=[(name, old.get(name), new.get(name)) for name in VERSION_FIELDS if old.get(name) != new.get(name)],
-    )
+# --- organizations: which actions a scope covers -------------------------------------------
 
 
 def scope_table(version: Mapping[str, Any], scope: Any) -> list[tuple[int, str, bool]]:
@@ -376,46 +348,6 @@ def organizations() -> str:
                            feeds=[ALL_EVENTS, type_feed("endorsement.made"), type_feed("endorsement.withdrawn")])
 
 
-@bp.get("/codes")
-def codes() -> str:
-    site = current_site()
-    rows = [(slug, site.latest(slug), len(c["versions"]),
-             sum(1 for e in site.endorsements if e["code"] == slug and e["status"] == "active"))
-            for slug, c in site.codes.items()]
-    return render_template("codes.html", site=site, rows=rows,
-                           feeds=[ALL_EVENTS, type_feed("code.revision_published")])
-
-
-@bp.get("/codes/<slug>")
-def code(slug: str) -> str:
-    site = current_site()
-    found = site.codes.get(slug)
-    if found is None or not found["versions"]:
-        abort(404, f"no Code {slug[:64]!r} is registered")
-    return _render_version(site, slug, found["versions"][-1], is_latest_page=True)
-
-
-@bp.get("/codes/<slug>/<version>")
-def code_version(slug: str, version: str) -> str:
-    site = current_site()
-    found = site.version(slug, version)
-    if found is None:
-        abort(404, f"the Code {slug[:64]!r} has no version {version[:64]!r}")
-    return _render_version(site, slug, found, is_latest_page=False)
-
-
-def _render_version(site: Site, slug: str, version: dict[str, Any], *, is_latest_page: bool) -> str:
-    versions = site.codes[slug]["versions"]
-    previous = site.version(slug, version.get("supersedes"))
-    diff = diff_versions(previous, version) if previous else None
-    endorsements = [e for e in site.endorsements if e["code"] == slug]
-    if not is_latest_page:
-        endorsements = [e for e in endorsements if e["version"] == version["version"]]
-    timeline, _ = events_page(site, before=None, limit=TIMELINE_PAGE, code=slug)
-    return render_template("code.html", site=site, slug=slug, version=version, versions=versions,
-                           latest=versions[-1], diff=diff, endorsements=endorsements, timeline=timeline,
-                           is_latest_page=is_latest_page,
-                           feeds=[code_feed(slug, site.names.code(slug).short), ALL_EVENTS])
 
 
 @bp.get("/log")
