@@ -31,7 +31,7 @@ from registry.stances import Obligation
 from registry.wording import date_words, tally
 
 # Part of the feed's ETag: bump it whenever the words below change.
-WORDS_VERSION = "1"
+WORDS_VERSION = "2"  # 2: an obligation falls due when its due day is over
 TYPE = "obligation"
 VERDICTS = (("met", "Met"), ("missed", "Missed"), ("undetermined", "Undetermined"), ("pending", "Pending"))
 def obligation_id(origin: str, code: str, version: str, obligation: str) -> str:
@@ -50,12 +50,13 @@ class Due:
 
 
 def fell_due(obligation: Obligation, today: str) -> bool:
-    """Whether the due date has come (the core judges it from that day on: no verdict is pending)."""
-    return obligation.due <= today
+    """Whether the due day is over (a report dated on it still meets it; from the next day nothing is pending)."""
+    return obligation.due < today
 
 
 def due_moment(day: str) -> datetime:
-    return datetime.fromisoformat(day).replace(tzinfo=UTC)
+    """The end of the due day (UTC), when the obligation fell due."""
+    return datetime.fromisoformat(day).replace(hour=23, minute=59, second=59, tzinfo=UTC)
 
 
 def counts(obligation: Obligation) -> dict[str, int]:

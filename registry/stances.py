@@ -296,7 +296,7 @@ def judge(book: StanceBook, org: str, code: str, due: str, as_of: str) -> Verdic
     if on_time:
         return Verdict(org, "met", f"published {date_words(on_time[0].date)}", on_time[0])
     joined = _joins(book.history.get((org, code), ()))
-    if as_of < due:
+    if as_of <= due:  # a report published on the due day still meets it: pending until the day is over
         return Verdict(org, "pending", f"due {date_words(due)}")
     unclear = [r for r in known if _straddles(r.date or "", due)]
     if unclear:

@@ -43,9 +43,9 @@ def test_the_content_lists_the_organizations_by_verdict_with_reasons() -> None:
     assert f"- {isolate('Monthly SA')}: published February 2025: the sources give only the month" in content
 
 
-def test_published_on_the_due_date_updated_when_a_later_record_changed_it() -> None:
+def test_published_when_its_due_day_ends_updated_when_a_later_record_changed_it() -> None:
     plain = item(due(), BASE, ORIGIN)
-    assert plain.recorded_at == datetime(2025, 2, 10, tzinfo=UTC) and plain.updated_at is None
+    assert plain.recorded_at == datetime(2025, 2, 10, 23, 59, 59, tzinfo=UTC) and plain.updated_at is None
     later = item(due(changed_at=datetime(2025, 4, 1, 12, tzinfo=UTC)), BASE, ORIGIN)
     assert later.recorded_at == plain.recorded_at and later.updated == datetime(2025, 4, 1, 12, tzinfo=UTC)
     earlier = item(due(changed_at=datetime(2024, 6, 2, tzinfo=UTC)), BASE, ORIGIN)
@@ -65,10 +65,11 @@ def test_ids_come_from_the_origin_never_the_base_url() -> None:
     assert origin_authority("localhost:8080/hcoc") == origin_authority("\u212aelvin.example") == "hcoc-registry.org"
 
 
-def test_it_falls_due_on_its_due_date() -> None:
-    (only,) = obligations(book_of(STORY), CODE, "2025-02-10")
-    assert fell_due(only, "2025-02-10") and not fell_due(only, "2025-02-09")
-    assert only.count("pending") == 0  # the core judges it from that day on
+def test_it_falls_due_when_its_due_day_is_over() -> None:
+    (on_the_day,) = obligations(book_of(STORY), CODE, "2025-02-10")
+    assert not fell_due(on_the_day, "2025-02-10") and on_the_day.count("pending") > 0
+    (after,) = obligations(book_of(STORY), CODE, "2025-02-11")
+    assert fell_due(after, "2025-02-11") and after.count("pending") == 0  # the core judges it from then on
 
 
 @pytest.mark.parametrize("render", [render_atom, render_rss])

@@ -65,6 +65,13 @@ def test_verdicts_as_of_two_dates() -> None:
                                             "monthly": "pending"}
 
 
+def test_a_report_on_the_due_day_still_meets_it() -> None:
+    book = book_of(STORY)
+    assert verdicts(book, DUE)["silent"] == "pending"  # the day is not over yet
+    on_time = book.extended([report(8, "silent", DUE)])
+    assert verdicts(on_time, DUE)["silent"] == "met" and verdicts(on_time, "2025-03-01")["silent"] == "met"
+
+
 def test_basis_is_the_newest_record_the_verdicts_rest_on() -> None:
     book = book_of(STORY)
     (ob,) = obligations(book, CODE, "2025-03-01")
