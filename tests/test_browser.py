@@ -4,7 +4,7 @@ The story: ``registry init --demo`` fills a fresh data directory and ``registry
 checkpoint`` signs it; gunicorn serves ``web:create_app()`` on a free local
 port. Chromium then (1) opens every page and sees no console error, the
 overview with its SVG chart; (2) filters the organizations by country; (3)
-checks the receipt of the demo endorsement (Milestone Systems) in ``/verify``
+checks the receipt of a demo endorsement (xAI's of the EU GPAI Code) in ``/verify``
 with the log key the page prefills, every step passing, pasted and uploaded;
 (4) sees tampered receipts fail at the step that should catch them; (5)
 without WebCrypto or its Ed25519, is told so and offered no verdict. A
@@ -123,7 +123,7 @@ def test_verify_passes_a_good_receipt(demo_site: Site, tab: Tab, demo_receipt: s
     assert states == dict.fromkeys(STEPS, "pass")
     assert tab.page.locator("#verdict").get_attribute("data-state") == "valid"
     assert all(t.startswith("✓") for t in tab.page.locator("#steps li .step-mark").all_inner_texts())
-    assert "milestone-systems" in tab.page.locator("#entry-json").inner_text()
+    assert '"org": "xai"' in tab.page.locator("#entry-json").inner_text()
     tab.shot("verify-valid")
     # the same receipt as a chosen file (its exact bytes)
     states = _verify(tab, demo_site, None, demo_site.maintainer_public, upload=demo_receipt.encode("utf-8"))
