@@ -41,7 +41,6 @@ from registry.countries import NAMES as COUNTRY_NAMES
 from registry.errors import ConfigurationError, NotFoundError
 from registry.signednote import format_verifier_key
 from registry.statements import KINDS, STATEMENT_TYPES
-from registry.views import StateView
 from web import get_log, get_registry, get_settings, get_views, parse_index, problems, refresh
 from web.titles import Title, describe, record_kind, scope_text, signature_kind
 
@@ -585,7 +584,7 @@ def verify() -> str:
     refresh()
     index, receipt = _page_receipt(request.args.get("index"))
     return render_template("verify.html", vkey=log_verifier_key(), origin=get_settings().origin, feeds=[ALL_EVENTS],
-                           index=index, receipt=receipt, words=verifier_words(get_views().current()))
+                           index=index, receipt=receipt, words=verifier_words())
 
 
 def _page_receipt(value: str | None) -> tuple[int | None, str | None]:
@@ -606,11 +605,12 @@ def _page_receipt(value: str | None) -> tuple[int | None, str | None]:
     return index, receipt.decode("utf-8")
 
 
-def verifier_words(view: StateView) -> dict[str, Any]:
+def verifier_words() -> dict[str, Any]:
     """What /verify's scripts word a verified record with, as ``registry verify receipt`` does.
 
     The names and key roles of this registry (for receipts of its origin only), and every country name.
     """
+    view = get_views().current()
     return {"origin": get_settings().origin, "names": wording.Names.of(view.doc).to_json(),
             "roles": {key_id: key["role"] for key_id, key in view.keys.items()}, "countries": COUNTRY_NAMES}
 
