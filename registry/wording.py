@@ -6,14 +6,16 @@ titles, item nouns and item names); :func:`date_words` says a day, a month or
 "date not stated in the sources"; :func:`scope_phrase` says which items a
 scope covers ("chapter 3 (Safety and Security)", "all commitments");
 :func:`claim` is the one sentence that says what a log entry's statement
-claims, and :func:`provenance` who vouches for it and on what sources;
-:func:`receipt_claim` joins them with the record's place in the log for a
-verified receipt. The command line, the pages and the feeds use the same
-words, and ``web/static/wording.js`` says them again in the browser from
-:meth:`Names.to_json` (tests hold the two to the same output).
+claims, and :func:`provenance` who vouches for it and on what sources. The
+command line, the pages and the feeds use the same words.
 
 What it does not do: markup, escaping or isolating untrusted text (pages and
 feeds do that), and no I/O.
+
+For a verified receipt, :func:`receipt_claim` joins the claim and its
+provenance with the record's place in the log; ``web/static/wording.js`` says
+the same words in the browser from :meth:`Names.to_json` (tests hold the two
+to the same output).
 """
 
 from __future__ import annotations

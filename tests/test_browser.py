@@ -7,11 +7,7 @@ overview with its SVG chart; (2) filters the organizations by country; (3)
 checks the receipt of a demo endorsement (xAI's of the EU GPAI Code) in ``/verify``
 with the log key the page prefills, every step passing, pasted and uploaded;
 (4) sees tampered receipts fail at the step that should catch them; (5)
-without WebCrypto or its Ed25519, is told so and offered no verdict; (6) follows
-an entry's "check it in your browser" link to ``/verify?index=N``, where the
-receipt is checked on load and "What this record claims" says exactly what
-``registry verify receipt`` says, its words computed by web/static/wording.js,
-which gives the Python wording's output for every demo statement. A
+without WebCrypto or its Ed25519, is told so and offered no verdict. A
 registered organization with a hostile name and a very long statement shows
 that nothing escapes the page or widens it on a phone.
 Screenshots go to ``test-artifacts/screenshots/``. The site, the browser and
@@ -21,6 +17,12 @@ the browser helpers of tests/harness.py.
 Without ``/usr/bin/chromium`` these tests skip, unless
 ``REGISTRY_TEST_REQUIRE_BROWSER=1`` (then they fail). Nothing here installs a
 browser: Playwright drives the system Chromium.
+
+Chromium also follows an entry's "check it in your browser" link to
+``/verify?index=N``, where the receipt is checked on load and "What this
+record claims" says exactly what ``registry verify receipt`` says; its words,
+computed by web/static/wording.js, equal the Python wording's for every demo
+statement and for hostile names.
 """
 
 from __future__ import annotations
