@@ -12,6 +12,11 @@ and the feeds use the same words.
 
 What it does not do: markup, escaping or isolating untrusted text (pages and
 feeds do that), and no I/O.
+
+For a verified receipt, :func:`receipt_claim` joins the claim and its
+provenance with the record's place in the log; ``web/static/wording.js`` says
+the same words in the browser from :meth:`Names.to_json` (tests hold the two
+to the same output).
 """
 
 from __future__ import annotations
@@ -61,8 +66,27 @@ class CodeNames:
     versions: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # version id -> the version
 
     def item_names(self, version: str | None) -> dict[int, str]:
-        found = self.versions.get(version or "") or (list(self.versions.values())[-1] if self.versions else {})
-        return {a["number"]: a["name"] for a in found.get("actions", ()) if a.get("name")}
+        """Item names in ``version``; with no version, the names every version gives alike.
+
+        A version these names do not hold (a state behind the record) names nothing: its items
+        may have been renumbered or renamed, and a wrong name would be worse than a number.
+        """
+        if version is not None:
+            return _named_items(self.versions[version]) if version in self.versions else {}
+        named = [_named_items(v) for v in self.versions.values()]
+        if not named:
+            return {}
+        return {n: name for n, name in named[0].items() if all(other.get(n) == name for other in named[1:])}
+
+    def to_json(self) -> dict[str, Any]:
+        """What a browser needs to word a record as :func:`claim` does (web/static/wording.js)."""
+        return {"title": self.title, "short": self.short, "noun": self.noun,
+                "versions": {v: {str(n): name for n, name in _named_items(found).items()}
+                             for v, found in self.versions.items()}}
+
+
+def _named_items(version: Mapping[str, Any]) -> dict[int, str]:
+    return {a["number"]: a["name"] for a in version.get("actions", ()) if a.get("name")}
 
 
 @dataclass(frozen=True)
@@ -92,9 +116,16 @@ class Names:
     def code(self, slug: str | None) -> CodeNames:
         found = self.codes.get(slug or "")
         if found is None:
-            name = slug or "a Code"
-            return CodeNames(name, name, name, "action")
+            # Known by its slug alone: "the Code eu-gpai-cop", and "item" for what it numbers, since
+            # only its revision says whether those are actions, chapters or commitments.
+            name = f"Code {slug}" if slug else "Code"
+            return CodeNames(slug or "", name, name, "item")
         return found
+
+    def to_json(self) -> dict[str, Any]:
+        """These names as JSON, for web/static/wording.js (items keyed by their number as a string)."""
+        return {"organizations": dict(self.organizations),
+                "codes": {slug: code.to_json() for slug, code in self.codes.items()}}
 
     def country(self, code: str | None) -> str:
         return country_name(code)
@@ -233,8 +264,16 @@ def uncertain(stmt: Mapping[str, Any]) -> bool:
     return bool(stmt.get("date_note") or stmt.get("scope_note"))
 
 
-def provenance(stmt: Mapping[str, Any], signer_role: str) -> str:
-    """Who vouches for a record: the organization itself, or a maintainer from which kind of sources."""
+def provenance(stmt: Mapping[str, Any], signer_role: str | None, *, key_id: str = "",
+               key_checked: bool = False) -> str:
+    """Who vouches for a record: the organization itself, or a maintainer from which kind of sources.
+
+    ``signer_role`` is None where the signer's key is not in the state at hand (a verifier with a
+    receipt and public keys only): the record then names its key ``key_id``, and whether the
+    signature was checked against a key the verifier was given (``key_checked``).
+    """
+    if signer_role is None:
+        return _unknown_signer(stmt, key_id, key_checked)
     if signer_role == "organization":
         return "signed by the organization itself"
     if signer_role == "root":
@@ -306,3 +345,27 @@ TYPE_FEEDS = {
     "report.published": "Reports under every Code",
 }
 EVERY_RECORD = "every record"
+
+
+def _unknown_signer(stmt: Mapping[str, Any], key_id: str, key_checked: bool) -> str:
+    # Only the registry's state ties a key to a role; without it, say which key and what was checked.
+    role = "its role is not known without the registry's state"
+    said = (f"signed by key {key_id[:16]}…, the signer key given ({role})" if key_checked
+            else f"signed by key {key_id[:16]}… (not checked; {role})")
+    evidence = stmt.get("evidence")
+    if not evidence:
+        return said
+    kinds = sources(evidence)
+    return said + ", citing " + ("sources not marked primary or secondary" if kinds == "unmarked"
+                                 else f"{kinds} sources")
+
+
+def receipt_claim(stmt: Mapping[str, Any], names: Names, signer_role: str | None, *, index: int, size: int,
+                  key_id: str = "", key_checked: bool = False) -> str:
+    """One line for a verified receipt: what its record claims, who vouches for it, where it is in the log.
+
+    ``size`` is the tree size of the checkpoint the receipt proves the entry under. The version is
+    the statement's own (an amendment names none: its scope is named only where every version agrees).
+    """
+    said = provenance(stmt, signer_role, key_id=key_id, key_checked=key_checked)
+    return f"{claim(stmt, names)}; {said}; in the log at #{index}, covered by checkpoint {size}"

@@ -11,7 +11,7 @@ Modules that record one story and serve it to many tests build it on
 :func:`sign_checkpoint` and serve it with :meth:`Backend.serve`, then define a
 ``served`` fixture (anything with an ``app``) that the ``client`` fixture here
 reads. The browser fixtures (``demo_site``, ``browser``, ``tab``, ``phone``,
-``demo_receipt``) serve the demo registry once per session to Chromium.
+``demo_index``, ``demo_receipt``) serve the demo registry once per session to Chromium.
 
 Tests of the rules need no store at all: :class:`Fold` (the ``fold`` fixture)
 is a :class:`World` whose statements are applied to a ``RegistryState`` in
@@ -365,20 +365,22 @@ def phone(browser: Any) -> Iterator[harness.Tab]:
         yield found
 
 
-def _milestone_index(site: harness.Site) -> int:
-    size = int(site.get("/checkpoint").decode().split("\n")[1])
+@pytest.fixture(scope="session")
+def demo_index(demo_site: harness.Site) -> int:
+    """The log index of xAI's endorsement of chapter 3 of the EU GPAI Code (attested, secondary sources)."""
+    size = int(demo_site.get("/checkpoint").decode().split("\n")[1])
     for index in range(size):
-        leaf = json.loads(site.get(f"/api/v1/log/entries/{index}"))
+        leaf = json.loads(demo_site.get(f"/api/v1/log/entries/{index}"))
         statement = json.loads(base64.b64decode(leaf["envelope"]["payload"]))
-        if statement["type"] == "endorsement.made" and statement["org"] == "milestone-systems":
+        if statement["type"] == "endorsement.made" and (statement["org"], statement["code"]) == ("xai", "eu-gpai-cop"):
             return index
-    raise AssertionError("the demo data has no endorsement by milestone-systems")
+    raise AssertionError("the demo data has no endorsement of eu-gpai-cop by xai")
 
 
 @pytest.fixture(scope="session")
-def demo_receipt(demo_site: harness.Site) -> str:
-    """The receipt of the demo endorsement by Milestone Systems, as the site serves it."""
-    return demo_site.get(f"/api/v1/receipts/{_milestone_index(demo_site)}").decode("utf-8")
+def demo_receipt(demo_site: harness.Site, demo_index: int) -> str:
+    """The receipt of xAI's demo endorsement of the EU GPAI Code, as the site serves it."""
+    return demo_site.get(f"/api/v1/receipts/{demo_index}").decode("utf-8")
 
 
 # --- feed values ---------------------------------------------------------------------------

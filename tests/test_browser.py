@@ -4,7 +4,7 @@ The story: ``registry init --demo`` fills a fresh data directory and ``registry
 checkpoint`` signs it; gunicorn serves ``web:create_app()`` on a free local
 port. Chromium then (1) opens every page and sees no console error, the
 overview with its table, chart, search and filters; (2) filters the organizations by country; (3)
-checks the receipt of the demo endorsement (Milestone Systems) in ``/verify``
+checks the receipt of a demo endorsement (xAI's of the EU GPAI Code) in ``/verify``
 with the log key the page prefills, every step passing, pasted and uploaded;
 (4) sees tampered receipts fail at the step that should catch them; (5)
 without WebCrypto or its Ed25519, is told so and offered no verdict; (6) reads
@@ -19,17 +19,27 @@ the browser helpers of tests/harness.py.
 Without ``/usr/bin/chromium`` these tests skip, unless
 ``REGISTRY_TEST_REQUIRE_BROWSER=1`` (then they fail). Nothing here installs a
 browser: Playwright drives the system Chromium.
+
+Chromium also follows an entry's "check it in your browser" link to
+``/verify?index=N``, where the receipt is checked on load and "What this
+record claims" says exactly what ``registry verify receipt`` says; its words,
+computed by web/static/wording.js, equal the Python wording's for every demo
+statement and for hostile names.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from registry import keys
+from registry.terminal import safe
+from registry.wording import Names, receipt_claim
+from tests.conftest import BIDI_NAME, SCRIPT_NAME
 from tests.harness import SHOTS, Site, Tab, open_tab
 from tests.harness import VERIFY_STEPS as STEPS
 
@@ -213,7 +223,7 @@ def test_verify_passes_a_good_receipt(demo_site: Site, tab: Tab, demo_receipt: s
     assert states == dict.fromkeys(STEPS, "pass")
     assert tab.page.locator("#verdict").get_attribute("data-state") == "valid"
     assert all(t.startswith("✓") for t in tab.page.locator("#steps li .step-mark").all_inner_texts())
-    assert "milestone-systems" in tab.page.locator("#entry-json").inner_text()
+    assert '"org": "xai"' in tab.page.locator("#entry-json").inner_text()
     tab.shot("verify-valid")
     # the same receipt as a chosen file (its exact bytes)
     states = _verify(tab, demo_site, None, demo_site.maintainer_public, upload=demo_receipt.encode("utf-8"))
@@ -290,4 +300,138 @@ def test_verify_says_so_when_the_browser_cannot_check(demo_site: Site, tab: Tab,
     assert ("Ed25519" if missing == "ed25519" else "WebCrypto") in support.inner_text()
     assert tab.page.locator("#verify-button").is_disabled()
     tab.shot(f"verify-unsupported-{missing}")
+    assert tab.problems == []
+
+
+# --- what a verified record claims ---------------------------------------------------------
+
+XAI = ("xAI endorsed chapter 3 (Safety and Security) of the EU GPAI Code of Practice, effective 1 August 2025; "
+       "recorded by a maintainer from secondary sources; in the log at #")
+
+
+def _leaf(site: Site, index: int) -> tuple[dict[str, Any], str]:
+    """Entry ``index``'s statement and signing key id."""
+    leaf = json.loads(site.get(f"/api/v1/log/entries/{index}"))
+    return json.loads(base64.b64decode(leaf["envelope"]["payload"])), leaf["envelope"]["signatures"][0]["keyid"]
+
+
+def _python_line(site: Site, index: int, size: int) -> str:
+    """What ``registry --data-dir DIR verify receipt`` prints after "claim: " for entry ``index``."""
+    state = json.loads(site.get("/api/v1/state"))
+    roles = {k["key_id"]: k["role"] for k in state["keys"]}
+    stmt, key_id = _leaf(site, index)
+    return safe(receipt_claim(stmt, Names.of(state), roles[key_id], index=index, size=size)).replace("\n", "\\n")
+
+
+def _open_from_entry(tab: Tab, site: Site, index: int) -> dict[str, str]:
+    tab.goto(site, f"/log/{index}")
+    tab.page.get_by_role("link", name="Check it in your browser").click()
+    tab.page.wait_for_url(f"**/verify?index={index}")
+    tab.page.wait_for_selector("#verdict[data-state=valid], #verdict[data-state=invalid], "
+                               "#verdict[data-state=unsupported]")
+    steps = tab.page.locator("#steps li")
+    return {steps.nth(i).get_attribute("data-step"): steps.nth(i).get_attribute("data-state")
+            for i in range(steps.count())}
+
+
+@pytest.mark.parametrize("viewport", ["tab", "phone"])
+def test_an_entry_link_checks_its_receipt_and_says_what_it_claims(demo_site: Site, demo_index: int, viewport: str,
+                                                                  request: pytest.FixtureRequest) -> None:
+    tab: Tab = request.getfixturevalue(viewport)
+    states = _open_from_entry(tab, demo_site, demo_index)
+    # Checked on load with the prefilled log key; no signer key was given, so that step is skipped.
+    assert states == {**dict.fromkeys(STEPS[:-1], "pass"), "statement": "skip"}
+    assert tab.page.locator("#verdict").get_attribute("data-state") == "valid"
+    size = int(demo_site.get("/checkpoint").decode().split("\n")[1])
+    claim = tab.page.locator("#claim-text")
+    assert claim.is_visible()
+    assert claim.inner_text() == XAI + f"{demo_index}, covered by checkpoint {size}"
+    assert claim.inner_text() == _python_line(demo_site, demo_index, size)
+    assert tab.page.get_by_role("heading", name="What this record claims").is_visible()
+    assert "this registry’s own" in tab.page.locator("#claim-source").inner_text()
+    if viewport == "phone":
+        assert tab.page.evaluate("document.documentElement.scrollWidth") <= 390
+    tab.shot(f"{'phone-' if viewport == 'phone' else ''}verify-from-entry")
+    # The signer's key, given, is checked too; the sentence stays the registry's.
+    tab.page.locator("#signer-key").fill(demo_site.maintainer_public)
+    tab.page.get_by_role("button", name="Verify").click()
+    tab.page.wait_for_selector("#steps li[data-step=statement][data-state=pass]")
+    assert claim.inner_text() == _python_line(demo_site, demo_index, size)
+    assert tab.problems == []
+
+
+def test_a_hostile_name_in_the_claim_is_text(demo_site: Site, tab: Tab) -> None:
+    index = json.loads(demo_site.get("/api/v1/events?org=hostile&type=endorsement.made"))["items"][0]["index"]
+    states = _open_from_entry(tab, demo_site, index)
+    assert states["inclusion"] == "pass"
+    size = int(demo_site.get("/checkpoint").decode().split("\n")[1])
+    shown = tab.page.locator("#claim-text").inner_text()
+    assert shown == _python_line(demo_site, index, size)
+    assert SCRIPT_NAME in shown and "\\u202e" in shown and "\u202e" not in shown
+    # No markup came of it: the page's three scripts (data, wording, verifier) and nothing in the sentence.
+    assert tab.page.locator("script").count() == 3 and tab.page.locator("#claim-text *").count() == 0
+    tab.shot("verify-hostile-claim")
+    assert tab.problems == []
+
+
+def _state_of(organizations: dict[str, str], codes: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """A state document with just what Names.of reads."""
+    return {"organizations": [{"org": slug, "name": name} for slug, name in organizations.items()],
+            "codes": [{"code": slug, "versions": versions} for slug, versions in codes.items()]}
+
+
+HOSTILE_STATE = _state_of(
+    {"evil": SCRIPT_NAME + BIDI_NAME + "\u2028\U000e0001 & <b>x</b>", "quote": "\"'`${1}`"},
+    {"c": [{"version": "1", "title": "<i>T</i>", "short_title": "S\u202e", "action_noun": "chapter",
+            "actions": [{"number": 1, "name": "<img src=x onerror=alert(1)>"}, {"number": 2, "name": "Two"}]},
+           {"version": "2", "title": "T2", "actions": [{"number": 1, "name": "<img src=x onerror=alert(1)>"},
+                                                        {"number": 2, "name": "Deux"}]}]})
+HOSTILE_STATEMENTS = [
+    {"type": "endorsement.made", "org": "evil", "code": "c", "version": "1", "scope": [1, 2],
+     "effective_date": None, "evidence": [{"citation": "x", "source": "primary"}]},
+    {"type": "endorsement.amended", "org": "quote", "code": "c", "scope": [1, 2], "effective_date": "2025-02"},
+    {"type": "endorsement.made", "org": "constructor", "code": "constructor", "version": "9", "scope": [1, 2, 3, 5],
+     "effective_date": "2025-01-09"},
+    {"type": "report.published", "org": "tostring", "code": "c", "framework": "f", "period": "2024 <b>",
+     "published_on": "2025-03", "evidence": [{"url": "https://x.example"}]},
+    {"type": "organization.registered", "org": "n", "name": "\u202e<script>", "country": None, "kind": "research",
+     "public_keys": []},
+]
+
+
+def test_the_browser_words_every_record_as_python_does(demo_site: Site, tab: Tab) -> None:
+    tab.goto(demo_site, "/verify")
+    words = json.loads(tab.page.locator("#verify-words").text_content())
+    state = json.loads(demo_site.get("/api/v1/state"))
+    roles = {k["key_id"]: k["role"] for k in state["keys"]}
+    names = Names.of(state)
+    size = int(demo_site.get("/checkpoint").decode().split("\n")[1])
+    cases: list[dict[str, Any]] = []
+    expected: list[str] = []
+    for index in range(size):
+        stmt, key_id = _leaf(demo_site, index)
+        # In the registry's names and roles, and as a verifier without them (with and without a signer key).
+        for ours, checked in ((True, False), (False, False), (False, True)):
+            role = roles[key_id] if ours else None
+            cases.append({"stmt": stmt, "names": words["names"] if ours else {}, "role": role, "index": index,
+                          "size": size, "keyId": key_id, "checked": checked})
+            expected.append(receipt_claim(stmt, names if ours else Names({}, {}), role, index=index, size=size,
+                                          key_id=key_id, key_checked=checked))
+    hostile = Names.of(HOSTILE_STATE)
+    for stmt in HOSTILE_STATEMENTS:
+        for role in ("maintainer", "organization", "root", None):
+            cases.append({"stmt": stmt, "names": hostile.to_json(), "role": role, "index": 7, "size": 8,
+                          "keyId": "ab" * 32, "checked": role is None})
+            expected.append(receipt_claim(stmt, hostile, role, index=7, size=8, key_id="ab" * 32,
+                                          key_checked=role is None))
+    said = tab.page.evaluate("""([cases, countries]) => cases.map((c) => {
+        const w = window.hcocWording;
+        const line = w.receiptClaim(c.stmt, w.names(c.names, countries), c.role,
+                                    { index: c.index, size: c.size, keyId: c.keyId, keyChecked: c.checked });
+        return [line, w.shown(line)];
+    })""", [cases, words["countries"]])
+    assert len(said) == len(expected) > 3 * 150
+    for (line, shown), want in zip(said, expected, strict=True):
+        assert line == want
+        assert shown == safe(want).replace("\n", "\\n")
     assert tab.problems == []

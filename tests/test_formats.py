@@ -590,7 +590,7 @@ def receipt_files(tmp_path: Path) -> tuple[Path, Path]:
     return receipt, signer
 
 
-def test_readme_verify_receipt_session(receipt_files: tuple[Path, Path]) -> None:
+def test_readme_verify_receipt_session(receipt_files: tuple[Path, Path], tmp_path: Path) -> None:
     from click.testing import CliRunner
 
     from scripts.cli import main
@@ -600,8 +600,10 @@ def test_readme_verify_receipt_session(receipt_files: tuple[Path, Path]) -> None
     assert args[:3] == ["verify", "receipt", "leaf-13.tlog-proof"]
     assert args[args.index("--log-key") + 1] == example_keys()["log"]["verifier_key"]
     receipt, signer = receipt_files
+    # As the README runs it: with no data directory (a developer's own would lend its names to the claim).
     result = CliRunner().invoke(main, ["verify", "receipt", str(receipt), "--log-key", args[4],
-                                       "--signer-key", str(signer)])
+                                       "--signer-key", str(signer)],
+                                env={"REGISTRY_DATA_DIR": str(tmp_path / "no-data-directory")})
     assert result.exit_code == 0, result.output
     assert result.output.splitlines() == expected
 

@@ -109,9 +109,10 @@ def test_names_come_from_the_lookup_then_the_slug() -> None:
 
 def test_missing_fields_have_placeholders() -> None:
     assert describe({"type": "endorsement.made", "org": "acme"}).text == (
-        "acme endorsed no actions of the a Code, effective date not stated in the sources")
+        "acme endorsed no items of the Code, effective date not stated in the sources")
     assert describe({"type": "endorsement.amended", "org": "acme", "code": CODE, "statement": {}}).text == (
-        f"acme amended its endorsement of the {CODE} (its statement changed), effective date not stated in the sources")
+        f"acme amended its endorsement of the Code {CODE} (its statement changed), effective date not stated in the "
+        "sources")
 
 
 def test_a_report_without_a_period_says_nothing_about_one() -> None:
@@ -138,7 +139,8 @@ def test_scope_text(scope: Any, words: str) -> None:
     if isinstance(scope, list) and scope:
         doc = {"type": "endorsement.amended", "org": "acme", "code": CODE, "signer_role": "organization",
                "signer": "ab" * 32, "statement": {"code": CODE, "scope": scope, "effective_date": "2026-01-01"}}
-        assert f"(now {words})" in feed_describe(doc, Names({}, {}))[0]
+        # A Code known by its slug alone numbers "items"; the words are the same but for the noun.
+        assert f"(now {words.replace('action', 'item')})" in feed_describe(doc, Names({}, {}))[0]
 
 
 @pytest.mark.parametrize("type_", STATEMENT_TYPES)

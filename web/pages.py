@@ -10,9 +10,11 @@ the Code pages are routes of this blueprint too, shaped in :mod:`web.overview`,
 rendered here too; on the machine-readable paths errors stay problem+json.
 
 What it does not do: it never writes to the registry, and no page needs
-JavaScript to be read. The one script, ``static/verify.js`` on ``/verify``,
-checks a receipt inside the browser and sends nothing anywhere. There is no
-inline script or style (the CSP forbids both). Untrusted text is never marked
+JavaScript to be read. The one script, ``static/verify.js`` on ``/verify``
+(with ``static/wording.js``, its words), checks a receipt inside the browser
+and sends nothing anywhere; the names it words a verified record with come in
+a ``<script type="application/json">`` data block, which no browser runs.
+There is no inline script or style (the CSP forbids both). Untrusted text is never marked
 up: Jinja autoescapes it, templates wrap it in ``<bdi>``, and a URL becomes a
 link only when :func:`safe_url` accepts it (http and https).
 """
@@ -36,7 +38,8 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 import feeds
 from registry import keys, tlog, wording
 from registry.countries import COUNTRIES, country_name
-from registry.errors import ConfigurationError
+from registry.countries import NAMES as COUNTRY_NAMES
+from registry.errors import ConfigurationError, NotFoundError
 from registry.signednote import format_verifier_key
 from registry.statements import KINDS, STATEMENT_TYPES
 from web import apiref, get_log, get_registry, get_settings, get_views, openapi, parse_index, problems, refresh
@@ -393,7 +396,37 @@ def entry(index: int) -> str:
 @bp.get("/verify")
 def verify() -> str:
     refresh()
-    return render_template("verify.html", vkey=log_verifier_key(), origin=get_settings().origin, feeds=[ALL_EVENTS])
+    index, receipt = _page_receipt(request.args.get("index"))
+    return render_template("verify.html", vkey=log_verifier_key(), origin=get_settings().origin, feeds=[ALL_EVENTS],
+                           index=index, receipt=receipt, words=verifier_words())
+
+
+def _page_receipt(value: str | None) -> tuple[int | None, str | None]:
+    """``?index=N``: leaf N's receipt against the latest checkpoint, as /api/v1/receipts/N serves it."""
+    if value is None:
+        return None, None
+    try:
+        index = parse_index(value)
+    except ValueError:
+        abort(400, "index must be a log entry's index: a decimal number without leading zeros")
+    try:
+        receipt = get_log().receipt(index)
+    except NotFoundError:
+        if get_registry().leaf(index) is None:
+            abort(404, f"there is no log entry {index}")
+        abort(404, f"log entry {index} is not covered by a signed checkpoint yet, so it has no receipt: checkpoints "
+                   "are signed every few moments; try again shortly")
+    return index, receipt.decode("utf-8")
+
+
+def verifier_words() -> dict[str, Any]:
+    """What /verify's scripts word a verified record with, as ``registry verify receipt`` does.
+
+    The names and key roles of this registry (for receipts of its origin only), and every country name.
+    """
+    view = get_views().current()
+    return {"origin": get_settings().origin, "names": wording.Names.of(view.doc).to_json(),
+            "roles": {key_id: key["role"] for key_id, key in view.keys.items()}, "countries": COUNTRY_NAMES}
 
 
 @bp.get("/about")

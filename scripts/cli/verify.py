@@ -1,29 +1,35 @@
-"""``registry verify``: offline checks with public keys and files only (no data directory, no network).
+"""``registry verify``: offline checks with public keys and files only (no network).
 
 Each check prints one ``ok`` line per step that passed; the first step that
-fails is a ``FAILED: verification-failed`` line (exit status 1).
+fails is a ``FAILED: verification-failed`` line (exit status 1). A receipt that
+passes ends with a ``claim:`` line saying what its record claims. No check
+reads a data directory; only that last line does, for names and the signer's
+role, when one of the same origin is at hand (:func:`_local_state`).
 """
 
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import click
 
-from registry import bundle, envelope, keys, receipts, snapshots, tlog
+from registry import bundle, config, envelope, keys, receipts, snapshots, statements, tlog, wording
 from registry.canonical import loads as strict_loads
 from registry.checkpoint import SignedCheckpoint, open_checkpoint
 from registry.errors import CanonicalError, NoteError, ProofError, ReceiptError, RegistryError, VerificationError
-from registry.leaf import parse_leaf
+from registry.leaf import Leaf, parse_leaf
 from registry.signednote import NoteVerifier, parse_verifier_key
 from registry.terminal import safe
-from scripts.cli.context import progress_reporter
+from scripts.cli.context import Context, pass_ctx, progress_reporter
 
 
 @click.group()
 def verify() -> None:
-    """Offline verification with public keys only (no data directory, no network)."""
+    """Offline verification with public keys only (no network)."""
 
 
 def _vkey(text: str, what: str = "--log-key") -> NoteVerifier:
@@ -44,9 +50,14 @@ def _ok(step: str, detail: str) -> None:
               help="Public key file of the statement's signer: also check the DSSE signature.")
 @click.option("--witness-key", "witness_keys", multiple=True, help="Witness cosignature verifier key.")
 @click.option("--quorum", default=0, show_default=True, help="How many witness cosignatures are required.")
-def verify_receipt(receipt_file: Path, log_key: str, signer_key: Path | None, witness_keys: tuple[str, ...],
-                   quorum: int) -> None:
-    """Check a tlog-proof receipt: checkpoint signature, leaf hash, inclusion; optionally the statement."""
+@pass_ctx
+def verify_receipt(obj: Context, receipt_file: Path, log_key: str, signer_key: Path | None,
+                   witness_keys: tuple[str, ...], quorum: int) -> None:
+    """Check a tlog-proof receipt: checkpoint signature, leaf hash, inclusion; optionally the statement.
+
+    Then say in one line what the record claims: in the names of the data directory's state when
+    it is of the same origin (--data-dir), else with the statement's own slugs.
+    """
     log_verifier = _vkey(log_key)
     try:
         verified = receipts.verify_receipt(
@@ -74,6 +85,51 @@ def verify_receipt(receipt_file: Path, log_key: str, signer_key: Path | None, wi
         except RegistryError as e:
             raise VerificationError(e.message, "statement signature") from None
         _ok("statement signature", f"signed by key {leaf.envelope.keyid}")
+    _say_claim(leaf, log_verifier.name, verified.index, cp.size, _local_state(obj, log_verifier.name),
+               checked=signer_key is not None)
+
+
+@dataclass(frozen=True)
+class _Local:
+    """What a data directory's state tells a verifier: names, and each key's role and public key."""
+
+    names: wording.Names
+    keys: Mapping[str, Mapping[str, Any]]  # key id -> the state's key
+
+
+def _local_state(obj: Context, origin: str) -> _Local | None:
+    """The data directory's names and keys, if it is an initialized registry of ``origin``; else None.
+
+    The read models are read as they stand (never caught up: verifying writes nothing).
+    """
+    settings = obj.settings
+    if not (settings.data_dir / config.CONFIG_FILE).is_file() or settings.origin != origin:
+        return None
+    view = obj.views().current()
+    return _Local(wording.Names.of(view.doc), view.keys)
+
+
+def _say_claim(leaf: Leaf, origin: str, index: int, size: int, local: _Local | None, *, checked: bool) -> None:
+    """The ``claim:`` line, after every check passed; a key the state holds is checked here too."""
+    stmt = leaf.envelope.statement()
+    try:
+        statements.validate(stmt, origin=origin)
+    except RegistryError as e:  # from a newer registry, say: in the log all the same, but not ours to word
+        reason = safe(e.message).replace("\n", " ")
+        click.echo(f"note: the statement is not worded: this verifier does not read it ({reason})", err=True)
+        return
+    key = local.keys.get(leaf.envelope.keyid) if local is not None else None
+    if key is not None and not checked:
+        try:
+            envelope.verify(leaf.envelope, keys.decode_public(key["public_key"]))
+        except RegistryError as e:
+            raise VerificationError(e.message, "statement signature") from None
+        _ok("statement signature", f"signed by key {leaf.envelope.keyid} ({key['role']} key in the data "
+                                   "directory's state)")
+    line = wording.receipt_claim(stmt, local.names if local is not None else wording.Names({}, {}),
+                                 key["role"] if key else None, index=index, size=size,
+                                 key_id=leaf.envelope.keyid, key_checked=checked)
+    click.echo("claim: " + safe(line).replace("\n", "\\n"))  # one line, whatever a name holds
 
 
 @verify.command("checkpoint")

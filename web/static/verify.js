@@ -19,6 +19,11 @@
  * WebCrypto, like OpenSSL, may accept the identity key, under which R = identity, S = 0 verifies
  * for every message.
  *
+ * Once every step has passed, it says what the record claims in the words of `registry verify
+ * receipt` (wording.js), naming organizations, Codes and the signer's role from the page's data
+ * block when the receipt is of this registry's origin, and by the statement's slugs otherwise.
+ * A page opened as /verify?index=N comes with that entry's receipt and checks it on load.
+ *
  * What it does not do: it sends nothing anywhere (no fetch, no XHR, no form submission),
  * never writes HTML (textContent only), checks no witness cosignatures (they are ignored,
  * as C2SP allows for unknown keys), and does not guess: if the browser lacks WebCrypto or
@@ -459,7 +464,12 @@
   const entryBox = document.getElementById('entry');
   const entryJson = document.getElementById('entry-json');
   const support = document.getElementById('support');
+  const claimBox = document.getElementById('claim');
+  const claimText = document.getElementById('claim-text');
+  const claimSource = document.getElementById('claim-source');
+  const wordsBlock = document.getElementById('verify-words');
   if (!form) return;
+  const words = wordsBlock ? JSON.parse(wordsBlock.textContent) : null;
 
   let fileBytes = null;  // the exact bytes of a chosen file; pasting text clears it
 
@@ -488,10 +498,45 @@
     stepsList.append(li);
   }
 
-  async function run() {
+  /** What the verified record claims: the same line `registry verify receipt` prints after "claim: ". */
+  function showClaim(ctx) {
+    const wording = window.hcocWording;
+    const stmt = ctx.leaf.statement;
+    const origin = ctx.receipt.checkpoint.origin;
+    if (!wording || !stmt || typeof stmt !== 'object') return;
+    if (stmt.registry !== origin) {  // never accepted by a registry of this origin: not ours to word
+      claimText.textContent = '';
+      claimSource.textContent = `The statement names another registry, ${wording.shown(stmt.registry)}, so it is not worded here.`;
+      claimBox.hidden = false;
+      return;
+    }
+    // This registry's names and key roles hold for its own log only; another log's receipt gets slugs.
+    const ours = Boolean(words) && words.origin === origin;
+    const names = wording.names(ours ? words.names : {}, words ? words.countries : {});
+    const keyId = String(ctx.leaf.envelope.signatures[0].keyid);
+    const roles = ours ? words.roles : {};
+    const role = Object.prototype.hasOwnProperty.call(roles, keyId) ? roles[keyId] : null;
+    let line;
+    try {
+      line = wording.receiptClaim(stmt, names, role, {
+        index: ctx.receipt.index, size: ctx.receipt.checkpoint.size, keyId, keyChecked: Boolean(ctx.signer),
+      });
+    } catch (e) {
+      return;  // a statement these words do not know how to say: the steps above still stand
+    }
+    claimText.textContent = wording.shown(line);
+    claimSource.textContent = ours
+      ? `Worded here from the verified statement. The names of organizations and Codes, and the signer’s role, are this registry’s own (${origin}), sent with this page.`
+      : `This receipt is from another log (${origin}), so the statement is worded with its own slugs.`;
+    claimBox.hidden = false;
+  }
+
+  async function run(focus = true) {
     stepsList.replaceChildren();
     entryBox.hidden = true;
     entryJson.textContent = '';
+    claimBox.hidden = true;
+    claimText.textContent = '';
     showVerdict('running', 'Checking…');
     let bytes;
     if (fileBytes) {
@@ -562,6 +607,7 @@
       showVerdict('valid', ctx.signer
         ? 'Valid: the statement is in the log, and it was signed by the key you gave.'
         : 'Valid: the entry is in the log under a checkpoint signed by the log key.');
+      showClaim(ctx);
     }
     if (ctx.leaf && !unsupported && (!failed || failed.id === 'statement')) {
       // Invisible and direction-changing characters are shown as escapes, as on the entry pages.
@@ -570,7 +616,7 @@
           .map((unit) => `\\u${unit.charCodeAt(0).toString(16).padStart(4, '0')}`).join('')));
       entryBox.hidden = false;
     }
-    verdict.focus({ preventScroll: true });
+    if (focus) verdict.focus({ preventScroll: true });
   }
 
   receiptArea.addEventListener('input', () => { fileBytes = null; fileInput.value = ''; });
@@ -607,5 +653,11 @@
     }
     button.disabled = false;
     verdict.tabIndex = -1;
+    // A receipt that came with the page (from an entry's "check it" link) is checked at once; the
+    // reader's focus stays where it is.
+    if (form.dataset.autoverify === 'true' && receiptArea.value) {
+      button.disabled = true;
+      run(false).finally(() => { button.disabled = false; });
+    }
   });
 })();
