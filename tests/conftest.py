@@ -300,6 +300,54 @@ def client(served: Any) -> FlaskClient:
     return found
 
 
+# --- the researched record, and pages read as a visitor reads them ---------------------------
+
+
+@dataclass(frozen=True)
+class DemoRecord:
+    """A registry holding the shipped record (``registry init --demo``), as it stands after a checkpoint."""
+
+    book: Any  # registry.stances.StanceBook
+    state: dict[str, Any]
+    checkpoint_size: int
+
+
+def load_demo(backend: Backend) -> DemoRecord:
+    """The genesis records, the shipped record loaded by a maintainer, and a signed checkpoint, in ``backend``."""
+    from registry import genesis, loader
+    from registry.node import Node
+
+    settings = backend.settings()
+    for path in genesis.key_files(settings):
+        genesis.ensure_key(path)
+    node = Node(settings).open()
+    try:
+        maintainer = keys.load_private(settings.maintainer_key)
+        genesis.record_genesis(node.registry, ORIGIN, keys.load_private(settings.root_key), maintainer)
+        report = loader.load(node, loader.demo_document(), maintainer)
+        assert report.count("loaded") == 148 and report.conflicts == []
+        checkpoint = sign_checkpoint(backend, node.registry)
+        node.integrate()
+        return DemoRecord(node.views.stances(), node.views.current().doc, checkpoint.size)
+    finally:
+        node.close()
+
+
+def page(client: FlaskClient, path: str, status: int = 200) -> Any:
+    """The HTML page at ``path`` (answered with ``status``), parsed."""
+    import lxml.html
+
+    response = client.get(path)
+    assert response.status_code == status, (path, response.get_data(as_text=True)[:2000])
+    assert response.mimetype == "text/html"
+    return lxml.html.fromstring(response.get_data(as_text=True))
+
+
+def words(element: Any) -> str:
+    """An element's text as a reader sees it: whitespace folded."""
+    return " ".join(element.text_content().split())
+
+
 # --- the demo registry in Chromium --------------------------------------------------------
 
 BROWSER_ORIGIN = "browser.test/hcoc"

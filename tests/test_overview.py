@@ -20,17 +20,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import lxml.html
 import pytest
 from flask import Flask, url_for
 from flask.testing import FlaskClient
 from lxml.html import HtmlElement
 
-from registry import genesis, keys, loader
-from registry.node import Node
+from registry import loader
 from registry.stances import StanceBook, obligations
 from registry.wording import CodeNames
-from tests.conftest import ORIGIN, Backend
+from tests.conftest import Backend, load_demo, page, words
 from web.overview import (
     CHART_STATUSES,
     MAX_SEARCH,
@@ -254,31 +252,12 @@ class Served:
 
 @pytest.fixture(scope="module")
 def served(module_backend: Backend) -> Iterator[Served]:
-    settings = module_backend.settings()
-    for path in genesis.key_files(settings):
-        genesis.ensure_key(path)
-    node = Node(settings).open()
-    try:
-        genesis.record_genesis(node.registry, ORIGIN, keys.load_private(settings.root_key),
-                               keys.load_private(settings.maintainer_key))
-        assert loader.load(node, DEMO, keys.load_private(settings.maintainer_key)).conflicts == []
-        node.integrate()
-        book = node.views.stances()
-    finally:
-        node.close()
+    record = load_demo(module_backend)
     with module_backend.serve() as app:
-        yield Served(app, book)
+        yield Served(app, record.book)
 
 
-def page(client: FlaskClient, path: str, status: int = 200) -> HtmlElement:
-    response = client.get(path)
-    assert response.status_code == status, (path, response.get_data(as_text=True)[:2000])
-    assert response.mimetype == "text/html"
-    return lxml.html.fromstring(response.get_data(as_text=True))
-
-
-def text(el: HtmlElement) -> str:
-    return " ".join(el.text_content().split())
+text = words
 
 
 def matrix(doc: HtmlElement) -> dict[str, dict[str, HtmlElement]]:

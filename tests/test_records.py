@@ -42,10 +42,8 @@ def test_the_shipped_record_plans_every_entry() -> None:
     assert (types.count("code.revision_published"), types.count("organization.registered"),
             len(types)) == (4, 52, 148)
     assert len({p.identity for p in planned}) == 148
-    by_where = {p.where: p.statement for p in planned}
-    xai = by_where["events[52] (xai, eu-gpai-cop)"] if "events[52] (xai, eu-gpai-cop)" in by_where else next(
-        p.statement for p in planned if p.statement.get("org") == "xai" and p.statement["type"] == "endorsement.made"
-        and p.statement["code"] == "eu-gpai-cop")
+    (xai,) = [p.statement for p in planned if p.where.endswith("(xai, eu-gpai-cop)")
+              and p.statement["type"] == "endorsement.made"]
     assert xai["scope"] == [3] and xai["effective_date"] == "2025-08-01" and "Announced on 2025-07-31." in xai["note"]
     # Dates never more precise than the source: months stay months, unknown stays null, a time becomes its day.
     dates = {p.statement.get("effective_date", p.statement.get("published_on")) for p in planned

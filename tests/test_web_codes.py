@@ -29,18 +29,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import feedparser
-import lxml.html
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from lxml.html import HtmlElement
 
-from registry import genesis, keys, loader, stancetable
-from registry.node import Node
+from registry import stancetable
 from registry.stances import StanceBook, basis, obligations
 from registry.times import parse_time
 from registry.wording import date_words
-from tests.conftest import ORIGIN, Backend, sign_checkpoint, signing_world
+from tests.conftest import ORIGIN, Backend, load_demo, page, signing_world, words
 from web.codes import today
 from web.standings import group_key
 
@@ -60,29 +58,11 @@ class Demo:
         return self.app.test_client()
 
 
-def load_demo(backend: Backend) -> tuple[StanceBook, dict[str, Any], int]:
-    """``registry init --demo`` in a test's data directory, and a signed checkpoint; the stances and state."""
-    settings = backend.settings()
-    for path in genesis.key_files(settings):
-        genesis.ensure_key(path)
-    node = Node(settings).open()
-    try:
-        maintainer = keys.load_private(settings.maintainer_key)
-        genesis.record_genesis(node.registry, ORIGIN, keys.load_private(settings.root_key), maintainer)
-        loaded = loader.load(node, loader.demo_document(), maintainer)
-        assert loaded.conflicts == []
-        checkpoint = sign_checkpoint(backend, node.registry)
-        node.integrate()
-        return node.views.stances(), node.views.current().doc, checkpoint.size
-    finally:
-        node.close()
-
-
 @pytest.fixture(scope="module")
 def demo(module_backend: Backend) -> Iterator[Demo]:
-    book, state, size = load_demo(module_backend)
+    record = load_demo(module_backend)
     with module_backend.serve() as app:
-        yield Demo(app, book, state, size)
+        yield Demo(app, record.book, record.state, record.checkpoint_size)
 
 
 @pytest.fixture
@@ -90,15 +70,7 @@ def client(demo: Demo) -> FlaskClient:
     return demo.client()
 
 
-def page(client: FlaskClient, path: str, status: int = 200) -> HtmlElement:
-    response = client.get(path)
-    assert response.status_code == status, (path, response.get_data(as_text=True)[:1000])
-    assert response.mimetype == "text/html"
-    return lxml.html.fromstring(response.get_data(as_text=True))
-
-
-def text(el: HtmlElement) -> str:
-    return " ".join(el.text_content().split())
+text = words
 
 
 def rows(doc: HtmlElement, section: str) -> dict[str, HtmlElement]:

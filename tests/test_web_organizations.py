@@ -16,9 +16,8 @@ from typing import Any
 
 import pytest
 
-from registry import loader
-from registry.node import Node
-from tests.conftest import Actor, Backend, World, make_world, sign_checkpoint
+from registry import keys
+from tests.conftest import Actor, Backend, World, load_demo, sign_checkpoint
 
 
 @dataclass
@@ -29,14 +28,10 @@ class Served:
 
 @pytest.fixture(scope="module")
 def served(module_backend: Backend) -> Iterator[Served]:
-    from registry import keys
-
-    keys.save_private(keys.generate(), module_backend.settings().log_key)
-    node = Node(module_backend.settings()).open()
+    load_demo(module_backend)
+    registry = module_backend.open()
     try:
-        world = make_world(node.registry)
-        report = loader.load(node, loader.demo_document(), world.maintainer.key)
-        assert report.count("loaded") == 148 and not report.conflicts
+        world = World(registry, Actor(), Actor(keys.load_private(module_backend.settings().maintainer_key)))
         own = Actor()
         world.org("own-voice", own)
         common = {"org": "own-voice", "code": "eu-gpai-cop"}
@@ -45,12 +40,11 @@ def served(module_backend: Backend) -> Iterator[Served]:
         world.submit(own.sign("endorsement.amended", **common, scope=[1, 3], effective_date="2025-10"))
         world.submit(own.sign("endorsement.withdrawn", **common, effective_date=None,
                               reason="Our products left the EU market."))
-        node.integrate()
-        sign_checkpoint(module_backend, node.registry)
+        sign_checkpoint(module_backend, registry)
         with module_backend.serve() as app:
             yield Served(app, world)
     finally:
-        node.close()
+        registry.close()
 
 
 def text(client: Any, path: str) -> str:

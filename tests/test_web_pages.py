@@ -41,6 +41,7 @@ from tests.conftest import (
     Actor,
     Backend,
     World,
+    page,
     sign_checkpoint,
     signing_world,
 )
@@ -127,13 +128,6 @@ def served(module_backend: Backend) -> Iterator[Served]:
         sign_checkpoint(module_backend, world.registry)
         with module_backend.serve() as app:
             yield Served(app, module_backend.settings(), world.registry, indexes)
-
-
-def page(client: FlaskClient, path: str, status: int = 200) -> HtmlElement:
-    response = client.get(path)
-    assert response.status_code == status, (path, response.get_data(as_text=True)[:2000])
-    assert response.mimetype == "text/html"
-    return lxml.html.fromstring(response.get_data(as_text=True))
 
 
 def feeds_of(doc: HtmlElement) -> dict[str, set[str]]:

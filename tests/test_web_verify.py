@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import lxml.html
 import pytest
@@ -21,7 +20,7 @@ from flask.testing import FlaskClient
 
 from registry.countries import NAMES as COUNTRY_NAMES
 from registry.wording import Names
-from tests.conftest import BIDI_NAME, SCRIPT_NAME, Actor, Backend, sign_checkpoint, signing_world
+from tests.conftest import BIDI_NAME, SCRIPT_NAME, Actor, Backend, page, sign_checkpoint, signing_world
 
 HOSTILE = SCRIPT_NAME + BIDI_NAME
 CHAPTERS = ["Transparency", "Copyright", "Safety and Security"]
@@ -58,13 +57,6 @@ def served(module_backend: Backend) -> Iterator[Served]:
         uncovered = world.org("late").index
         with module_backend.serve() as app:
             yield Served(app, module_backend.settings().origin, m.key_id, acme.key_id, endorsed, uncovered, size)
-
-
-def page(client: FlaskClient, path: str, status: int = 200) -> Any:
-    response = client.get(path)
-    assert response.status_code == status, (path, response.get_data(as_text=True)[:2000])
-    assert response.mimetype == "text/html"
-    return lxml.html.fromstring(response.get_data(as_text=True))
 
 
 def test_an_entry_links_to_verify_with_its_receipt(client: FlaskClient, served: Served) -> None:
