@@ -279,11 +279,12 @@ def provenance(stmt: Mapping[str, Any], signer_role: str | None, *, key_id: str 
     if signer_role == "root":
         return "signed by the registry's root key"
     evidence = stmt.get("evidence")
-    if not evidence:
-        return "recorded by a maintainer"
+    return f"recorded by a maintainer from {_cited(evidence)}" if evidence else "recorded by a maintainer"
+
+
+def _cited(evidence: Any) -> str:
     kinds = sources(evidence)
-    return "recorded by a maintainer from " + ("sources not marked primary or secondary" if kinds == "unmarked"
-                                               else f"{kinds} sources")
+    return "sources not marked primary or secondary" if kinds == "unmarked" else f"{kinds} sources"
 
 
 STANCE_LABELS = {"endorsed": "Endorsed", "partial": "Partial", "declined": "Declined", "withdrawn": "Withdrawn",
@@ -353,11 +354,7 @@ def _unknown_signer(stmt: Mapping[str, Any], key_id: str, key_checked: bool) -> 
     said = (f"signed by key {key_id[:16]}…, the signer key given ({role})" if key_checked
             else f"signed by key {key_id[:16]}… (not checked; {role})")
     evidence = stmt.get("evidence")
-    if not evidence:
-        return said
-    kinds = sources(evidence)
-    return said + ", citing " + ("sources not marked primary or secondary" if kinds == "unmarked"
-                                 else f"{kinds} sources")
+    return f"{said}, citing {_cited(evidence)}" if evidence else said
 
 
 def receipt_claim(stmt: Mapping[str, Any], names: Names, signer_role: str | None, *, index: int, size: int,
