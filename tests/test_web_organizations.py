@@ -127,3 +127,17 @@ def test_the_api_says_how_precisely_each_date_is_known(client: Any) -> None:
     assert found("xai", "eu-gpai-cop")["effective_date_precision"] == "day"
     org = client.get("/api/v1/organizations/anthropic").get_json()
     assert {e["code"]: e["effective_date_precision"] for e in org["endorsements"]}["us-wh-voluntary-2023"] == "month"
+
+
+def test_an_entry_and_every_list_of_records_show_the_marks_and_notes(client: Any, served: Served) -> None:
+    book = served.app.extensions["node"].views.stances()
+    amended = book.stance("anthropic", "us-wh-voluntary-2023").index
+    entry = text(client, f"/log/{amended}")
+    assert "Anthropic amended its endorsement of the 2023 White House AI Commitments" in entry
+    assert "secondary sources" in entry and "uncertain" in entry
+    assert "The maintainers’ note (their words):" in entry and "Uncertain scope:" in entry
+    assert "Sources cited" in entry and "secondary source" in entry
+    # The log's rows carry the same marks as the pages.
+    log = client.get(f"/log?before={amended + 1}").get_data(as_text=True)
+    first_row = log.split('<li class="event">')[1].split("</li>")[0]
+    assert f"#{amended}" in first_row and "badge-secondary" in first_row and "badge-uncertain" in first_row
