@@ -71,6 +71,8 @@ MAX_ACTIONS = 100
 MAX_PUBLIC_KEYS = 8
 MAX_EVIDENCE = 20
 MAX_OBLIGATIONS = 20
+# Where an organization publishes the ids of its keys on its own website's host (docs/FORMATS.md section 21).
+KEY_PROOF_PATH = "/.well-known/hcoc-registry-keys"
 
 Check = Callable[[Any, str], None]
 
@@ -605,6 +607,16 @@ ABOUT_AN_ORGANIZATION: frozenset[str] = ATTESTABLE | {"endorsement.declined"}
 def is_slug(value: Any) -> bool:
     """Whether ``value`` is a slug (lowercase letters, digits and inner hyphens, at most 64)."""
     return isinstance(value, str) and _SLUG.fullmatch(value) is not None
+
+
+def is_origin(value: Any) -> bool:
+    """Whether ``value`` is a registry origin (1 to 200 printable ASCII characters, no space or ``+``)."""
+    return isinstance(value, str) and _ORIGIN.fullmatch(value) is not None
+
+
+def is_key_id(value: Any) -> bool:
+    """Whether ``value`` is a key id (64 lowercase hex characters)."""
+    return isinstance(value, str) and _HEX64.fullmatch(value) is not None
 
 
 def scope_words(scope: Any, noun: str = "action") -> str:
