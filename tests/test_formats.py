@@ -691,6 +691,15 @@ def test_key_proof_file_example_proves_the_example_keys() -> None:
     assert "1 to 16 objects" in section and keyproof.MAX_REGISTRIES == 16
     assert "1 to 32 distinct key ids" in section and keyproof.MAX_KEYS == 32
     assert "at most 64 KiB" in section and keyproof.MAX_BYTES == 64 * 1024
+    # The example organization.key_added records this very file as the proof of its new key, at the
+    # well-known path of the website the organization had then (organization.updated before it).
+    added = json.loads(example("statement-organization-key-added"))
+    (proof,) = added["key_proofs"]
+    assert proof["sha256"] == hashlib.sha256(text.encode("utf-8")).hexdigest()
+    assert proof["key_id"] == table["org-key-2"]["key_id"] == keys.key_id(keys.decode_public(added["public_key"]))
+    website = json.loads(example("statement-organization-updated"))["website"]
+    assert proof["url"] == keyproof.well_known_url(website)
+    assert proof["fetched_at"] < added["signed_at"]
 
 
 # --- stance downloads ---------------------------------------------------------------

@@ -181,7 +181,13 @@ def _statements() -> list[tuple[str, dict[str, Any]]]:
                              "due": "2025-09-30", "met_by": "report.published"}],
         }),
         ("maintainer", "organization.updated", {"org": "example-ai", "website": "https://www.ai.example.com"}),
-        ("org-key-1", "organization.key_added", {"org": "example-ai", "public_key": pub["org-key-2"]}),
+        ("org-key-1", "organization.key_added", {
+            "org": "example-ai", "public_key": pub["org-key-2"],
+            # The file its website published (key_proof_file), fetched five minutes before signing.
+            "key_proofs": [{"key_id": kid["org-key-2"], "url": "https://www.ai.example.com/.well-known/hcoc-registry-keys",
+                            "fetched_at": format_time(_signed_at(11) - timedelta(minutes=5)),
+                            "sha256": hashlib.sha256(key_proof_file()).hexdigest()}],
+        }),
         ("org-key-2", "organization.key_revoked", {
             "org": "example-ai", "key_id": kid["org-key-1"], "reason": "Rotated to a new key.",
         }),
