@@ -115,7 +115,7 @@ def served(module_backend: Backend) -> Iterator[Served]:
 def key_rows(client: FlaskClient, slug: str) -> dict[str, str]:
     """The organization page's keys table: key id -> the words of its 'How it was proved' cell."""
     doc = page(client, f"/organizations/{slug}")
-    (table,) = doc.xpath("//table[@class='keys']")
+    (table,) = doc.xpath("//table[contains(@class, 'org-keys')]")
     header = [words(th) for th in table.xpath(".//thead/tr/th")]
     column = header.index("How it was proved")
     return {row.xpath("td[1]/code")[0].text: words(row.xpath("td")[column]) for row in table.xpath(".//tbody/tr")}

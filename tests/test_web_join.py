@@ -68,8 +68,8 @@ def test_the_page_fills_in_this_registrys_origin_base_url_and_log_key(client: Fl
     for needed in ("legal name", "country", "kind", "website", "public key", "proof’s URL"):
         assert needed in text, needed
     # The Codes to endorse, with their latest versions.
-    row = doc.xpath("//table[@class='join-codes']//tbody/tr")[0]
-    assert [words(cell) for cell in row.xpath("td")] == ["hiroshima-coc", "2023-10-30", "Hiroshima Code", "11 actions"]
+    (item,) = doc.xpath("//ul[@class='join-codes']/li")
+    assert words(item) == "Hiroshima Code (11 actions): --code hiroshima-coc --version 2023-10-30"
 
 
 def test_the_key_file_shown_proves_a_key_for_this_registry(client: FlaskClient) -> None:
