@@ -181,6 +181,12 @@ class VerificationError(RegistryError):
         self.step = step
 
 
+class FetchError(RegistryError):
+    """A document could not be fetched from another site (a key-proof file): refused, unreachable, too slow or large."""
+
+    code = "fetch-failed"
+
+
 # --- formats: bytes a pure codec refuses ------------------------------------------
 # The codecs (canonical JSON, signed notes, proofs, tiles) cannot know whose bytes they were
 # given. A caller that parses a submitter's or a client's bytes turns these into an InputError or
