@@ -142,6 +142,8 @@ def consistency_proof() -> Response:
 def receipt(index: int) -> Response:
     # ?size=N asks for the receipt against that published checkpoint instead of the latest.
     size = _optional_int("size")
+    if size is None:
+        refresh()  # as for entries: a leaf the log has integrated is "not yet covered", any other "not found"
     data = get_log().receipt(index, size)
     response = _bytes(data, TEXT, SHORT_LIVED if size is None else IMMUTABLE)
     response.headers["Content-Disposition"] = f'attachment; filename="leaf-{index}.tlog-proof"'

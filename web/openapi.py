@@ -320,8 +320,12 @@ def log_paths() -> dict[str, Schema]:
             [param("from", "query", INT, 1, "Older tree size.", required=True),
              param("to", "query", INT, 2, "Newer tree size (default: the latest checkpoint's).")],
             errors=(400, 404)),
-        "/api/v1/receipts/{index}": get("C2SP tlog-proof@v1 receipt", "log", ok(STRING, media_type=TEXT),
-                                        [index, size], errors=(400, 404)),
+        "/api/v1/receipts/{index}": get(
+            "C2SP tlog-proof@v1 receipt", "log", ok(STRING, media_type=TEXT), [index, size], errors=(400,),
+            extra={"404": {**problem("No such leaf or checkpoint (`not-found`), or the leaf is in the log but no "
+                                     "checkpoint covers it yet (`not-yet-covered`, with Retry-After: ask again)"),
+                           "headers": {"Retry-After": {"schema": INT, "description": "Seconds; only with "
+                                                                                    "`not-yet-covered`"}}}}),
         "/.well-known/hcoc-registry.json": get("Discovery: origin, log key, API and feed locations", "meta",
                                                ok(ref("Discovery")), errors=()),
     }
