@@ -267,9 +267,12 @@ def submit() -> Response:
     # Reading the body enforces MAX_CONTENT_LENGTH (413) before anything is parsed.
     recorded = get_registry().submit(_body())
     _integrate()
-    base = get_settings().base_url
+    settings = get_settings()
+    base = settings.base_url
     entry_url = f"{base}/api/v1/log/entries/{recorded.index}"
-    body = {**recorded.to_json(), "receipt_url": f"{base}/api/v1/receipts/{recorded.index}", "entry_url": entry_url}
+    body = {**recorded.to_json(), "receipt_url": f"{base}/api/v1/receipts/{recorded.index}", "entry_url": entry_url,
+            # The bound, should the wake-up be lost: the clock's polling interval. Usually it is far sooner.
+            "checkpoint_expected_within_seconds": settings.clock_interval}
     response = jsonify(body)
     response.status_code = 200 if recorded.duplicate else 201
     response.headers["Location"] = entry_url

@@ -168,6 +168,9 @@ def discovery() -> Response:
         "api": f"{base}/api/v1/",
         "feeds": {"atom": f"{base}/feeds/events.atom", "rss": f"{base}/feeds/events.rss"},
         "openapi": f"{base}/api/v1/openapi.json",
+        "statements": f"{base}/api/v1/statements",
+        "receipts": f"{base}/api/v1/receipts/{{index}}",
+        "checkpoint_expected_within_seconds": settings.clock_interval,
     }
     return _json(body, DISCOVERY_MAX_AGE)
 

@@ -62,6 +62,9 @@ SLUG: Schema = {"type": "string", "pattern": "^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9
 OPEN: Schema = {"type": "object"}
 STATUS_COUNTS = obj({s: INT for s in ("active", "withdrawn", "declined")}, closed=True)
 FEEDS = obj({"atom": URL, "rss": URL}, closed=True)
+# The clock's polling interval: the most a new entry waits for a checkpoint should its wake-up be lost.
+SECONDS: Schema = {"type": "number", "exclusiveMinimum": 0}
+URL_TEMPLATE: Schema = {"type": "string", "pattern": "^https?://.*\\{index\\}$"}
 
 
 def schemas() -> dict[str, Schema]:
@@ -145,7 +148,8 @@ def schemas() -> dict[str, Schema]:
                          "signatures": array(obj({"keyid": HEX64, "sig": B64}))}),
         "Submitted": obj({"index": INT, "envelope_hash": HEX64, "statement_hash": HEX64, "recorded_at": TIME,
                           "type": STRING,
-                          "duplicate": BOOL, "receipt_url": URL, "entry_url": URL}, closed=True),
+                          "duplicate": BOOL, "receipt_url": URL, "entry_url": URL,
+                          "checkpoint_expected_within_seconds": SECONDS}, closed=True),
         "LogEntry": obj({"envelope": ref("Envelope"), "format": {"const": "hcoc-registry/leaf/v1"},
                          "recorded_at": TIME}, closed=True),
         "InclusionProof": obj({"index": INT, "tree_size": INT, "leaf_hash": B64, "hashes": array(B64),
@@ -153,7 +157,8 @@ def schemas() -> dict[str, Schema]:
         "ConsistencyProof": obj({"from": INT, "to": INT, "hashes": array(B64), "from_root": B64, "to_root": B64},
                                 closed=True),
         "Discovery": obj({"version": INT, "origin": STRING, "log_key": STRING, "base_url": URL, "checkpoint": URL,
-                          "tiles": URL, "api": URL, "feeds": FEEDS, "openapi": URL}),
+                          "tiles": URL, "api": URL, "feeds": FEEDS, "openapi": URL, "statements": URL,
+                          "receipts": URL_TEMPLATE, "checkpoint_expected_within_seconds": SECONDS}),
         "OpenAPI": obj({"openapi": STRING, "info": OPEN, "paths": OPEN}),
     }
 
