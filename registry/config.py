@@ -35,6 +35,9 @@ class Settings:
     signed_at_past: int = 3600
     signed_at_future: int = 300
     feed_page_size: int = 500  # leaves per feed archive page (REGISTRY_FEED_PAGE_SIZE); part of every archive's URL
+    # Seconds between the clock's integrate-and-sign runs when nothing wakes it (REGISTRY_CLOCK_INTERVAL): a
+    # submission wakes it at once, so this bounds only a lost wake-up. Web processes promise it in every 201.
+    clock_interval: float = 0.5
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -61,8 +64,20 @@ def load(data_dir: str | os.PathLike[str] | None = None, environ: dict[str, str]
         signed_at_past=int(env.get("REGISTRY_SIGNED_AT_PAST", "3600")),
         signed_at_future=int(env.get("REGISTRY_SIGNED_AT_FUTURE", "300")),
         feed_page_size=int(env.get("REGISTRY_FEED_PAGE_SIZE", "500")),
+        clock_interval=_positive_seconds(env, "REGISTRY_CLOCK_INTERVAL", "0.5"),
         extra={k: v for k, v in env.items() if k.startswith("REGISTRY_POSTGRES_")},
     )
+
+
+def _positive_seconds(env: Any, name: str, default: str) -> float:
+    text = env.get(name, default)
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value <= 86400:  # also refuses nan and inf
+        raise ConfigurationError(f"{name} must be a number of seconds above 0 and at most 86400, not {text!r}")
+    return value
 
 
 def read_config_file(root: Path) -> dict[str, Any]:

@@ -171,6 +171,12 @@ class NotFoundError(RegistryError):
     code = "not-found"
 
 
+class NotYetCoveredError(NotFoundError):
+    """The entry is in the log, but no published checkpoint covers it yet: ask again in a moment."""
+
+    code = "not-yet-covered"
+
+
 class VerificationError(RegistryError):
     """A published artefact (receipt, checkpoint, snapshot, bundle) failed a check."""
 

@@ -88,6 +88,7 @@ def load(node: Node, doc: Any, maintainer: Any, *, dry_run: bool = False, now: d
         report.outcomes.append(_load_one(node, item, recorded, maintainer, dry_run, now))
     if not dry_run:
         node.integrate()
+        node.wake_clock()  # once for the whole file: a running clock signs a checkpoint covering it
     return report
 
 

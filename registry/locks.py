@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from registry import config
+from registry.sqlstore import postgres_connection
 
 
 def _advisory_key(settings: config.Settings) -> int:
@@ -51,13 +52,7 @@ def signer_lock(settings: config.Settings) -> Iterator[bool]:
 
 @contextmanager
 def _postgres_lock(settings: config.Settings) -> Iterator[bool]:
-    import psycopg
-
-    env = config.eventsourcing_env(settings)
-    conn: Any = psycopg.connect(
-        dbname=env["POSTGRES_DBNAME"], host=env["POSTGRES_HOST"], port=env["POSTGRES_PORT"],
-        user=env["POSTGRES_USER"], password=env["POSTGRES_PASSWORD"] or None, autocommit=True, connect_timeout=10,
-    )
+    conn: Any = postgres_connection(settings)
     key = _advisory_key(settings)
     try:
         held = bool(conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0])

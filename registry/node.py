@@ -14,6 +14,7 @@ What it does not do: no HTTP, no scheduling, no feeds; it runs no job (see
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from types import TracebackType
 
@@ -21,6 +22,7 @@ from registry import config
 from registry.application import Registry, open_registry
 from registry.transparency import TransparencyLog, open_log
 from registry.views import ReadModels, open_read_models
+from registry.wakeup import Waker, open_waker
 
 SNAPSHOT_EVERY_LEAVES = 1000
 SNAPSHOT_EVERY = timedelta(days=1)
@@ -39,6 +41,8 @@ class Node:
         self._registry: Registry | None = None
         self._log: TransparencyLog | None = None
         self._views: ReadModels | None = None
+        self._waker: Waker | None = None
+        self._waker_lock = threading.Lock()
 
     @property
     def registry(self) -> Registry:
@@ -73,6 +77,14 @@ class Node:
         self.log.catch_up()
         return self.views.catch_up()
 
+    def wake_clock(self) -> None:
+        """Tell the clock process that an entry landed (after integrating it): a hint that never blocks or fails."""
+        with self._waker_lock:  # web workers are threaded: one waker per process
+            if self._waker is None:
+                self._waker = open_waker(self.settings, self.log.store.datastore)
+            waker = self._waker
+        waker.wake()
+
     def open(self) -> Node:
         """Open every part now (a long-running process fails at start, not at its first request)."""
         self.log.size()  # opens the registry and the log
@@ -83,6 +95,10 @@ class Node:
         """Close what was opened, newest first; the node may be opened again afterwards."""
         views, log, registry = self._views, self._log, self._registry
         self._views = self._log = self._registry = None
+        with self._waker_lock:
+            waker, self._waker = self._waker, None
+        if waker is not None:
+            waker.close()
         if views is not None:
             views.store.datastore.close()
         if log is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from registry import config
 from registry.errors import StorageUnavailableError
 
 
@@ -114,6 +115,21 @@ def _driver_errors() -> tuple[type[BaseException], ...]:
     except ImportError:  # SQLite-only installations
         return ()
     return (psycopg.Error,)
+
+
+def postgres_connection(settings: Any, connect_timeout: int = 10) -> Any:
+    """A connection of its own to the configured PostgreSQL database, in autocommit mode (outside any pool).
+
+    For what must not share a pooled connection: a session-level advisory lock, a ``LISTEN``.
+    """
+    import psycopg
+
+    env = config.eventsourcing_env(settings)
+    return psycopg.connect(
+        dbname=env["POSTGRES_DBNAME"], host=env["POSTGRES_HOST"], port=env["POSTGRES_PORT"],
+        user=env["POSTGRES_USER"], password=env["POSTGRES_PASSWORD"] or None, autocommit=True,
+        connect_timeout=connect_timeout,
+    )
 
 
 def sidecar_path(settings: Any, name: str) -> Path:

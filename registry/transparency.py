@@ -28,6 +28,7 @@ from registry.errors import (
     InconsistentLogError,
     LogCorruptionError,
     NotFoundError,
+    NotYetCoveredError,
     ProofError,
     RegistryError,
 )
@@ -198,10 +199,22 @@ class TransparencyLog:
     # --- receipts ------------------------------------------------------------------
 
     def receipt(self, index: int, size: int | None = None) -> bytes:
-        """A C2SP tlog-proof@v1 receipt for leaf ``index`` against the latest (or given) checkpoint."""
+        """A C2SP tlog-proof@v1 receipt for leaf ``index`` against the latest (or given) checkpoint.
+
+        Raises:
+            NotYetCoveredError: the leaf is in the tree, but the latest checkpoint does not cover it yet.
+            NotFoundError: no such leaf, no such checkpoint, or the given checkpoint does not cover it.
+        """
         checkpoint = self.store.checkpoint(size) if size is not None else self.store.latest_checkpoint()
         if checkpoint is None or index >= checkpoint.size or index < 0:
-            raise NotFoundError(f"no published checkpoint covers leaf {index} yet")
+            if size is not None:
+                raise NotFoundError(f"no published checkpoint covers leaf {index} yet")
+            logged = self.store.size()
+            if not 0 <= index < logged:
+                raise NotFoundError(f"no leaf {index}: the log has {logged} leaves")
+            covered = 0 if checkpoint is None else checkpoint.size
+            raise NotYetCoveredError(f"leaf {index} is in the log, but the latest checkpoint covers {covered} "
+                                     "leaves; the clock signs one shortly")
         leaf = self.registry.leaf(index)
         if leaf is None:
             raise LogCorruptionError(f"leaf {index} is in the tree but not in the event store")

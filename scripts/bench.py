@@ -258,6 +258,8 @@ def _proof_latency(log: Any, size: int, samples: int) -> tuple[dict[str, float],
 
 # --- merge delay ------------------------------------------------------------------------
 
+POLL_PAUSE = 0.005  # seconds between polls of /checkpoint
+
 
 @bench.command("merge-delay")
 @click.option("--submissions", default=500, show_default=True)
@@ -265,12 +267,19 @@ def _proof_latency(log: Any, size: int, samples: int) -> tuple[dict[str, float],
 @click.option("--postgres-url", default=None, help="Measure on PostgreSQL instead of SQLite.")
 @click.option("--json", "as_json", is_flag=True)
 def merge_delay(submissions: int, rate: float, postgres_url: str | None, as_json: bool) -> None:
-    """Time from a 201 to a served checkpoint covering the entry, with honcho running the Procfile."""
+    """Time from a 201 to a served checkpoint covering the entry, with honcho running the Procfile.
+
+    One thread submits at ``--rate``; another polls ``/checkpoint`` (conditionally) and notes when each
+    tree size is first served. An entry's delay runs from reading its 201 to the first poll answer
+    covering it, so it overstates by up to one poll (``poll_every_ms`` in the output).
+    """
+    import itertools
     import os
     import shutil
     import signal
     import subprocess
     import threading
+    import urllib.error
     import urllib.request
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -301,21 +310,31 @@ def merge_delay(submissions: int, rate: float, postgres_url: str | None, as_json
         try:
             _wait_http(base + "/healthz")
             seen: dict[int, float] = {}  # checkpoint size -> when first served
+            polls: list[float] = []  # when each poll answered: their spacing is what this can resolve
             done = threading.Event()
 
             def poll() -> None:
+                etag = None
                 while not done.is_set():
+                    # Conditional, as a monitor would poll: an unchanged checkpoint is a bodiless 304.
+                    headers = {"If-None-Match": etag} if etag else {}
+                    request = urllib.request.Request(base + "/checkpoint", headers=headers)  # noqa: S310
                     try:
-                        with urllib.request.urlopen(base + "/checkpoint", timeout=5) as r:  # noqa: S310
+                        with urllib.request.urlopen(request, timeout=5) as r:  # noqa: S310 - loopback
                             size = int(r.read().split(b"\n")[1])
+                            etag = r.headers.get("ETag")
                         seen.setdefault(size, time.perf_counter())
+                    except urllib.error.HTTPError as e:
+                        e.close()  # 304: nothing new (a 404 before the first checkpoint, too)
                     except (OSError, ValueError, IndexError):
                         pass
-                    time.sleep(0.005)
+                    polls.append(time.perf_counter())
+                    time.sleep(POLL_PAUSE)
 
             poller = threading.Thread(target=poll, daemon=True)
             poller.start()
             accepted: list[tuple[int, float]] = []
+            started = time.perf_counter()
             for i, data in enumerate(signed):
                 request = urllib.request.Request(base + "/api/v1/statements", data=data, method="POST",  # noqa: S310
                                                  headers={"Content-Type": "application/json"})
@@ -325,6 +344,7 @@ def merge_delay(submissions: int, rate: float, postgres_url: str | None, as_json
                 if (i + 1) % 100 == 0:
                     progress(f"submitted {i + 1}/{submissions}")
                 time.sleep(max(0.0, 1 / rate))
+            elapsed = time.perf_counter() - started
             last = accepted[-1][0]
             deadline = time.monotonic() + 30
             while max(seen, default=0) <= last and time.monotonic() < deadline:
@@ -340,20 +360,24 @@ def merge_delay(submissions: int, rate: float, postgres_url: str | None, as_json
                 with psycopg.connect(postgres_url, autocommit=True) as conn:
                     conn.execute(f"DROP SCHEMA IF EXISTS {settings.extra['REGISTRY_POSTGRES_SCHEMA']} CASCADE")
     delays = []
-    sizes = sorted(seen.items())
     for index, at in accepted:
-        covered = next((t for size, t in sizes if size > index and t >= at), None)
+        # The first served checkpoint that covers the entry; seen before the 201 was read, it waited nothing.
+        covered = min((t for size, t in seen.items() if size > index), default=None)
         if covered is None:
-            covered = next(t for size, t in sizes if size > index)
+            raise click.ClickException(f"no served checkpoint covered leaf {index} within 30 s")
         delays.append(max(0.0, covered - at) * 1000)
+    gaps = [b - a for a, b in itertools.pairwise(polls)]
     emit({
         "benchmark": "merge-delay",
         "backend": "postgresql" if postgres_url else "sqlite",
         "submissions": len(accepted),
+        "rate_per_second": round(len(accepted) / elapsed, 1),
+        "clock_interval_s": settings.clock_interval,
+        "poll_every_ms": round(median(gaps) * 1000, 1),
         "p50_ms": round(percentile(delays, 0.5), 1),
         "p99_ms": round(percentile(delays, 0.99), 1),
         "max_ms": round(max(delays), 1),
-        "target_p99_ms": 1000,
+        "target_p99_ms": 250,
     })
 
 

@@ -362,6 +362,7 @@ def test_submission_response_example() -> None:
     assert doc["duplicate"] is True
     assert doc["entry_url"].endswith("/api/v1/log/entries/13")
     assert doc["receipt_url"].endswith("/api/v1/receipts/13")
+    assert doc["checkpoint_expected_within_seconds"] == 0.5  # REGISTRY_CLOCK_INTERVAL's default
 
 
 def test_envelope_does_not_verify_with_another_key() -> None:
@@ -505,6 +506,9 @@ def test_discovery_example() -> None:
     assert doc["api"] == f"{base}/api/v1/"
     assert set(doc["feeds"]) == {"atom", "rss"}
     assert {"openapi"} <= set(doc)
+    assert doc["statements"] == f"{base}/api/v1/statements"
+    assert doc["receipts"].replace("{index}", "13") == json.loads(example("submission-response"))["receipt_url"]
+    assert doc["checkpoint_expected_within_seconds"] == 0.5
 
 
 def _error_classes() -> list[type[errors.RegistryError]]:

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from registry import envelope, keys, tiles, tlog
 from registry.checkpoint import open_checkpoint
-from registry.errors import InconsistentLogError
+from registry.errors import InconsistentLogError, NotFoundError, NotYetCoveredError
 from registry.leaf import parse_leaf
 from registry.receipts import verify_receipt
 from registry.signednote import signer_from_private
@@ -178,8 +178,18 @@ def test_receipts_verify_end_to_end(world: World, log: TransparencyLog) -> None:
     verified = verify_receipt(receipt, origin=log.origin, log_verifier=log.signer.verifier)
     assert verified.index == made.index and verified.leaf == world.registry.leaf(made.index)
     envelope.verify(parse_leaf(verified.leaf).envelope, keys.public_bytes(acme.key))
-    with pytest.raises(Exception, match="no published checkpoint"):
-        log.receipt(world.registry.size() + 5)
+    signed = world.registry.size()
+    # beyond the log: not found; in the log but not yet signed: not yet covered; not under a given size: not found
+    with pytest.raises(NotFoundError, match=f"no leaf {signed + 5}") as beyond:
+        log.receipt(signed + 5)
+    assert type(beyond.value) is NotFoundError
+    late = world.org("late")
+    log.catch_up()
+    with pytest.raises(NotYetCoveredError, match=f"covers {signed} leaves"):
+        log.receipt(late.index)
+    with pytest.raises(NotFoundError, match="no published checkpoint") as under_size:
+        log.receipt(late.index, signed)
+    assert type(under_size.value) is NotFoundError
 
 
 def run(args: list[str]) -> tuple[int, str]:

@@ -531,6 +531,41 @@ def test_submission_records_then_answers_duplicates(desk: Desk) -> None:
     assert desk.sizes() == sizes
 
 
+def test_an_early_receipt_says_when_to_ask_again(desk: Desk) -> None:
+    client = desk.app.test_client()
+    openapi = client.get("/api/v1/openapi.json").get_json()
+    receipts = openapi["paths"]["/api/v1/receipts/{index}"]["get"]
+    # no clock runs here: the new entry is in the log, and no checkpoint covers it
+    first = post(client, desk.endorsement())
+    assert first.status_code == 201
+    index = first.get_json()["index"]
+    assert first.get_json()["checkpoint_expected_within_seconds"] == 0.5  # REGISTRY_CLOCK_INTERVAL's default
+    early = client.get(f"/api/v1/receipts/{index}")
+    body = assert_problem(early, 404)
+    assert body["type"] == "https://hcoc-registry.org/problems/not-yet-covered"
+    assert early.headers["Retry-After"] == "1" and early.headers["Cache-Control"] == "no-store"
+    check_against(openapi, receipts, early)
+    # beyond the log, or against a checkpoint that was never published: not found, and no use asking again
+    for url in (f"/api/v1/receipts/{index + 1}", f"/api/v1/receipts/{index}?size={index + 1}"):
+        missing = client.get(url)
+        body = assert_problem(missing, 404)
+        assert body["type"] == "https://hcoc-registry.org/problems/not-found"
+        assert "Retry-After" not in missing.headers
+        check_against(openapi, receipts, missing)
+
+
+def test_discovery_says_where_to_submit_and_what_to_expect(served: Served) -> None:
+    doc = served.client().get("/.well-known/hcoc-registry.json").get_json()
+    base = doc["base_url"]
+    assert doc["statements"] == f"{base}/api/v1/statements"
+    assert doc["receipts"] == f"{base}/api/v1/receipts/{{index}}"
+    assert doc["checkpoint_expected_within_seconds"] == 0.5  # REGISTRY_CLOCK_INTERVAL's default
+    assert served.client().get(doc["receipts"].replace("{index}", "0").removeprefix(base)).status_code == 200
+    with served.backend.serve({"REGISTRY_CLOCK_INTERVAL": "2.5"}) as app:
+        doc = app.test_client().get("/.well-known/hcoc-registry.json").get_json()
+        assert doc["checkpoint_expected_within_seconds"] == 2.5
+
+
 def forged(desk: Desk) -> bytes:
     env = json.loads(desk.endorsement())
     sig = bytearray(base64.b64decode(env["signatures"][0]["sig"]))

@@ -308,11 +308,18 @@ def test_receipts_verify_offline(client: FlaskClient, served: Served) -> None:
     older = client.get(f"/api/v1/receipts/5?size={FIRST}")
     assert older.headers["Cache-Control"] == IMMUTABLE
     assert verify_receipt(older.data, origin=ORIGIN, log_verifier=verifier).checkpoint.checkpoint.size == FIRST
-    # integrated but not yet signed, beyond the log, not a published size, malformed
-    assert_problem(client.get(f"/api/v1/receipts/{SIGNED}"), 404)
-    assert_problem(client.get("/api/v1/receipts/9223372036854775807"), 404)
-    assert_problem(client.get(f"/api/v1/receipts/5?size={FIRST + 1}"), 404)
-    assert_problem(client.get(f"/api/v1/receipts/{FIRST}?size={FIRST}"), 404)
+    # integrated but not yet signed: not yet covered, ask again in a second
+    for index in (SIGNED, INTEGRATED - 1):
+        early = client.get(f"/api/v1/receipts/{index}")
+        assert assert_problem(early, 404)["type"].endswith("/not-yet-covered")
+        assert early.headers["Retry-After"] == "1"
+    # beyond the log, not a published size, not covered by the size asked for: not found, for good
+    for url in (f"/api/v1/receipts/{INTEGRATED}", "/api/v1/receipts/9223372036854775807",
+                f"/api/v1/receipts/5?size={FIRST + 1}", f"/api/v1/receipts/{FIRST}?size={FIRST}",
+                f"/api/v1/receipts/{SIGNED}?size={SIGNED}"):
+        missing = client.get(url)
+        assert assert_problem(missing, 404)["type"].endswith("/not-found"), url
+        assert "Retry-After" not in missing.headers, url
     assert_problem(client.get("/api/v1/receipts/5?size=01"), 400)
     assert_problem(client.get("/api/v1/receipts/05"), 404)
 

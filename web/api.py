@@ -12,9 +12,11 @@ from a :class:`Catalog` built once per read-model size from the state
 (never by reading the log); event lists are one indexed query each.
 
 ``POST /api/v1/statements`` takes a DSSE envelope, records it through
-:meth:`Registry.submit` and integrates it into the log and the read models at
-once. Refusals are the registry's errors as problem+json (``web.problems``),
-with nothing stored. Only this endpoint is rate-limited (``web.ratelimit``).
+:meth:`Registry.submit`, integrates it into the log and the read models at
+once, and wakes the clock (``registry.wakeup``) to sign a checkpoint covering
+it; the answer says how long that may take at most. Refusals are the
+registry's errors as problem+json (``web.problems``), with nothing stored.
+Only this endpoint is rate-limited (``web.ratelimit``).
 
 What it does not do: no snapshots (served elsewhere), no HTML, no writes
 other than submission, and no caching beyond the per-size catalog.
@@ -39,7 +41,7 @@ from registry.countries import COUNTRIES
 from registry.errors import InputError, NotFoundError
 from registry.statements import KINDS, STATEMENT_TYPES, date_precision
 from registry.views import StateView
-from web import get_log, get_registry, get_settings, get_views, parse_index, ratelimit, refresh
+from web import get_log, get_node, get_registry, get_settings, get_views, parse_index, ratelimit, refresh
 from web import openapi as openapi_doc
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -269,9 +271,14 @@ def submit() -> Response:
     # Reading the body enforces MAX_CONTENT_LENGTH (413) before anything is parsed.
     recorded = get_registry().submit(_body())
     _integrate()
-    base = get_settings().base_url
+    if not recorded.duplicate:
+        get_node().wake_clock()  # the clock signs a checkpoint covering it now, not at its next tick
+    settings = get_settings()
+    base = settings.base_url
     entry_url = f"{base}/api/v1/log/entries/{recorded.index}"
-    body = {**recorded.to_json(), "receipt_url": f"{base}/api/v1/receipts/{recorded.index}", "entry_url": entry_url}
+    body = {**recorded.to_json(), "receipt_url": f"{base}/api/v1/receipts/{recorded.index}", "entry_url": entry_url,
+            # The bound, should the wake-up be lost: the clock's polling interval. Usually it is far sooner.
+            "checkpoint_expected_within_seconds": settings.clock_interval}
     response = jsonify(body)
     response.status_code = 200 if recorded.duplicate else 201
     response.headers["Location"] = entry_url

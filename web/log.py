@@ -142,6 +142,8 @@ def consistency_proof() -> Response:
 def receipt(index: int) -> Response:
     # ?size=N asks for the receipt against that published checkpoint instead of the latest.
     size = _optional_int("size")
+    if size is None:
+        refresh()  # as for entries: a leaf the log has integrated is "not yet covered", any other "not found"
     data = get_log().receipt(index, size)
     response = _bytes(data, TEXT, SHORT_LIVED if size is None else IMMUTABLE)
     response.headers["Content-Disposition"] = f'attachment; filename="leaf-{index}.tlog-proof"'
@@ -166,6 +168,9 @@ def discovery() -> Response:
         "api": f"{base}/api/v1/",
         "feeds": {"atom": f"{base}/feeds/events.atom", "rss": f"{base}/feeds/events.rss"},
         "openapi": f"{base}/api/v1/openapi.json",
+        "statements": f"{base}/api/v1/statements",
+        "receipts": f"{base}/api/v1/receipts/{{index}}",
+        "checkpoint_expected_within_seconds": settings.clock_interval,
     }
     return _json(body, DISCOVERY_MAX_AGE)
 

@@ -63,6 +63,9 @@ SLUG: Schema = {"type": "string", "pattern": "^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9
 OPEN: Schema = {"type": "object"}
 STATUS_COUNTS = obj({s: INT for s in ("active", "withdrawn", "declined")}, closed=True)
 FEEDS = obj({"atom": URL, "rss": URL}, closed=True)
+# The clock's polling interval: the most a new entry waits for a checkpoint should its wake-up be lost.
+SECONDS: Schema = {"type": "number", "exclusiveMinimum": 0}
+URL_TEMPLATE: Schema = {"type": "string", "pattern": "^https?://.*\\{index\\}$"}
 
 
 def schemas() -> dict[str, Schema]:
@@ -156,7 +159,8 @@ def schemas() -> dict[str, Schema]:
                          "signatures": array(obj({"keyid": HEX64, "sig": B64}))}),
         "Submitted": obj({"index": INT, "envelope_hash": HEX64, "statement_hash": HEX64, "recorded_at": TIME,
                           "type": STRING,
-                          "duplicate": BOOL, "receipt_url": URL, "entry_url": URL}, closed=True),
+                          "duplicate": BOOL, "receipt_url": URL, "entry_url": URL,
+                          "checkpoint_expected_within_seconds": SECONDS}, closed=True),
         "LogEntry": obj({"envelope": ref("Envelope"), "format": {"const": "hcoc-registry/leaf/v1"},
                          "recorded_at": TIME}, closed=True),
         "InclusionProof": obj({"index": INT, "tree_size": INT, "leaf_hash": B64, "hashes": array(B64),
@@ -164,7 +168,8 @@ def schemas() -> dict[str, Schema]:
         "ConsistencyProof": obj({"from": INT, "to": INT, "hashes": array(B64), "from_root": B64, "to_root": B64},
                                 closed=True),
         "Discovery": obj({"version": INT, "origin": STRING, "log_key": STRING, "base_url": URL, "checkpoint": URL,
-                          "tiles": URL, "api": URL, "feeds": FEEDS, "openapi": URL}),
+                          "tiles": URL, "api": URL, "feeds": FEEDS, "openapi": URL, "statements": URL,
+                          "receipts": URL_TEMPLATE, "checkpoint_expected_within_seconds": SECONDS}),
         "OpenAPI": obj({"openapi": STRING, "info": OPEN, "paths": OPEN}),
     }
 
@@ -332,8 +337,12 @@ def log_paths() -> dict[str, Schema]:
             [param("from", "query", INT, 1, "Older tree size.", required=True),
              param("to", "query", INT, 2, "Newer tree size (default: the latest checkpoint's).")],
             errors=(400, 404)),
-        "/api/v1/receipts/{index}": get("C2SP tlog-proof@v1 receipt", "log", ok(STRING, media_type=TEXT),
-                                        [index, size], errors=(400, 404)),
+        "/api/v1/receipts/{index}": get(
+            "C2SP tlog-proof@v1 receipt", "log", ok(STRING, media_type=TEXT), [index, size], errors=(400,),
+            extra={"404": {**problem("No such leaf or checkpoint (`not-found`), or the leaf is in the log but no "
+                                     "checkpoint covers it yet (`not-yet-covered`, with Retry-After: ask again)"),
+                           "headers": {"Retry-After": {"schema": INT, "description": "Seconds; only with "
+                                                                                    "`not-yet-covered`"}}}}),
         "/.well-known/hcoc-registry.json": get("Discovery: origin, log key, API and feed locations", "meta",
                                                ok(ref("Discovery")), errors=()),
     }

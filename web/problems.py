@@ -36,6 +36,7 @@ from registry.errors import (
     InvalidStatementError,
     LogHaltedError,
     NotFoundError,
+    NotYetCoveredError,
     RegistryError,
     RevokedKeyError,
     RuleError,
@@ -55,7 +56,10 @@ PROBLEM_MIMETYPE = "application/problem+json"
 # Feeds too: their readers are programs, so an unknown feed is a typed 404, not an HTML page.
 DATA_PATH_PREFIXES = ("/api/", "/tile/", "/.well-known/", "/feeds/")
 DATA_PATHS = ("/checkpoint", "/tile", "/api")
-RETRY_AFTER_SECONDS = "5"
+RETRY_AFTER_SECONDS = "5"  # every 503: the store or the log may be back by then
+# A receipt asked for before the clock signed a checkpoint covering its entry: that takes well under a
+# second once the clock is woken (registry.wakeup), so a client asks again soon.
+NOT_YET_COVERED_RETRY_AFTER = "1"
 _GENERIC_DETAIL = "the server could not answer this request; the operator has been told"
 
 # The HTTP status of each registry error class: the most specific class listed wins (see
@@ -124,7 +128,11 @@ def _registry_error(e: RegistryError) -> Any:
     if status >= 500 and status != HTTPStatus.SERVICE_UNAVAILABLE:
         current_app.logger.error("registry error on %s: %s", request.path, e.diagnostics())
         return _server_fault(status, e.code)
-    headers = {"Retry-After": RETRY_AFTER_SECONDS} if status == HTTPStatus.SERVICE_UNAVAILABLE else None
+    headers = None
+    if status == HTTPStatus.SERVICE_UNAVAILABLE:
+        headers = {"Retry-After": RETRY_AFTER_SECONDS}
+    elif isinstance(e, NotYetCoveredError):
+        headers = {"Retry-After": NOT_YET_COVERED_RETRY_AFTER}
     if not is_data_path(request.path):
         return _plain(status, e.message)
     return problem(status, e.code, e.message, headers)

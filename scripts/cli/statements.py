@@ -72,6 +72,7 @@ def submit(obj: Context, envelope_file: str, as_json: bool) -> None:
     """Validate, authorize and record a signed envelope."""
     rec = obj.registry.submit(_read_bytes(envelope_file))
     obj.node.integrate()  # the tree and the read models, as the web does after a submission
+    obj.node.wake_clock()  # a running clock signs a checkpoint covering it now
     _report(rec, as_json)
 
 
@@ -102,6 +103,7 @@ def _deliver(
         return
     rec = obj.registry.submit(env.canonical)
     obj.node.integrate()  # the tree and the read models, as the web does after a submission
+    obj.node.wake_clock()  # a running clock signs a checkpoint covering it now
     _report(rec, as_json)
 
 
