@@ -71,7 +71,8 @@ def checkpoint(obj: Context) -> None:
               help="With --registry: write the verified receipt to FILE instead of printing it.")
 @click.option("--signer-key", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="With --registry: the signer's public key file, to check the statement's signature too.")
-@click.option("--wait", type=click.FloatRange(0, 3600), default=remote.DEFAULT_WAIT, show_default=True,
+@click.option("--wait", type=click.FloatRange(0, 3600), metavar="SECONDS",
+              default=remote.DEFAULT_WAIT, show_default=True,
               help="With --registry: seconds to wait while the registry says a checkpoint is coming.")
 @pass_ctx
 def receipt(obj: Context, index: int, receipt_file: Path | None, signer_key: Path | None, wait: float) -> None:

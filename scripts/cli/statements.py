@@ -92,7 +92,8 @@ def delivery_options(f: Any) -> Any:
                 wait: float = remote.DEFAULT_WAIT, **kwargs: Any) -> Any:
         return f(*args, delivery=Delivery(printing, as_json, receipt_file, wait), **kwargs)
 
-    wrapper = click.option("--wait", type=click.FloatRange(0, 3600), default=remote.DEFAULT_WAIT, show_default=True,
+    wrapper = click.option("--wait", type=click.FloatRange(0, 3600), metavar="SECONDS",
+                           default=remote.DEFAULT_WAIT, show_default=True,
                            help="With --registry: seconds to wait for a signed checkpoint to cover the entry.")(wrapper)
     return click.option("--receipt", "receipt_file", type=click.Path(dir_okay=False, path_type=Path),
                         help="With --registry: where to write the verified receipt (default "
