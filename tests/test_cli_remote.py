@@ -309,7 +309,7 @@ def test_without_a_registry_nothing_is_guessed_or_created(user: User, tmp_path: 
     (user.cwd / "envelope.json").write_text("{}")
     ok(user.run("keys", "generate", "--out", "org.key", url=None))
     for args in (["status"], ["submit", "envelope.json"], ["receipt", "0"], ["show", "org", "acme"], ["audit"],
-                 ["migrate"], ["checkpoint"],
+                 ["migrate"], ["checkpoint"], ["clock"], ["serve"], ["job", "checkpoint"],
                  ["endorse", "--org", "acme", "--code", "c", "--version", "1", "--key", "org.key"]):
         line = one_line(user.run(*args, url=None), 2, "error: configuration: there is no registry in ")
         assert "registry init" in line and "--registry URL" in line and "nothing was created" in line

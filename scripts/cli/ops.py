@@ -66,7 +66,8 @@ def clock(obj: Context) -> None:
     """Run the clock process: catch-up, checkpoints, snapshots (one per deployment; SIGTERM stops it)."""
     from scripts.clock import main as run_clock
 
-    obj.local()  # refuse, creating nothing, where there is no registry
+    keys.check_key_permissions(obj.settings)  # first, as the clock itself does: a key open to others is worse
+    obj.local()  # then refuse, creating nothing, where there is no registry
     run_clock(obj.data_dir)
 
 
