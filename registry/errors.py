@@ -181,6 +181,12 @@ class VerificationError(RegistryError):
         self.step = step
 
 
+class FetchError(RegistryError):
+    """A document could not be fetched from another site (a key-proof file): refused, unreachable, too slow or large."""
+
+    code = "fetch-failed"
+
+
 # --- a remote registry's answers ---------------------------------------------------
 
 

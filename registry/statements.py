@@ -15,6 +15,10 @@ escape and isolate them. URLs and identifiers are stricter: no format
 characters (category Cf) in a URL, and slugs, version ids, hashes, key ids and
 origins are ASCII by their patterns.
 
+A few checks span fields of one statement and need nothing else: a key proof
+(``key_proofs``) must be for a key the same statement adds, fetched before it
+was signed.
+
 What this module does not do: verify signatures (``envelope``), decide whether
 the signer's key is known, active or allowed for this organization, check the
 ``signed_at`` window, or apply any rule that depends on registry state (unknown
@@ -71,6 +75,8 @@ MAX_ACTIONS = 100
 MAX_PUBLIC_KEYS = 8
 MAX_EVIDENCE = 20
 MAX_OBLIGATIONS = 20
+# Where an organization publishes the ids of its keys on its own website's host (docs/FORMATS.md section 21).
+KEY_PROOF_PATH = "/.well-known/hcoc-registry-keys"
 
 Check = Callable[[Any, str], None]
 
@@ -331,6 +337,15 @@ def _scope(value: Any, field: str) -> None:
             _fail("action numbers must be distinct and in increasing order", f"{field}.{index}")
 
 
+def _key_proof_url(value: Any, field: str) -> None:
+    # Only the well-known path of an https host proves control of that host: a file at any other path
+    # (a user's upload on a shared site) would prove nothing about who runs the site.
+    _url(value, field)
+    parts = urlsplit(value)
+    if parts.scheme != "https" or parts.path != KEY_PROOF_PATH or "?" in value or "#" in value:
+        _fail(f"must be https://<host>{KEY_PROOF_PATH}", field)
+
+
 def _public_keys(value: Any, field: str) -> None:
     seen: set[str] = set()
     for index, key in enumerate(_list(value, field, 0, MAX_PUBLIC_KEYS)):
@@ -416,6 +431,36 @@ _OBLIGATION_FIELDS = {
 }
 
 
+_KEY_PROOF_FIELDS = {
+    "key_id": Field(_key_id),
+    "url": Field(_key_proof_url),
+    "fetched_at": Field(_timestamp),
+    "sha256": Field(_sha256),
+}
+
+
+def _key_proofs(value: Any, field: str) -> None:
+    seen: set[str] = set()
+    for index, item in enumerate(_list(value, field, 1, MAX_PUBLIC_KEYS)):
+        _check_fields(item, _KEY_PROOF_FIELDS, f"{field}.{index}")
+        if item["key_id"] in seen:
+            _fail("one proof per key: this key id is already proved above", f"{field}.{index}.key_id")
+        seen.add(item["key_id"])
+
+
+def _check_key_proofs(statement: dict[str, Any]) -> None:
+    """Each proof is for a key the statement adds, fetched before the statement was signed."""
+    added = [statement["public_key"]] if "public_key" in statement else statement["public_keys"]
+    ids = {keys.key_id(keys.decode_public(public)) for public in added}
+    signed_at = parse_timestamp(statement["signed_at"])
+    for index, proof in enumerate(statement["key_proofs"]):
+        if proof["key_id"] not in ids:
+            _fail("not the id of a key this statement adds", f"key_proofs.{index}.key_id")
+        if parse_timestamp(proof["fetched_at"]) > signed_at:
+            _fail("a proof is fetched before the statement that records it is signed",
+                  f"key_proofs.{index}.fetched_at")
+
+
 def _obligations(value: Any, field: str) -> None:
     seen: set[str] = set()
     for index, item in enumerate(_list(value, field, 0, MAX_OBLIGATIONS)):
@@ -497,6 +542,7 @@ SPECS: dict[str, Spec] = {
         public_keys=Field(_public_keys),
         evidence=_OPTIONAL_EVIDENCE,
         note=_opt(_long(2000)),
+        key_proofs=_opt(_key_proofs),
     ),
     "organization.updated": _spec(
         _BY_MAINTAINER,
@@ -507,7 +553,8 @@ SPECS: dict[str, Spec] = {
         kind=_opt(_kind),
         website=_opt(_url),
     ),
-    "organization.key_added": _spec(_BY_EITHER, org=_ORG, public_key=Field(_public_key)),
+    "organization.key_added": _spec(_BY_EITHER, org=_ORG, public_key=Field(_public_key),
+                                    evidence=_OPTIONAL_EVIDENCE, key_proofs=_opt(_key_proofs)),
     "organization.key_revoked": _spec(_BY_EITHER, org=_ORG, key_id=Field(_key_id), reason=_REASON),
     "endorsement.made": _spec(
         _BY_EITHER,
@@ -607,6 +654,16 @@ def is_slug(value: Any) -> bool:
     return isinstance(value, str) and _SLUG.fullmatch(value) is not None
 
 
+def is_origin(value: Any) -> bool:
+    """Whether ``value`` is a registry origin (1 to 200 printable ASCII characters, no space or ``+``)."""
+    return isinstance(value, str) and _ORIGIN.fullmatch(value) is not None
+
+
+def is_key_id(value: Any) -> bool:
+    """Whether ``value`` is a key id (64 lowercase hex characters)."""
+    return isinstance(value, str) and _HEX64.fullmatch(value) is not None
+
+
 def scope_words(scope: Any, noun: str = "action") -> str:
     """The one wording of a scope: ``all actions``, ``actions 1-3, 5``, ``chapter 3``, ``no commitments``.
 
@@ -644,6 +701,8 @@ def validate(statement: object, *, origin: str | None = None) -> dict[str, Any]:
     _check_fields(statement, spec.fields, "")
     if spec.at_least_one and not any(name in statement for name in spec.at_least_one):
         _fail(f"{type_} needs at least one of: {', '.join(spec.at_least_one)}", None)
+    if "key_proofs" in statement:
+        _check_key_proofs(statement)
     if origin is not None and statement["registry"] != origin:
         raise WrongRegistryError(f"statement is for registry {statement['registry']!r}, not {origin!r}")
     return statement

@@ -26,7 +26,7 @@ from typing import Any
 
 from eventsourcing.persistence import IntegrityError, OperationalError, Tracking
 
-from registry import canonical, config
+from registry import canonical, config, keyprovenance
 from registry.application import Registry
 from registry.domain import Code, Endorsement, Key, Maintainers, Organization
 from registry.errors import CatchUpError, NotFoundError
@@ -274,6 +274,14 @@ class ReadModels:
 
     def code(self, slug: str) -> dict[str, Any] | None:
         return self.current().codes.get(slug)
+
+    def key_provenance(self, org: str, key_ids: list[str]) -> dict[str, keyprovenance.KeyProvenance]:
+        """How each of an organization's keys was proved, from the records that added them."""
+        docs, after = [], -1
+        while batch := self.events(org=org, types=keyprovenance.ADDING_TYPES, after=after, limit=1000):
+            docs.extend(batch)
+            after = batch[-1]["index"]
+        return keyprovenance.of_keys(key_ids, docs)
 
     def state_at(self, size: int) -> RegistryState:
         """The state after ``size`` leaves: from the nearest snapshot, then the fold."""

@@ -351,6 +351,8 @@ def words(element: Any) -> str:
 # --- the demo registry in Chromium --------------------------------------------------------
 
 BROWSER_ORIGIN = "browser.test/hcoc"
+PROOF_HOST = "keys." + "x" * 60 + ".hostile.example"
+PROOF_PATH = "/.well-known/hcoc-registry-keys"
 
 
 def _record_hostile(data: Path, env: dict[str, str]) -> None:
@@ -364,8 +366,11 @@ def _record_hostile(data: Path, env: dict[str, str]) -> None:
             compose.statement("organization.registered", BROWSER_ORIGIN, org="hostile", country="DE",
                               kind="company", name=SCRIPT_NAME + BIDI_NAME + LONG_NAME[:200],
                               public_keys=[keys.encode_public(old)]),
+            # The new key with its proof, at a host long enough to wrap on a phone.
             compose.statement("organization.key_added", BROWSER_ORIGIN, org="hostile",
-                              public_key=keys.encode_public(new)),
+                              public_key=keys.encode_public(new),
+                              key_proofs=[{"key_id": keys.key_id(new), "url": f"https://{PROOF_HOST}{PROOF_PATH}",
+                                           "fetched_at": "2025-01-01T00:00:00Z", "sha256": "5a" * 32}]),
             compose.statement("organization.key_revoked", BROWSER_ORIGIN, org="hostile", key_id=keys.key_id(old),
                               reason=SCRIPT_NAME + " rotated"),
             compose.statement("endorsement.made", BROWSER_ORIGIN, org="hostile", code="hiroshima-coc",

@@ -285,3 +285,23 @@ def test_a_fresh_process_checks_what_it_has_not_seen(backend, world: World) -> N
         finally:
             fresh.close()
     assert fold(world.registry.leaves(), verify=True).size == world.registry.size()
+
+
+def test_key_proofs_are_for_keys_the_statement_adds(endorsed: tuple[World, Actor]) -> None:
+    world, acme = endorsed
+    new, other = Actor(), Actor()
+    proof = {"key_id": new.key_id, "url": "https://acme.example/.well-known/hcoc-registry-keys",
+             "fetched_at": "2024-01-01T00:00:00Z", "sha256": "ab" * 32}
+    # A proof naming a key the statement does not add: refused, naming the field, and nothing stored.
+    error = refused(world, acme.sign("organization.key_added", org="acme", public_key=other.public,
+                                     key_proofs=[proof]), errors.InvalidStatementError)
+    assert error.message == "key_proofs.0.key_id: not the id of a key this statement adds"
+    error = refused(world, world.maintainer.sign("organization.registered", org="newco", name="NewCo", country="JP",
+                                                 kind="company", public_keys=[other.public], key_proofs=[proof]),
+                    errors.InvalidStatementError)
+    assert error.message == "key_proofs.0.key_id: not the id of a key this statement adds"
+    # For the key it adds, a proof (and a maintainer's evidence) is recorded as signed.
+    recorded = world.submit(world.maintainer.sign("organization.key_added", org="acme", public_key=new.public,
+                                                  key_proofs=[proof], evidence=[{"url": "https://acme.example/"}]))
+    stmt = parse_leaf(world.registry.leaf(recorded.index)).envelope.statement()
+    assert stmt["key_proofs"] == [proof] and stmt["evidence"] == [{"url": "https://acme.example/"}]

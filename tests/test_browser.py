@@ -9,7 +9,10 @@ with the log key the page prefills, every step passing, pasted and uploaded;
 (4) sees tampered receipts fail at the step that should catch them; (5)
 without WebCrypto or its Ed25519, is told so and offered no verdict; (6) reads
 the Code pages and their per-item pages on a desktop and a phone, and judges
-the Seoul commitments' obligation as of another day. A
+the Seoul commitments' obligation as of another day; (7) reads "For
+organizations" with this registry's names, reached from /verify, and the
+hostile organization's keys, one self-published at a very long host name,
+on a desktop and a phone. A
 registered organization with a hostile name and a very long statement shows
 that nothing escapes the page or widens it on a phone.
 Screenshots go to ``test-artifacts/screenshots/``. The site, the browser and
@@ -39,7 +42,7 @@ import pytest
 from registry import keys
 from registry.terminal import safe
 from registry.wording import Names, receipt_claim
-from tests.conftest import BIDI_NAME, SCRIPT_NAME
+from tests.conftest import BIDI_NAME, BROWSER_ORIGIN, PROOF_HOST, SCRIPT_NAME
 from tests.harness import SHOTS, Site, Tab, open_tab
 from tests.harness import VERIFY_STEPS as STEPS
 
@@ -116,6 +119,7 @@ PAGES = {
     "entry": "/log/19",
     "verify": "/verify",
     "about": "/about",
+    "join": "/for-organizations",
     "api": "/api/v1/",
     "hostile": "/organizations/hostile",
 }
@@ -125,7 +129,7 @@ def test_every_page_loads_cleanly_on_desktop_and_phone(demo_site: Site, tab: Tab
     for name, path in PAGES.items():
         tab.goto(demo_site, path)
         tab.shot(name)
-    for name in ("overview", "organizations", "organization", "entry", "hostile"):
+    for name in ("overview", "organizations", "organization", "entry", "hostile", "join"):
         phone.goto(demo_site, PAGES.get(name, "/"))
         # Nothing may be wider than the phone's screen (long hashes and names wrap).
         width = phone.page.evaluate("document.documentElement.scrollWidth")
@@ -138,6 +142,37 @@ def test_every_page_loads_cleanly_on_desktop_and_phone(demo_site: Site, tab: Tab
     assert "Not Found" in tab.page.title()
     tab.shot("not-found")
     assert all("/no/such/page" in p or "404" in p for p in tab.problems)
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_the_join_page_and_the_keys_proof_fit(demo_site: Site, browser: Any, width: int) -> None:
+    """/for-organizations with this registry's names; an organization's keys, one self-published, on a phone too."""
+    with open_tab(browser, {"width": width, "height": 900 if width > 400 else 844}) as tab:
+        prefix = "" if width > 400 else "phone-"
+        tab.goto(demo_site, "/for-organizations")
+        page = tab.page
+        assert page.get_by_role("heading", level=1).inner_text() == "For organizations"
+        commands = page.locator("pre code").all_inner_texts()
+        assert commands[0] == f"VKEY='{demo_site.log_vkey}'"
+        assert any(c.startswith(f'registry --registry {demo_site.base} --log-key "$VKEY" endorse --org your-slug')
+                   for c in commands)
+        assert f'"origin": "{BROWSER_ORIGIN}"' in page.locator("pre.key-file").inner_text()
+        _fits(tab, width)
+        tab.shot(f"{prefix}join")
+        # From /verify, the link leads here.
+        tab.goto(demo_site, "/verify")
+        page.get_by_role("main").get_by_role("link", name="For organizations").click()
+        page.wait_for_url("**/for-organizations")
+        # The hostile organization's keys: the revoked one added by a maintainer with nothing, the new one
+        # self-published at a long host name that wraps inside its cell.
+        tab.goto(demo_site, "/organizations/hostile")
+        keys_table = page.locator("table.keys")
+        keys_table.scroll_into_view_if_needed()
+        proofs = page.locator("table.keys td.key-proof").all_inner_texts()
+        assert sorted(p.split(":")[0].split("\n")[0] for p in proofs) == ["None", f"Self-published at {PROOF_HOST}"]
+        _fits(tab, width)
+        page.locator("section[aria-labelledby=keys-heading]").screenshot(path=str(SHOTS / f"{prefix}keys-proof.png"))
+        assert tab.problems == []
 
 
 CODE_PAGES = {

@@ -106,6 +106,7 @@ EXPECTED = {
     "record-file",
     "stances",
     "stances-csv",
+    "key-proof-file",
 }
 # Made by the registry core with fixed keys and clocks: regenerated and compared byte for byte.
 # (The HTTP documents and the provisional state are checked for validity only, so that adding
@@ -671,6 +672,34 @@ def test_readme_names_only_settings_that_exist() -> None:
     named = set(re.findall(r"REGISTRY_[A-Z_]+[A-Z]", README.read_text(encoding="utf-8")))
     assert "REGISTRY_DATABASE_URL" in named
     assert {name for name in named if name not in source} == set()
+
+
+# --- key-proof files -----------------------------------------------------------------
+
+
+def test_key_proof_file_example_proves_the_example_keys() -> None:
+    from registry import keyproof
+
+    text = example("key-proof-file")
+    parsed = keyproof.parse_key_file(text.encode("utf-8"))
+    table = example_keys()
+    assert parsed.keys_for(ORIGIN, "example-ai") == {table["org-key-1"]["key_id"], table["org-key-2"]["key_id"]}
+    assert parsed.keys_for(ORIGIN, "sample-lab") == frozenset()
+    assert parsed.keys_for("registry.example.net/other", "example-ai") == frozenset()
+    section = DOC.read_text(encoding="utf-8").split("## 21. Key-proof files")[1]
+    assert f"`format` | `{keyproof.FORMAT}`" in section and keyproof.PATH in section
+    assert "1 to 16 objects" in section and keyproof.MAX_REGISTRIES == 16
+    assert "1 to 32 distinct key ids" in section and keyproof.MAX_KEYS == 32
+    assert "at most 64 KiB" in section and keyproof.MAX_BYTES == 64 * 1024
+    # The example organization.key_added records this very file as the proof of its new key, at the
+    # well-known path of the website the organization had then (organization.updated before it).
+    added = json.loads(example("statement-organization-key-added"))
+    (proof,) = added["key_proofs"]
+    assert proof["sha256"] == hashlib.sha256(text.encode("utf-8")).hexdigest()
+    assert proof["key_id"] == table["org-key-2"]["key_id"] == keys.key_id(keys.decode_public(added["public_key"]))
+    website = json.loads(example("statement-organization-updated"))["website"]
+    assert proof["url"] == keyproof.well_known_url(website)
+    assert proof["fetched_at"] < added["signed_at"]
 
 
 # --- stance downloads ---------------------------------------------------------------

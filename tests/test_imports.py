@@ -5,6 +5,10 @@ command line. ``feeds/`` builds feed documents from values: no web, no command
 line, no Flask. ``web/`` serves: it never schedules and never reaches into the
 command line. Dynamic imports by name (``importlib.import_module("web")``,
 ``__import__("flask")``) count as imports.
+
+No layer but ``scripts/`` makes outgoing HTTP requests: fetching an
+organization's key-proof file (``scripts/keyfetch.py``) happens on the command
+line, never in the web process, which must not wait on another site.
 """
 
 from __future__ import annotations
@@ -23,6 +27,9 @@ RULES: dict[str, set[str]] = {
     "feeds": {"web", "scripts", "flask"},
     "web": {"scripts", "apscheduler"},
 }
+# Modules (and their submodules) a layer may not import: the standard library's HTTP clients.
+HTTP_CLIENTS = ("http.client", "urllib.request", "ssl", "scripts.keyfetch")
+MODULE_RULES: dict[str, tuple[str, ...]] = {"registry": HTTP_CLIENTS, "feeds": HTTP_CLIENTS, "web": HTTP_CLIENTS}
 
 
 def imported_modules(source: str) -> list[tuple[int, str]]:
@@ -48,10 +55,11 @@ def _dynamic_import(func: ast.expr) -> bool:
 
 def violations(package: str) -> list[str]:
     banned = RULES[package]
+    modules = MODULE_RULES.get(package, ())
     out = []
     for path in sorted((ROOT / package).rglob("*.py")):
         for line, module in imported_modules(path.read_text(encoding="utf-8")):
-            if module.split(".")[0] in banned:
+            if module.split(".")[0] in banned or any(module == m or module.startswith(m + ".") for m in modules):
                 out.append(f"{path.relative_to(ROOT)}:{line} imports {module}")
     return out
 
@@ -81,6 +89,27 @@ def test_the_clock_process_loads_no_web_stack() -> None:
     """What the clock imports, transitively, at start: the scheduler and the core, never Flask."""
     probe = ("import sys, scripts.clock, scripts.feedstore, registry.jobs, registry.node; "
              f"print(sorted(m for m in sys.modules if m.split('.')[0] in {sorted(WEB_STACK | {'web'})!r}))")
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                            check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_the_rules_catch_an_http_client_in_the_web_layer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A web module that imported the key-proof fetcher, or an HTTP client, would be named."""
+    (tmp_path / "web").mkdir()
+    (tmp_path / "web" / "bad.py").write_text("import http.client\ndef f():\n    from scripts import keyfetch\n"
+                                            "from scripts.keyfetch import fetch\n", encoding="utf-8")
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
+    assert sorted(violations("web")) == ["web/bad.py:1 imports http.client", "web/bad.py:3 imports scripts",
+                                         "web/bad.py:4 imports scripts.keyfetch"]
+
+
+def test_the_web_process_loads_no_fetcher() -> None:
+    """What the web app's modules import, transitively: never the key-proof fetcher or any command-line module."""
+    probe = ("import importlib, pkgutil, sys, web\n"
+             "for found in pkgutil.iter_modules(web.__path__):\n"
+             "    importlib.import_module('web.' + found.name)\n"
+             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'scripts'))")
     result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60,
                             check=True)
     assert result.stdout.strip() == "[]"

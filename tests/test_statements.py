@@ -36,6 +36,10 @@ EVIDENCE = {
     "retrieved_on": "2024-04-30",
 }
 ACTIONS = [{"number": n, "heading": f"Action {n}"} for n in range(1, 12)]
+# That the organization's website lists KEY_B (docs/FORMATS.md section 21), fetched before COMMON's signed_at.
+PROOF_B = {"key_id": keys.key_id(keys.decode_public(KEY_B)),
+           "url": "https://www.kddi.com/.well-known/hcoc-registry-keys", "fetched_at": "2024-05-01T11:55:00Z",
+           "sha256": HEX}
 
 # Every field of every type (required and optional), so the full example exercises all checks.
 FULL: dict[str, dict[str, Any]] = {
@@ -68,6 +72,7 @@ FULL: dict[str, dict[str, Any]] = {
         "public_keys": [KEY_A, KEY_B],
         "evidence": [{"url": "https://oecd.ai/en/transparency/reports/26"}],
         "note": "Registered from its public HAIP report.",
+        "key_proofs": [PROOF_B],
     },
     "organization.updated": {
         "org": "kddi",
@@ -76,7 +81,8 @@ FULL: dict[str, dict[str, Any]] = {
         "kind": "company",
         "website": "http://kddi.example",
     },
-    "organization.key_added": {"org": "kddi", "public_key": KEY_B},
+    "organization.key_added": {"org": "kddi", "public_key": KEY_B, "key_proofs": [PROOF_B],
+                               "evidence": [{"url": "https://www.kddi.com/security/keys"}]},
     "organization.key_revoked": {"org": "kddi", "key_id": HEX, "reason": "compromised"},
     "endorsement.made": {
         "org": "kddi",
@@ -430,15 +436,16 @@ def test_bad_public_keys(value: str) -> None:
 
 def test_public_key_uses_the_standard_alphabet() -> None:
     assert "+" in KEY_SYMBOLS and "/" in KEY_SYMBOLS
-    validate(make("organization.key_added", public_key=KEY_SYMBOLS))
+    validate(without(make("organization.key_added", public_key=KEY_SYMBOLS), "key_proofs"))
 
 
 def test_duplicate_and_too_many_public_keys() -> None:
     assert_invalid(make("organization.registered", public_keys=[KEY_A, KEY_B, KEY_A]), "public_keys.2")
     many = [_key(n) for n in range(20, 29)]
     assert_invalid(make("organization.registered", public_keys=many), "public_keys")
-    validate(make("organization.registered", public_keys=many[:8]))
-    validate(make("organization.registered", public_keys=[]))
+    unproved = without(make("organization.registered"), "key_proofs")
+    validate({**unproved, "public_keys": many[:8]})
+    validate({**unproved, "public_keys": []})
 
 
 @pytest.mark.parametrize(
@@ -767,7 +774,7 @@ def test_generated_valid_statements_pass(
     common = {"signed_at": timestamp.strftime("%Y-%m-%dT%H:%M:%SZ"), "nonce": nonce}
     effective = day.isoformat()
     cases = [
-        make("organization.registered", org=org, name=name, **common),
+        without(make("organization.registered", org=org, name=name, **common), "key_proofs"),
         make("endorsement.made", org=org, scope=scope, statement=statement, effective_date=effective, **common),
         make("endorsement.amended", org=org, scope=scope, statement=statement, **common),
         make("endorsement.withdrawn", org=org, reason=statement or "x", effective_date=effective, **common),
@@ -853,3 +860,48 @@ def test_a_country_may_be_unknown_and_a_research_institute_is_a_kind() -> None:
     assert validate(make("organization.registered", country=None, kind="research"))
     assert validate(make("organization.updated", country=None))
     assert_invalid(make("organization.registered", country="XX"), "country")
+
+
+# --- key proofs (revision 3) ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("type_", ["organization.registered", "organization.key_added"])
+def test_a_proof_for_a_key_the_statement_does_not_add_is_refused(type_: str) -> None:
+    other = {**PROOF_B, "key_id": keys.key_id(keys.decode_public(KEY_SYMBOLS))}
+    error = assert_invalid(make(type_, key_proofs=[PROOF_B, other]), "key_proofs.1.key_id")
+    assert error.reason == "not the id of a key this statement adds"
+
+
+def test_a_registration_proves_any_of_the_keys_it_adds() -> None:
+    proof_a = {**PROOF_B, "key_id": keys.key_id(keys.decode_public(KEY_A))}
+    assert validate(make("organization.registered", key_proofs=[proof_a, PROOF_B]))
+    # KEY_A is not added by a key_added of KEY_B.
+    assert_invalid(make("organization.key_added", key_proofs=[proof_a]), "key_proofs.0.key_id")
+
+
+@pytest.mark.parametrize(("proofs", "field"), [
+    ([], "key_proofs"),
+    ({"key_id": HEX}, "key_proofs"),
+    ([PROOF_B, PROOF_B], "key_proofs.1.key_id"),
+    ([{**PROOF_B, "note": "x"}], "key_proofs.0.note"),
+    ([{k: v for k, v in PROOF_B.items() if k != "sha256"}], "key_proofs.0.sha256"),
+    ([{**PROOF_B, "key_id": HEX.upper()}], "key_proofs.0.key_id"),
+    ([{**PROOF_B, "sha256": "ab"}], "key_proofs.0.sha256"),
+    ([{**PROOF_B, "fetched_at": "2024-05-01 11:55:00"}], "key_proofs.0.fetched_at"),
+    # Fetched after the statement was signed: not evidence the signer had.
+    ([{**PROOF_B, "fetched_at": "2024-05-01T12:00:01Z"}], "key_proofs.0.fetched_at"),
+    # Only an https file at the well-known path proves control of a host.
+    ([{**PROOF_B, "url": "http://www.kddi.com/.well-known/hcoc-registry-keys"}], "key_proofs.0.url"),
+    ([{**PROOF_B, "url": "https://www.kddi.com/keys.json"}], "key_proofs.0.url"),
+    ([{**PROOF_B, "url": "https://www.kddi.com/.well-known/hcoc-registry-keys?x=1"}], "key_proofs.0.url"),
+    ([{**PROOF_B, "url": "https://www.kddi.com/.well-known/hcoc-registry-keys#k"}], "key_proofs.0.url"),
+    ([{**PROOF_B, "url": "https://u@www.kddi.com/.well-known/hcoc-registry-keys"}], "key_proofs.0.url"),
+])
+def test_key_proofs_are_exact(proofs: Any, field: str) -> None:
+    assert_invalid(make("organization.key_added", key_proofs=proofs), field)
+
+
+def test_a_proof_fetched_the_second_it_was_signed_is_fine() -> None:
+    assert validate(make("organization.key_added", key_proofs=[{**PROOF_B, "fetched_at": COMMON["signed_at"]}]))
+    assert validate(make("organization.key_added", key_proofs=[
+        {**PROOF_B, "url": "https://www.kddi.com:8443/.well-known/hcoc-registry-keys"}]))

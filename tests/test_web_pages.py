@@ -154,6 +154,7 @@ PAGES: dict[str, str] = {
     "/log/0": "/feeds/types/registry.genesis",
     "/verify": "/feeds/events",
     "/about": "/feeds/events",
+    "/for-organizations": "/feeds/events",
     "/api/v1/": "/feeds/events",
 }
 

@@ -84,6 +84,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         codes,
         downloads,
         feeds,
+        join,
         log,
         obligations,
         ops,

@@ -84,9 +84,11 @@ def organization(slug: str) -> Response:
     if org is None:
         raise NotFoundError(f"no organization {slug!r}")
     base = get_settings().base_url
+    org_keys = [cat.keys_by_id[k] for k in org["keys"] if k in cat.keys_by_id]
+    provenance = get_views().key_provenance(slug, [k["key_id"] for k in org_keys])
     body = {
         **cat.org_item(org),
-        "keys": [key_item(cat.keys_by_id[k]) for k in org["keys"] if k in cat.keys_by_id],
+        "keys": [{**key_item(k), "provenance": provenance[k["key_id"]].to_json()} for k in org_keys],
         "reports": org["reports"],
         "timeline": log_page(params, org=slug),
         "feeds": {"atom": f"{base}/feeds/organizations/{slug}.atom", "rss": f"{base}/feeds/organizations/{slug}.rss"},

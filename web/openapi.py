@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from registry import keyprovenance
 from registry.statements import ACTION_NOUNS, KINDS, STATEMENT_TYPES
 
 VERSION = "1.0.0"
@@ -92,6 +93,13 @@ def schemas() -> dict[str, Schema]:
         "revoked_at": nullable(TIME), "revoked_reason": nullable(STRING), "active": BOOL, "valid_from_index": INT,
         "valid_until_index": nullable(INT),
     })
+    # How the key was shown to be the organization's (registry.keyprovenance): the strongest of four ways.
+    proof = obj({"key_id": HEX64, "url": URL, "fetched_at": TIME, "sha256": HEX64}, closed=True)
+    provenance = obj({
+        "method": {"enum": list(keyprovenance.METHODS)}, "words": STRING,
+        "added_by": nullable({"enum": ["organization", "maintainer"]}), "proof": nullable(proof),
+        "evidence": array(OPEN),
+    }, closed=True)
     endorsement = obj({
         "org": SLUG, "code": SLUG, "status": ref("EndorsementStatus"), "version": nullable(STRING), "scope": scope,
         "statement": nullable(STRING), "effective_date": nullable(DAY_OR_MONTH), "attested": BOOL,
@@ -116,8 +124,11 @@ def schemas() -> dict[str, Schema]:
         "Organization": organization,
         "OrganizationPage": obj({"items": array(ref("Organization")), "next": nullable(STRING)}, closed=True),
         "OrganizationDetail": {"allOf": [ref("Organization"), obj({
-            "keys": array(ref("Key")), "reports": array(OPEN), "timeline": ref("EventPage"), "feeds": FEEDS})]},
+            "keys": array(ref("OrganizationKey")), "reports": array(OPEN), "timeline": ref("EventPage"),
+            "feeds": FEEDS})]},
         "Key": key,
+        "OrganizationKey": {"allOf": [ref("Key"), obj({"provenance": ref("KeyProvenance")})]},
+        "KeyProvenance": provenance,
         "Endorsement": endorsement,
         "EndorsementPage": obj({"items": array(ref("Endorsement")), "next": nullable(STRING)}, closed=True),
         "CodeSummary": code_summary,
@@ -244,7 +255,8 @@ def api_paths() -> dict[str, Schema]:
         "/api/v1/organizations": get("Organizations, filtered, by slug", "registry", ok(ref("OrganizationPage")),
                                      [*org_filters, *CURSOR_PAGING]),
         "/api/v1/organizations/{slug}": get(
-            "An organization: profile, keys with validity, reports, endorsements, timeline", "registry",
+            "An organization: profile, keys with validity and how each was proved, reports, endorsements, timeline",
+            "registry",
             ok(ref("OrganizationDetail")), [SLUG_PARAM, *LOG_PAGING], errors=(400, 404)),
         "/api/v1/codes": get("Codes of conduct", "registry", ok(ref("CodePage")), CURSOR_PAGING),
         "/api/v1/codes/{slug}": get("A Code and all its versions", "registry", ok(ref("Code")), [SLUG_PARAM],

@@ -5,7 +5,8 @@ each Code it has a record about (from the stance book, ``registry.stances``),
 with the record that set it, the items its scope covers, and its verdict on
 each of the Code's dated obligations; :func:`event_detail` adds to a timeline
 row what its title cannot hold (a withdrawal's reason, what an amendment did
-to the scope). The page tells apart what the organization said (a statement
+to the scope). Each of its keys says how it was shown to be the
+organization's own (``registry.keyprovenance``). The page tells apart what the organization said (a statement
 it signed, or quoted from the evidence) from what the maintainers wrote (their
 summary of the sources, their notes on uncertain dates and scopes), and the
 day this registry recorded the organization from the dates of its public
@@ -137,9 +138,11 @@ def organization(slug: str) -> str:
     timeline = [_with_detail(e, book, names) for e in timeline]
     today = datetime.now(UTC).date().isoformat()
     org_keys = [site.keys[k] for k in org["keys"] if k in site.keys]
+    provenance = get_views().key_provenance(slug, [k["key_id"] for k in org_keys])
     return render_template("organization.html", site=site, org=org, names=names, kind_names=wording.KIND_NAMES,
                            stances=code_stances(slug, site, book, names, today),
-                           first=first_commitment(slug, book, names), keys=org_keys, timeline=timeline, older=older,
+                           first=first_commitment(slug, book, names), keys=org_keys, provenance=provenance,
+                           timeline=timeline, older=older,
                            before=before, today=today, feeds=[org_feed(slug, org["name"]), ALL_EVENTS])
 
 

@@ -30,6 +30,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError, default_exce
 
 from registry.errors import (
     CatchUpError,
+    FetchError,
     InputError,
     InvalidSignatureError,
     InvalidStatementError,
@@ -75,6 +76,7 @@ STATUSES: dict[type[RegistryError], HTTPStatus] = {
     RuleError: HTTPStatus.CONFLICT,
     NotFoundError: HTTPStatus.NOT_FOUND,
     VerificationError: HTTPStatus.UNPROCESSABLE_ENTITY,
+    FetchError: HTTPStatus.BAD_GATEWAY,
     StorageUnavailableError: HTTPStatus.SERVICE_UNAVAILABLE,
     LogHaltedError: HTTPStatus.SERVICE_UNAVAILABLE,
     CatchUpError: HTTPStatus.SERVICE_UNAVAILABLE,

@@ -7,7 +7,7 @@ configuration problem, or a store that cannot be opened or used, is one line
 
 This module is the top-level group and how errors leave it; the commands live
 in one module per kind of user: ``statements`` (whoever signs: keys, statements,
-submitting), ``log`` (reading a data directory's log and state, publishing
+submitting; ``keyproof`` adds ``org check-key``), ``log`` (reading a data directory's log and state, publishing
 checkpoints and snapshots), ``verify`` (offline checks with public keys only)
 and ``ops`` (the operator: init, serve, clock, migrate, rebuild, audit, export,
 import).
@@ -34,7 +34,7 @@ from registry.errors import (
 )
 from registry.terminal import safe
 from scripts.bench import bench
-from scripts.cli import log, ops, statements, verify
+from scripts.cli import keyproof, log, ops, statements, verify
 from scripts.cli.context import Context
 
 __all__ = ["main"]
@@ -141,3 +141,4 @@ for command in (
     ops.import_bundle, bench,
 ):
     main.add_command(command)
+statements.org.add_command(keyproof.check_key)  # org check-key: kept apart from the commands that sign

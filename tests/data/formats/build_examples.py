@@ -109,6 +109,14 @@ def _signed_at(index: int) -> datetime:
     return START + timedelta(hours=12 * index)
 
 
+def key_proof_file() -> bytes:
+    """The example organization's key-proof file when it adds its second key: both of its keys, for this registry."""
+    from registry import keyproof, keys
+
+    ids = tuple(keys.key_id(example_key(name)) for name in ("org-key-1", "org-key-2"))
+    return keyproof.format_key_file([keyproof.Listing(ORIGIN, "example-ai", ids)])
+
+
 def _statements() -> list[tuple[str, dict[str, Any]]]:
     """(signer key name, statement) for every leaf of the example log, in order."""
     from registry import keys
@@ -173,7 +181,13 @@ def _statements() -> list[tuple[str, dict[str, Any]]]:
                              "due": "2025-09-30", "met_by": "report.published"}],
         }),
         ("maintainer", "organization.updated", {"org": "example-ai", "website": "https://www.ai.example.com"}),
-        ("org-key-1", "organization.key_added", {"org": "example-ai", "public_key": pub["org-key-2"]}),
+        ("org-key-1", "organization.key_added", {
+            "org": "example-ai", "public_key": pub["org-key-2"],
+            # The file its website published (key_proof_file), fetched five minutes before signing.
+            "key_proofs": [{"key_id": kid["org-key-2"], "url": "https://www.ai.example.com/.well-known/hcoc-registry-keys",
+                            "fetched_at": format_time(_signed_at(11) - timedelta(minutes=5)),
+                            "sha256": hashlib.sha256(key_proof_file()).hexdigest()}],
+        }),
         ("org-key-2", "organization.key_revoked", {
             "org": "example-ai", "key_id": kid["org-key-1"], "reason": "Rotated to a new key.",
         }),
@@ -328,6 +342,7 @@ def build() -> dict[str, str]:
             ex["private-key-file"] = _pem(example_key("org-key-2"))
             ex["public-key-file"] = keys.encode_public(example_key("org-key-2")) + "\n"
             ex["verifier-key"] = key_table["log"]["verifier_key"] + "\n"
+            ex["key-proof-file"] = key_proof_file().decode("utf-8")
 
             # canonical JSON
             ex["canonical-input"] = '{ "b": [1, true, null], "a": "é\\u00e9", "\\u20ac": -0, "c": {"z": 1, "y": 2} }\n'
