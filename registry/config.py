@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,17 +46,21 @@ class Settings:
         return self.database_url.startswith(("postgresql://", "postgres://"))
 
 
+def data_root(data_dir: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None) -> Path:
+    """The data directory: ``data_dir``, else ``REGISTRY_DATA_DIR``, else ./instance."""
+    env = os.environ if environ is None else environ
+    return Path(data_dir or env.get("REGISTRY_DATA_DIR") or DEFAULT_DATA_DIR)
+
+
 def load(data_dir: str | os.PathLike[str] | None = None, environ: dict[str, str] | None = None) -> Settings:
     """Settings for a data directory (default from ``REGISTRY_DATA_DIR``, else ./instance)."""
     env = os.environ if environ is None else environ
-    root = Path(data_dir or env.get("REGISTRY_DATA_DIR") or DEFAULT_DATA_DIR)
+    root = data_root(data_dir, env)
     stored = read_config_file(root)
     keys_dir = root / "keys"
     return Settings(
         data_dir=root,
-        database_url=(
-            env.get("REGISTRY_DATABASE_URL") or stored.get("database_url") or f"sqlite:///{root / 'registry.db'}"
-        ),
+        database_url=env.get("REGISTRY_DATABASE_URL") or stored.get("database_url") or default_database_url(root),
         origin=env.get("REGISTRY_ORIGIN") or stored.get("origin") or DEFAULT_ORIGIN,
         base_url=(env.get("REGISTRY_BASE_URL") or stored.get("base_url") or "http://127.0.0.1:8000").rstrip("/"),
         root_key=Path(env.get("REGISTRY_ROOT_KEY") or keys_dir / "root.key"),
@@ -78,6 +83,28 @@ def _positive_seconds(env: Any, name: str, default: str) -> float:
     if not 0 < value <= 86400:  # also refuses nan and inf
         raise ConfigurationError(f"{name} must be a number of seconds above 0 and at most 86400, not {text!r}")
     return value
+
+
+def default_database_url(root: Path) -> str:
+    return f"sqlite:///{root / 'registry.db'}"
+
+
+def has_local_registry(settings: Settings) -> bool:
+    """Whether a registry lives where ``settings`` point: the data directory's ``registry.json``
+    (``registry init`` and ``registry import`` write it), a database named explicitly, or the
+    default SQLite file. Nothing is opened or created to find out.
+    """
+    default = default_database_url(settings.data_dir)
+    return ((settings.data_dir / CONFIG_FILE).is_file() or settings.database_url != default
+            or Path(default.removeprefix("sqlite:///")).is_file())
+
+
+def stated_origin(data_dir: str | os.PathLike[str] | None = None,
+                  environ: Mapping[str, str] | None = None) -> str | None:
+    """The origin ``REGISTRY_ORIGIN`` or the data directory's ``registry.json`` names; None rather than the default."""
+    env = os.environ if environ is None else environ
+    origin = env.get("REGISTRY_ORIGIN") or read_config_file(data_root(data_dir, env)).get("origin")
+    return origin if isinstance(origin, str) and origin else None
 
 
 def read_config_file(root: Path) -> dict[str, Any]:

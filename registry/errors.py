@@ -193,6 +193,24 @@ class FetchError(RegistryError):
     code = "fetch-failed"
 
 
+# --- a remote registry's answers ---------------------------------------------------
+
+
+class RemoteError(RegistryError):
+    """A remote registry refused a request, could not answer it, or could not be reached.
+
+    ``code`` is the registry's own problem code (``conflict``, ``rate-limited``, ...) when it
+    answered one, else ``unreachable``; it is set per error, so this class adds no code of its own
+    to the table of docs/FORMATS.md section 13. ``refused`` is True for a 4xx answer (the request's
+    fault); else the registry was unreachable or failed (its operator's).
+    """
+
+    def __init__(self, code: str, message: str, *, refused: bool) -> None:
+        super().__init__(message)
+        self.code = code
+        self.refused = refused
+
+
 # --- formats: bytes a pure codec refuses ------------------------------------------
 # The codecs (canonical JSON, signed notes, proofs, tiles) cannot know whose bytes they were
 # given. A caller that parses a submitter's or a client's bytes turns these into an InputError or

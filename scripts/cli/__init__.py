@@ -11,6 +11,9 @@ submitting; ``keyproof`` adds ``org check-key``), ``log`` (reading a data direct
 checkpoints and snapshots), ``verify`` (offline checks with public keys only)
 and ``ops`` (the operator: init, serve, clock, migrate, rebuild, audit, export,
 import).
+With ``--registry URL`` the commands that sign or submit statements, ``receipt``
+and ``status`` talk to that registry over HTTP instead (``remote``); a command
+that needs a local registry and finds none says so and creates nothing.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from registry import config
 from registry.errors import (
     ConfigurationError,
     RegistryError,
+    RemoteError,
     StorageUnavailableError,
     VerificationError,
 )
@@ -37,8 +41,9 @@ __all__ = ["main"]
 
 
 def fail(error: RegistryError) -> NoReturn:
-    """One line on stderr; exit 2 for the operator's problems (settings, an unreachable store), else 1."""
-    operator = isinstance(error, ConfigurationError | StorageUnavailableError)
+    """One line on stderr; exit 2 for the operator's problems (settings, an unreachable store or registry), else 1."""
+    operator = isinstance(error, ConfigurationError | StorageUnavailableError) or (
+        isinstance(error, RemoteError) and not error.refused)
     kind = "error" if operator else "FAILED" if isinstance(error, VerificationError) else "refused"
     click.echo(f"{kind}: {safe(error.diagnostics())}".replace("\n", " "), err=True)
     sys.exit(2 if operator else 1)
@@ -103,10 +108,28 @@ class RegistryGroup(click.Group):
     default=None,
     help="Data directory (default $REGISTRY_DATA_DIR, else ./instance).",
 )
+@click.option(
+    "--registry",
+    "registry_url",
+    envvar="REGISTRY_URL",
+    default=None,
+    metavar="URL",
+    help="Talk to the registry at URL over HTTP (default $REGISTRY_URL): the commands that sign or submit "
+         "statements, receipt and status; no data directory needed.",
+)
+@click.option(
+    "--log-key",
+    "log_key_pin",
+    envvar="REGISTRY_LOG_KEY_PIN",
+    default=None,
+    metavar="VKEY",
+    help="With --registry: the log's verifier key, from a source you trust (default $REGISTRY_LOG_KEY_PIN); "
+         "without it the key is trusted on first use and remembered.",
+)
 @click.pass_context
-def main(ctx: click.Context, data_dir: str | None) -> None:
+def main(ctx: click.Context, data_dir: str | None, registry_url: str | None, log_key_pin: str | None) -> None:
     """The public, verifiable registry of AI code of conduct endorsements."""
-    ctx.obj = Context(data_dir)
+    ctx.obj = Context(data_dir, registry_url, log_key_pin)
 
 
 for command in (

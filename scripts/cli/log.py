@@ -2,23 +2,27 @@
 
 Status, checkpoints and snapshots (signed with the log's key), receipts,
 single entries and organizations, and the state replayed at a size or date.
+``status`` and ``receipt`` also work on a remote registry (``--registry URL``,
+``scripts.cli.remote``).
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
-from registry import lookup
+from registry import keys, lookup
 from registry.countries import country_name
 from registry.diff import check_sizes, diff_states
-from registry.errors import MalformedError, RegistryError
+from registry.errors import ConfigurationError, MalformedError, RegistryError
 from registry.publish import publish_snapshot
 from registry.status import summarize
 from registry.terminal import safe, safe_json
 from registry.times import format_time, parse_time
 from registry.wording import KIND_NAMES, Names, claim, date_words, scope_phrase
+from scripts.cli import remote
 from scripts.cli.context import Context, pass_ctx
 
 
@@ -26,8 +30,12 @@ from scripts.cli.context import Context, pass_ctx
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 def status(obj: Context, as_json: bool) -> None:
-    """Origin, tree size, root hash, log key, latest checkpoint and counts."""
-    settings = obj.settings
+    """Origin, tree size, root hash, log key, latest checkpoint and counts (with --registry: of that registry)."""
+    found = obj.remote
+    if found is not None:
+        remote.show_status(found, as_json)
+        return
+    settings = obj.local()
     log = obj.log()
     info = summarize(settings, obj.registry, log, log.catch_up())
     if as_json:
@@ -59,9 +67,27 @@ def checkpoint(obj: Context) -> None:
 
 @click.command()
 @click.argument("index", type=int)
+@click.option("--receipt", "receipt_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="With --registry: write the verified receipt to FILE instead of printing it.")
+@click.option("--signer-key", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="With --registry: the signer's public key file, to check the statement's signature too.")
+@click.option("--wait", type=click.FloatRange(0, 3600), metavar="SECONDS",
+              default=remote.DEFAULT_WAIT, show_default=True,
+              help="With --registry: seconds to wait while the registry says a checkpoint is coming.")
 @pass_ctx
-def receipt(obj: Context, index: int) -> None:
-    """Print the tlog-proof@v1 receipt for leaf INDEX against the latest checkpoint."""
+def receipt(obj: Context, index: int, receipt_file: Path | None, signer_key: Path | None, wait: float) -> None:
+    """Print the tlog-proof@v1 receipt for leaf INDEX against the latest checkpoint.
+
+    With --registry, fetch it from that registry and verify it against its log key first.
+    """
+    found = obj.remote
+    if found is not None:
+        signer = keys.load_public_file(signer_key) if signer_key is not None else None
+        remote.fetch_receipt(found, index, receipt_file=receipt_file, signer=signer, wait=wait)
+        return
+    if receipt_file is not None or signer_key is not None:
+        raise ConfigurationError("--receipt and --signer-key need --registry URL (locally: registry receipt INDEX "
+                                 "> FILE, then registry verify receipt FILE)")
     log = obj.log()
     log.catch_up()
     click.echo(log.receipt(index).decode("utf-8"), nl=False)

@@ -66,6 +66,8 @@ def clock(obj: Context) -> None:
     """Run the clock process: catch-up, checkpoints, snapshots (one per deployment; SIGTERM stops it)."""
     from scripts.clock import main as run_clock
 
+    keys.check_key_permissions(obj.settings)  # first, as the clock itself does: a key open to others is worse
+    obj.local()  # then refuse, creating nothing, where there is no registry
     run_clock(obj.data_dir)
 
 
@@ -95,7 +97,7 @@ def rebuild(obj: Context) -> None:
 @pass_ctx
 def run_job(obj: Context, name: str) -> None:
     """Run one of the clock's jobs by hand, once."""
-    node = jobs.open_node(obj.settings)
+    node = jobs.open_node(obj.local())
     try:
         click.echo(json.dumps(ALL_JOBS[name](node), sort_keys=True))
     finally:
@@ -111,7 +113,7 @@ def serve(obj: Context, port: int | None, host: str | None, workers: int | None)
     """Run the web site and API under gunicorn."""
     import os
 
-    settings = obj.settings
+    settings = obj.local()
     port = port or int(os.environ.get("PORT", "8000"))
     host = host or os.environ.get("REGISTRY_BIND", "127.0.0.1")
     workers = workers or int(os.environ.get("WEB_CONCURRENCY", "2"))
@@ -158,7 +160,7 @@ def audit(obj: Context, as_json: bool, workers: int) -> None:
     """
     from registry.auditstore import audit_data
 
-    settings = obj.settings
+    settings = obj.local()
     result = audit_data(settings, parse_verifier_key(log_verifier_key(settings)), workers=workers,
                         progress=progress_reporter("audited"))
     result = _with_feed_pages(result, settings)

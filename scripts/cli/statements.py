@@ -2,13 +2,17 @@
 
 Key files, signing and submitting envelopes, and one command per statement
 type (organizations, Code revisions, endorsements), each of which signs and
-submits, or with ``--print`` only prints the envelope.
+submits, or with ``--print`` only prints the envelope. Each submits to the
+data directory's registry, or with ``--registry URL`` to that registry over
+HTTP, and then proves it with a verified receipt (``scripts.cli.remote``).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,6 +24,7 @@ from registry.application import Recorded
 from registry.canonical import loads as strict_loads
 from registry.errors import CanonicalError, ConfigurationError, MalformedError
 from registry.terminal import safe
+from scripts.cli import remote
 from scripts.cli.context import Context, pass_ctx, progress_reporter
 
 
@@ -60,20 +65,62 @@ def sign(obj: Context, key_file: Path, statement_file: str) -> None:
     stmt = _read_json(statement_file)
     if not isinstance(stmt, dict):
         raise MalformedError("a statement must be a JSON object")
-    env = envelope.sign(compose.complete(stmt, obj.settings.origin), keys.load_private(key_file))
+    env = envelope.sign(compose.complete(stmt, obj.origin(printing=True)), keys.load_private(key_file))
     click.echo(env.canonical.decode("ascii"))
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What to do with a signed statement: print it, or submit it (and where to put its receipt)."""
+
+    printing: bool = False
+    as_json: bool = False
+    receipt_file: Path | None = None
+    wait: float = remote.DEFAULT_WAIT
+
+    def check(self, obj: Context) -> None:
+        if self.receipt_file is not None and obj.registry_url is None and not self.printing:
+            raise ConfigurationError("--receipt FILE needs --registry URL: a local submission has no receipt until "
+                                     "a checkpoint covers it (then: registry receipt INDEX)")
+
+
+def delivery_options(f: Any) -> Any:
+    """--receipt and --wait (how a submission to a remote registry is proved), handed on as ``delivery``."""
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, printing: bool = False, as_json: bool = False, receipt_file: Path | None = None,
+                wait: float = remote.DEFAULT_WAIT, **kwargs: Any) -> Any:
+        return f(*args, delivery=Delivery(printing, as_json, receipt_file, wait), **kwargs)
+
+    wrapper = click.option("--wait", type=click.FloatRange(0, 3600), metavar="SECONDS",
+                           default=remote.DEFAULT_WAIT, show_default=True,
+                           help="With --registry: seconds to wait for a signed checkpoint to cover the entry.")(wrapper)
+    return click.option("--receipt", "receipt_file", type=click.Path(dir_okay=False, path_type=Path),
+                        help="With --registry: where to write the verified receipt (default "
+                             "<origin>-<index>.tlog-proof here).")(wrapper)
 
 
 @click.command()
 @click.argument("envelope_file")
 @click.option("--json", "as_json", is_flag=True)
+@click.option("--signer-key", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="With --registry: the signer's public key file, to check the recorded statement's signature.")
+@delivery_options
 @pass_ctx
-def submit(obj: Context, envelope_file: str, as_json: bool) -> None:
-    """Validate, authorize and record a signed envelope."""
-    rec = obj.registry.submit(_read_bytes(envelope_file))
+def submit(obj: Context, envelope_file: str, signer_key: Path | None, delivery: Delivery) -> None:
+    """Validate, authorize and record a signed envelope (with --registry: submit it there and prove it)."""
+    delivery.check(obj)
+    data = _read_bytes(envelope_file)
+    found = obj.remote
+    if found is not None:
+        signer = keys.load_public_file(signer_key) if signer_key is not None else None
+        remote.deliver(found, envelope.parse(data), signer=signer, receipt_file=delivery.receipt_file,
+                       wait=delivery.wait, as_json=delivery.as_json)
+        return
+    rec = obj.registry.submit(data)
     obj.node.integrate()  # the tree and the read models, as the web does after a submission
     obj.node.wake_clock()  # a running clock signs a checkpoint covering it now
-    _report(rec, as_json)
+    _report(rec, delivery.as_json)
 
 
 def _report(rec: Recorded, as_json: bool) -> None:
@@ -89,25 +136,31 @@ def _deliver(
     obj: Context,
     stmt: dict[str, Any],
     key_file: Path | None,
-    printing: bool,
-    as_json: bool,
+    delivery: Delivery,
     default_key: str | None = None,
 ) -> None:
-    settings = obj.settings
-    path = key_file or (settings.maintainer_key if default_key == "maintainer" else None)
+    found = obj.remote
+    # A remote registry's maintainer signs with a key file named; the data directory's is for its own registry.
+    path = key_file or (obj.settings.maintainer_key if default_key == "maintainer" and found is None else None)
     if path is None:
-        raise ConfigurationError("--key FILE is required")
-    env = envelope.sign(stmt, keys.load_private(path))
-    if printing:
+        raise ConfigurationError("--key FILE is required" + (" with --registry" if found is not None else ""))
+    private = keys.load_private(path)
+    env = envelope.sign(stmt, private)
+    if delivery.printing:
         click.echo(env.canonical.decode("ascii"))
+        return
+    if found is not None:
+        remote.deliver(found, env, signer=keys.public_bytes(private), receipt_file=delivery.receipt_file,
+                       wait=delivery.wait, as_json=delivery.as_json)
         return
     rec = obj.registry.submit(env.canonical)
     obj.node.integrate()  # the tree and the read models, as the web does after a submission
     obj.node.wake_clock()  # a running clock signs a checkpoint covering it now
-    _report(rec, as_json)
+    _report(rec, delivery.as_json)
 
 
 def statement_options(f: Any) -> Any:
+    f = delivery_options(f)
     f = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")(f)
     f = click.option("--print", "printing", is_flag=True, help="Print the signed envelope instead of submitting.")(f)
     return f
@@ -154,13 +207,13 @@ def org_register(
     website: str | None,
     public_keys: tuple[Path, ...],
     key_file: Path | None,
-    printing: bool,
-    as_json: bool,
+    delivery: Delivery,
 ) -> None:
     """Register an organization (maintainer-signed)."""
+    delivery.check(obj)
     stmt = compose.statement(
         "organization.registered",
-        obj.settings.origin,
+        obj.origin(delivery.printing),
         **compose.present(
             org=slug,
             name=name,
@@ -170,7 +223,7 @@ def org_register(
             public_keys=[keys.encode_public(keys.load_public_file(p)) for p in public_keys],
         ),
     )
-    _deliver(obj, stmt, key_file, printing, as_json, default_key="maintainer")
+    _deliver(obj, stmt, key_file, delivery, default_key="maintainer")
 
 
 @org.command("add-key")
@@ -179,16 +232,15 @@ def org_register(
 @click.option("--key", "key_file", type=click.Path(exists=True, path_type=Path))
 @statement_options
 @pass_ctx
-def org_add_key(
-    obj: Context, slug: str, public_key: Path, key_file: Path | None, printing: bool, as_json: bool
-) -> None:
+def org_add_key(obj: Context, slug: str, public_key: Path, key_file: Path | None, delivery: Delivery) -> None:
     """Add a key to an organization (signed by one of its keys or a maintainer)."""
+    delivery.check(obj)
     stmt = compose.statement(
         "organization.key_added",
-        obj.settings.origin,
+        obj.origin(delivery.printing),
         **compose.present(org=slug, public_key=keys.encode_public(keys.load_public_file(public_key))),
     )
-    _deliver(obj, stmt, key_file, printing, as_json, default_key="maintainer")
+    _deliver(obj, stmt, key_file, delivery, default_key="maintainer")
 
 
 @org.command("revoke-key")
@@ -199,13 +251,13 @@ def org_add_key(
 @statement_options
 @pass_ctx
 def org_revoke_key(
-    obj: Context, slug: str, key_id: str, reason: str | None, key_file: Path | None, printing: bool, as_json: bool
+    obj: Context, slug: str, key_id: str, reason: str | None, key_file: Path | None, delivery: Delivery
 ) -> None:
     """Revoke an organization key; what it signed before stays valid."""
-    stmt = compose.statement(
-        "organization.key_revoked", obj.settings.origin, **compose.present(org=slug, key_id=key_id, reason=reason)
-    )
-    _deliver(obj, stmt, key_file, printing, as_json, default_key="maintainer")
+    delivery.check(obj)
+    stmt = compose.statement("organization.key_revoked", obj.origin(delivery.printing),
+                             **compose.present(org=slug, key_id=key_id, reason=reason))
+    _deliver(obj, stmt, key_file, delivery, default_key="maintainer")
 
 
 @click.group()
@@ -218,13 +270,14 @@ def code() -> None:
 @click.option("--key", "key_file", type=click.Path(exists=True, path_type=Path), help="Maintainer key.")
 @statement_options
 @pass_ctx
-def code_publish(obj: Context, revision_file: str, key_file: Path | None, printing: bool, as_json: bool) -> None:
+def code_publish(obj: Context, revision_file: str, key_file: Path | None, delivery: Delivery) -> None:
     """Publish a Code revision from REVISION_FILE (JSON: code, version, title, actions, ...)."""
+    delivery.check(obj)
     revision = _read_json(revision_file)
     if not isinstance(revision, dict):
         raise MalformedError("a revision must be a JSON object")
-    stmt = compose.complete({"type": "code.revision_published", **revision}, obj.settings.origin)
-    _deliver(obj, stmt, key_file, printing, as_json, default_key="maintainer")
+    stmt = compose.complete({"type": "code.revision_published", **revision}, obj.origin(delivery.printing))
+    _deliver(obj, stmt, key_file, delivery, default_key="maintainer")
 
 
 def endorsement_options(f: Any) -> Any:
@@ -286,10 +339,12 @@ def withdraw(obj: Context, reason: str, **options: Any) -> None:
 
 def _act(obj: Context, type_: str, options: dict[str, Any], **fields: Any) -> None:
     """Build, sign and submit (or print) an endorsement statement from the options they share."""
-    stmt = compose.statement(type_, obj.settings.origin, **compose.present(
+    delivery: Delivery = options["delivery"]
+    delivery.check(obj)
+    stmt = compose.statement(type_, obj.origin(delivery.printing), **compose.present(
         org=options["slug"], code=options["code_"], effective_date=options["effective_date"] or _today(),
         evidence=_evidence(options["evidence"]), **fields))
-    _deliver(obj, stmt, options["key_file"], options["printing"], options["as_json"])
+    _deliver(obj, stmt, options["key_file"], delivery)
 
 
 @click.command("load")
