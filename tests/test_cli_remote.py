@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -474,3 +475,122 @@ def test_a_registry_that_lies_is_refused(registry_a: Served, registry_b: Served,
     proxy.lie = lambda path: (200, {}, b"x" * (2 << 20)) if "/receipts/" in path else None
     one_line(user.run("receipt", "0", url=proxy.url), 2, "error: answer-too-large: ")
     assert user.files() == {"maintainer.key"}
+
+
+# --- joining: a key proved on the organization's own website -------------------------------------------------
+
+
+@dataclass
+class Website:
+    """The organization's website: HTTPS on loopback with a certificate of its own, trusted through SSL_CERT_FILE."""
+
+    url: str
+    ca_file: Path
+    body: bytes = b""
+
+
+@pytest.fixture
+def website(tmp_path: Path) -> Iterator[Website]:
+    import datetime
+    import ipaddress
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "acme website (test)")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                   .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
+                   .not_valid_after(now + datetime.timedelta(hours=1))
+                   .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                                  critical=False)
+                   .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                   .sign(key, hashes.SHA256()))
+    ca_file, key_file = tmp_path / "website.pem", tmp_path / "website.key"
+    ca_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    served = Website("", ca_file)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            found = self.path == "/.well-known/hcoc-registry-keys" and served.body
+            self.send_response(200 if found else 404)
+            body = served.body if found else b"not here"
+            self.send_header("Content-Type", "application/json" if found else "text/plain")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(ca_file, key_file)
+    server.socket = tls.wrap_socket(server.socket, server_side=True)
+    served.url = f"https://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield served
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_an_organization_joins_with_its_key_proved_on_its_website(registry_a: Served, user: User,
+                                                                 website: Website, tmp_path: Path) -> None:
+    from registry import keyproof
+
+    url, trust = registry_a.url, {"SSL_CERT_FILE": str(website.ca_file)}
+    maintainer = copy_key(registry_a, "maintainer", user.cwd)
+    (user.cwd / "revision.json").write_text(json.dumps({**REVISION, "code": "join-code"}))
+    ok(user.run("code", "publish", "revision.json", "--key", str(maintainer), url=url))
+    # 1. The organization makes its key and publishes its id on its website for this registry.
+    key_id = ok(user.run("keys", "generate", "--out", "org.key", url=None)).stdout.strip()
+    website.body = keyproof.format_key_file([keyproof.Listing(ORIGIN, "joiner", (key_id,))])
+    # Anyone can check it from outside before anything is recorded.
+    checked = ok(user.run("org", "check-key", "joiner", "--url", website.url, "--public-key", "org.key.pub",
+                          url=url, **trust))
+    assert key_id[:16] in checked.stdout
+    # 2. A maintainer registers it remotely with the proof: the statement records the URL, time and digest.
+    done = ok(user.run("org", "register", "--slug", "joiner", "--name", "Joiner Labs", "--country", "DE",
+                       "--kind", "research", "--website", website.url, "--public-key", "org.key.pub",
+                       "--key-proof", "--key", str(maintainer), url=url, **trust))
+    assert f"key {key_id[:16]}… proved by {website.url}/.well-known/hcoc-registry-keys" in done.stderr
+    registered = json.loads(registry_a.get("/api/v1/organizations/joiner")[1])
+    (proved,) = [k for k in registered["keys"] if k["key_id"] == key_id]
+    assert proved["provenance"]["method"] == "self-published" and "127.0.0.1" in proved["provenance"]["words"]
+    page = re.sub(r"<[^>]+>", "", registry_a.get("/organizations/joiner")[1].decode())
+    assert "Self-published at 127.0.0.1" in page
+    # 3. It endorses actions 1 and 3 itself; the receipt verifies with the command line and the README's script.
+    done = ok(user.run("endorse", "--org", "joiner", "--code", "join-code", "--version", "2023-10-30",
+                       "--actions", "1,3", "--key", "org.key", "--receipt", "joiner.tlog-proof", url=url))
+    assert lines(done)["claim"].startswith("Joiner Labs endorsed actions 1 (Name 1), 3 (Name 3) of the ")
+    ok(user.run("verify", "receipt", "joiner.tlog-proof", "--log-key", registry_a.log_key, "--signer-key",
+                "org.key.pub", url=None))
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    (script,) = [b for b in re.findall(r"^```python\n(.*?)^```$", readme, flags=re.M | re.S)
+                 if b.startswith("import base64")]
+    (tmp_path / "verify.py").write_text(script, encoding="utf-8")
+    by_hand = subprocess.run([sys.executable, str(tmp_path / "verify.py"), str(user.cwd / "joiner.tlog-proof"),
+                              registry_a.log_key], capture_output=True, text=True, check=False)
+    assert by_hand.returncode == 0 and '"org":"joiner"' in by_hand.stdout, by_hand.stderr
+    # 4. It amends and withdraws; nothing anywhere became a local registry.
+    ok(user.run("amend", "--org", "joiner", "--code", "join-code", "--actions", "1", "--key", "org.key", url=url))
+    ok(user.run("withdraw", "--org", "joiner", "--code", "join-code", "--reason", "Done.", "--key", "org.key",
+                url=url))
+    assert not any(name == "instance" or name.endswith("/instance") for name in user.files())
+    # 5. A website that does not list the key proves nothing: the registration is refused before it is sent.
+    size = registry_a.size()
+    ok(user.run("keys", "generate", "--out", "other.key", url=None))
+    done = user.run("org", "register", "--slug", "pretender", "--name", "Pretender", "--country", "DE", "--kind",
+                    "company", "--website", website.url, "--public-key", "other.key.pub", "--key-proof", "--key",
+                    str(maintainer), url=url, **trust)
+    assert done.returncode == 1 and "does not list" in done.stderr, done.stderr
+    assert registry_a.size() == size

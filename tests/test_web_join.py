@@ -141,4 +141,4 @@ def test_the_readme_names_only_commands_that_exist() -> None:
             assert word in node.commands, line
             node = node.commands[word]
         named += 1
-    assert named == 11
+    assert named == 12

@@ -69,8 +69,8 @@ def _check(website_or_url: str, origin: str, org: str, key_ids: Sequence[str],
               "organization's active keys).")
 @click.option("--public-key", "public_keys", multiple=True, type=click.Path(exists=True, dir_okay=False,
               path_type=Path), help="A public key file whose key to check, such as one not registered yet.")
-@click.option("--origin", default=None, help="The registry origin the file must name (default: the data "
-              "directory's).")
+@click.option("--origin", default=None, help="The registry origin the file must name (default: the --registry "
+              "one's, else the data directory's).")
 @click.option("--json", "as_json", is_flag=True, help="The key_proofs entries of the proved keys, and the keys "
               "not proved, as JSON.")
 @pass_ctx
@@ -82,7 +82,8 @@ def check_key(obj: Context, slug: str, url: str | None, key_ids: tuple[str, ...]
     asked = [_key_id(k) for k in key_ids] + [keys.key_id(keys.load_public_file(p)) for p in public_keys]
     if url is None or not asked:
         url, asked = _from_state(obj, slug, url, asked)
-    origin = origin or obj.settings.origin
+    # The registry the file must name: given, or the remote (--registry) or local one's; never a default.
+    origin = origin or obj.origin(printing=True)
     try:
         result = _check(url, origin, slug, asked, None)
     except FetchError as e:

@@ -23,6 +23,7 @@ from registry import compose, envelope, keys, loader
 from registry.application import Recorded
 from registry.canonical import loads as strict_loads
 from registry.errors import CanonicalError, ConfigurationError, MalformedError
+from registry.statements import KINDS
 from registry.terminal import safe
 from scripts.cli import remote
 from scripts.cli.context import Context, pass_ctx, progress_reporter
@@ -183,6 +184,34 @@ def _evidence(urls: tuple[str, ...]) -> list[dict[str, str]] | None:
     return [{"url": u} for u in urls] or None
 
 
+def _key_proofs(asked: str | None, website: str | None, origin: str, org: str,
+                publics: list[bytes]) -> list[dict[str, str]] | None:
+    """The ``key_proofs`` of ``--key-proof``: the organization's key-proof file, checked to list every key."""
+    if asked is None:
+        return None
+    where = asked or website
+    if not where:
+        raise ConfigurationError("--key-proof needs the organization's website: give it as --key-proof URL "
+                                 "(or --website when registering)")
+    if not publics:
+        raise ConfigurationError("--key-proof proves the keys a statement adds, and this one adds none")
+    from scripts.cli.keyproof import key_proofs_for
+
+    found = key_proofs_for(where, origin, org, [keys.key_id(p) for p in publics])
+    for proof in found:
+        click.echo(f"key {proof['key_id'][:16]}… proved by {proof['url']} (sha256 {proof['sha256'][:16]}…, "
+                   f"fetched {proof['fetched_at']})", err=True)
+    return found
+
+
+def key_proof_option(f: Any) -> Any:
+    return click.option(
+        "--key-proof", "key_proof", default=None, is_flag=False, flag_value="", metavar="[URL]",
+        help="Check that the organization's website lists the new key(s) at /.well-known/hcoc-registry-keys "
+             "(docs/FORMATS.md section 21) and record the proof; URL: the website (default: --website, or the "
+             "one the local registry holds).")(f)
+
+
 @click.group()
 def org() -> None:
     """Organizations."""
@@ -192,9 +221,10 @@ def org() -> None:
 @click.option("--slug", required=True)
 @click.option("--name", required=True)
 @click.option("--country", required=True, help="ISO 3166-1 alpha-2 code, e.g. JP.")
-@click.option("--kind", required=True, type=click.Choice(["company", "academia", "civil-society", "public-sector"]))
+@click.option("--kind", required=True, type=click.Choice(KINDS))
 @click.option("--website", default=None)
 @click.option("--public-key", "public_keys", multiple=True, type=click.Path(exists=True, path_type=Path))
+@key_proof_option
 @click.option("--key", "key_file", type=click.Path(exists=True, path_type=Path), help="Maintainer key.")
 @statement_options
 @pass_ctx
@@ -206,21 +236,27 @@ def org_register(
     kind: str,
     website: str | None,
     public_keys: tuple[Path, ...],
+    key_proof: str | None,
     key_file: Path | None,
     delivery: Delivery,
 ) -> None:
     """Register an organization (maintainer-signed)."""
     delivery.check(obj)
+    origin = obj.origin(delivery.printing)
+    publics = [keys.load_public_file(p) for p in public_keys]
+    # Fetched before the statement is composed: a proof is never fetched after the statement was signed.
+    proofs = _key_proofs(key_proof, website, origin, slug, publics)
     stmt = compose.statement(
         "organization.registered",
-        obj.origin(delivery.printing),
+        origin,
         **compose.present(
             org=slug,
             name=name,
             country=country,
             kind=kind,
             website=website,
-            public_keys=[keys.encode_public(keys.load_public_file(p)) for p in public_keys],
+            public_keys=[keys.encode_public(p) for p in publics],
+            key_proofs=proofs,
         ),
     )
     _deliver(obj, stmt, key_file, delivery, default_key="maintainer")
@@ -229,16 +265,24 @@ def org_register(
 @org.command("add-key")
 @click.option("--org", "slug", required=True)
 @click.option("--public-key", required=True, type=click.Path(exists=True, path_type=Path))
+@key_proof_option
 @click.option("--key", "key_file", type=click.Path(exists=True, path_type=Path))
 @statement_options
 @pass_ctx
-def org_add_key(obj: Context, slug: str, public_key: Path, key_file: Path | None, delivery: Delivery) -> None:
+def org_add_key(obj: Context, slug: str, public_key: Path, key_proof: str | None, key_file: Path | None,
+                delivery: Delivery) -> None:
     """Add a key to an organization (signed by one of its keys or a maintainer)."""
     delivery.check(obj)
+    origin = obj.origin(delivery.printing)
+    public = keys.load_public_file(public_key)
+    if key_proof == "" and obj.remote is None:
+        # The organization's website, as the local registry holds it.
+        key_proof = (obj.views().organization(slug) or {}).get("website") or ""
+    proofs = _key_proofs(key_proof, None, origin, slug, [public])
     stmt = compose.statement(
         "organization.key_added",
-        obj.origin(delivery.printing),
-        **compose.present(org=slug, public_key=keys.encode_public(keys.load_public_file(public_key))),
+        origin,
+        **compose.present(org=slug, public_key=keys.encode_public(public), key_proofs=proofs),
     )
     _deliver(obj, stmt, key_file, delivery, default_key="maintainer")
 
