@@ -346,6 +346,7 @@ def overview() -> str:
         "overview.html", site=site, codes=codes, filter=f, rows=rows, everyone=everyone,
         counts=code_counts(everyone, codes), endorsing=sum(1 for r in everyone if r.endorsing),
         countries=countries(everyone, f.country), kinds=[(k, KIND_NAMES.get(k, k)) for k in KINDS],
+        code_options=[(c.slug, c.short) for c in codes],
         timelines=timelines, scale=chart_scale(timelines), statuses=CHART_STATUSES, chart_labels=CHART_LABELS,
         dues=dues(book, codes, today()), today=today(), latest=latest, max_search=MAX_SEARCH,
         feeds=[ALL_EVENTS])

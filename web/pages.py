@@ -345,9 +345,13 @@ def organizations() -> str:
     # By name, as people look for them; organizations whose country the sources do not give have no option.
     codes = {o["country"] for o in site.organizations if o["country"]} | ({f.country} if f.country else set())
     countries = sorted(codes, key=country_name)
-    return render_template("organizations.html", site=site, rows=rows, filter=f, countries=countries,
-                           kinds=KINDS, statuses=STATUSES, status_labels=STATUS_LABELS, book=get_views().stances(),
-                           names=wording.Names.of(site.state), kind_names=wording.KIND_NAMES,
+    names = wording.Names.of(site.state)
+    return render_template("organizations.html", site=site, rows=rows, filter=f,
+                           countries=[(c, country_name(c)) for c in countries],
+                           kinds=[(k, wording.KIND_NAMES.get(k, k)) for k in KINDS],
+                           statuses=[(s, STATUS_LABELS[s]) for s in STATUSES],
+                           codes=[(c, names.code(c).short) for c in site.codes], book=get_views().stances(),
+                           names=names, kind_names=wording.KIND_NAMES,
                            feeds=[ALL_EVENTS, type_feed("endorsement.made"), type_feed("endorsement.withdrawn")])
 
 
