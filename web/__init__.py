@@ -83,6 +83,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         api,
         codes,
         downloads,
+        evidence,
         feeds,
         join,
         log,
@@ -94,6 +95,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     )
 
     ops.init_app(app)
+    evidence.init_app(app)
     app.register_blueprint(log.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(feeds.bp)
