@@ -52,6 +52,7 @@ class Exported:
     root: bytes
     checkpoints: int
     snapshots: int
+    documents: int = 0
 
 
 @dataclass(frozen=True)
