@@ -315,6 +315,8 @@ def api_paths() -> dict[str, Schema]:
 # (x001/x234/067), and a partial tile adds ".p/<width>". A path template matches one segment per
 # parameter, so each number of groups (an index below 2**64 has at most seven) is a path of its own.
 TILE_GROUPS = 7
+# OpenAPI 3.1 (section 4.8.14.3): bytes that are not text have no schema beyond their media type.
+BINARY: Schema = {}
 TILE_GROUP = {"type": "string", "pattern": "^[0-9]{3}$"}
 TILE_WIDTH = {"type": "integer", "minimum": 1, "maximum": 255}
 
@@ -332,7 +334,7 @@ def tile_paths(prefix: str, summary: str, before: list[Schema]) -> dict[str, Sch
             width = [path_param("width", TILE_WIDTH, 5, "Entries in a partial tile.")] if partial else []
             found[f"{prefix}/{segments}" + (".p/{width}" if partial else "")] = get(
                 summary + (" (partial)" if partial else ""), "log",
-                ok(STRING, media_type="application/octet-stream"), [*before, *digits, *width], errors=(400, 404))
+                ok(BINARY, media_type="application/octet-stream"), [*before, *digits, *width], errors=(400, 404))
     return found
 
 
@@ -348,7 +350,7 @@ def log_paths() -> dict[str, Schema]:
                                       "it", []),
         "/evidence/{sha256}": get(
             "An archived evidence document, by the SHA-256 of its bytes (docs/FORMATS.md section 25)", "log",
-            ok(STRING, media_type="*/*"),
+            ok(BINARY, media_type="*/*"),
             [path_param("sha256", {"type": "string", "pattern": "^[0-9a-f]{64}$"}, "ab" * 32, "Its SHA-256 (hex).")],
             errors=(400, 404)),
         "/api/v1/log/entries/{index}": get("One leaf (canonical JSON)", "log", ok(ref("LogEntry")), [index],
