@@ -114,8 +114,7 @@ def read_leaves(path: Path) -> Iterator[bytes]:
 
 def _read(f: IO[bytes]) -> Bundle:
     digest = hashlib.sha256()
-    # Bounded reads: one line past the longest a document may need is refused without holding all of it.
-    lines = iter(lambda: f.readline(MAX_DOCUMENT_LINE + 1), b"")
+    lines = _bounded_lines(f)
     header = _line(next(lines, b""), digest)
     if header.get("format") not in (FORMAT, FORMAT_V1) or set(header) != {"format", "origin", "size", "root",
                                                                           "log_key"}:
@@ -157,6 +156,15 @@ def _read(f: IO[bytes]) -> Bundle:
                                     "bundle") from None
         {"leaf": bundle.leaves, "checkpoint": bundle.checkpoints, "snapshot": bundle.snapshots}[kind].append(encoded)
     raise VerificationError("the bundle ends without its trailer (truncated)", "bundle")
+
+
+def _bounded_lines(f: IO[bytes]) -> Iterator[bytes]:
+    """The lines of ``f``, each read only to one byte past its limit: MAX_LINE, or for a document line
+    MAX_DOCUMENT_LINE (an endless line is refused without holding all of it)."""
+    while raw := f.readline(MAX_LINE + 1):
+        if len(raw) > MAX_LINE and not raw.endswith(b"\n") and raw.startswith(b'{"document"'):
+            raw += f.readline(MAX_DOCUMENT_LINE + 1 - len(raw))
+        yield raw
 
 
 def _document(value: dict[str, Any], before: list[BundledDocument]) -> BundledDocument:
