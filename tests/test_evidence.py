@@ -346,3 +346,42 @@ def test_a_v1_bundle_still_reads(tmp_path: Path) -> None:
     path.write_bytes(gzip.compress(first + line + trailer))
     with pytest.raises(VerificationError, match="unexpected line"):  # v1 has no document lines
         bundle.read(path)
+
+
+# --- citing an archived document from the command line --------------------------------------------
+
+
+REVISION = {"code": CODE, "version": "2023-10-30", "title": "Hiroshima Code", "issuer": "G7",
+            "published_on": "2023-10-30", "source_url": "https://example.org/code", "supersedes": None,
+            "actions": [{"number": n, "heading": f"Action {n}"} for n in range(1, 12)]}
+
+
+def test_an_attested_record_cites_a_file_by_hash_and_archives_it_once_recorded(local: Backend,
+                                                                              tmp_path: Path) -> None:
+    maintainer_key = str(local.settings().maintainer_key)
+    (tmp_path / "revision.json").write_text(json.dumps(REVISION))
+    assert run_cli(local, "code", "publish", str(tmp_path / "revision.json")).exit_code == 0
+    assert run_cli(local, "org", "register", "--slug", "acme", "--name", "Acme", "--country", "JP",
+                   "--kind", "company").exit_code == 0
+    copy = tmp_path / "press copy.pdf"
+    copy.write_bytes(PDF)
+    # refused (an unknown Code): the document is not archived
+    refused = run_cli(local, "endorse", "--org", "acme", "--code", "nope", "--version", "1", "--key", maintainer_key,
+                      "--evidence-file", "https://example.org/press", str(copy))
+    assert refused.exit_code == 1 and run_cli(local, "evidence", "list").stdout == ""
+    # a URL the statement would refuse: refused before anything is read or signed
+    hostile = run_cli(local, "endorse", "--org", "acme", "--code", CODE, "--version", "2023-10-30", "--key",
+                      maintainer_key, "--evidence-file", "javascript:alert(1)", str(copy))
+    assert hostile.exit_code == 1 and "--evidence-file URL" in hostile.stderr
+    made = run_cli(local, "endorse", "--org", "acme", "--code", CODE, "--version", "2023-10-30", "--key",
+                   maintainer_key, "--evidence", "https://example.org/news", "--evidence-file",
+                   "https://example.org/press", str(copy), "--json")
+    assert made.exit_code == 0, made.output
+    assert f"archived: {sha(PDF)}" in made.stderr
+    index = json.loads(made.stdout)["index"]
+    statement = json.loads(run_cli(local, "show", "entry", str(index), "--json").stdout)["statement"]
+    assert statement["evidence"] == [{"url": "https://example.org/news"},
+                                     {"url": "https://example.org/press", "sha256": sha(PDF)}]
+    assert [json.loads(line)["sha256"] for line in run_cli(local, "evidence", "list", "--json").stdout.splitlines()] \
+        == [sha(PDF)]
+    assert json.loads(run_cli(local, "audit", "--json").stdout)["missing_evidence"] == []
