@@ -385,3 +385,26 @@ def test_an_attested_record_cites_a_file_by_hash_and_archives_it_once_recorded(l
     assert [json.loads(line)["sha256"] for line in run_cli(local, "evidence", "list", "--json").stdout.splitlines()] \
         == [sha(PDF)]
     assert json.loads(run_cli(local, "audit", "--json").stdout)["missing_evidence"] == []
+
+
+def test_a_reports_document_is_linked_to_its_archived_copy(archived: Backend) -> None:
+    from registry import keys
+    from tests.conftest import ORIGIN
+
+    maintainer = Actor(keys.load_private(archived.settings().maintainer_key))
+    for i, stmt in enumerate((
+        maintainer.sign("code.revision_published", origin=ORIGIN, **{**REVISION, "text_sha256": sha(TEXT)}),
+        maintainer.sign("organization.registered", origin=ORIGIN, org="acme", name="Acme", country="JP",
+                        kind="company", public_keys=[]),
+        maintainer.sign("report.published", origin=ORIGIN, org="acme", code=CODE, framework="oecd-haip",
+                        url="https://example.org/report", document_sha256=sha(PDF),
+                        evidence=[{"url": "https://example.org/report"}]),
+    )):
+        (archived.data_dir / f"s{i}.json").write_bytes(stmt)
+        assert run_cli(archived, "submit", str(archived.data_dir / f"s{i}.json")).exit_code == 0
+    with archived.serve() as app:
+        client = app.test_client()
+        org_page = client.get("/organizations/acme").get_data(as_text=True)
+        code_page = client.get(f"/codes/{CODE}").get_data(as_text=True)
+    assert f'href="/evidence/{sha(PDF)}"' in org_page
+    assert f'href="/evidence/{sha(TEXT)}"' in code_page

@@ -16,7 +16,7 @@ network) or accept uploads (only the command line archives).
 
 from __future__ import annotations
 
-from flask import Flask, Response, request
+from flask import Flask, Response, g, request
 
 from registry import evidence as archive
 from registry.errors import LogCorruptionError, MalformedError, NotFoundError
@@ -50,9 +50,18 @@ def evidence_document(name: str) -> Response:
 
 
 def archived(hashes: object) -> set[str]:
-    """Which of the cited hashes (a hash or a list of them) have an archived copy here."""
+    """Which of the cited hashes (a hash or a list of them) have an archived copy here.
+
+    Asked once per hash and request (a page lists a source several times: on the record and its timeline).
+    """
     wanted = [hashes] if isinstance(hashes, str) else list(hashes) if isinstance(hashes, list | tuple | set) else []
-    return get_node().evidence.present(h for h in wanted if isinstance(h, str))
+    wanted = [h for h in wanted if archive.is_sha256(h)]
+    known: dict[str, bool] = g.setdefault("archived_evidence", {})
+    unknown = [h for h in wanted if h not in known]
+    if unknown:
+        present = get_node().evidence.present(unknown)
+        known.update({h: h in present for h in unknown})
+    return {h for h in wanted if known[h]}
 
 
 def init_app(app: Flask) -> None:
