@@ -408,3 +408,27 @@ def test_a_reports_document_is_linked_to_its_archived_copy(archived: Backend) ->
         code_page = client.get(f"/codes/{CODE}").get_data(as_text=True)
     assert f'href="/evidence/{sha(PDF)}"' in org_page
     assert f'href="/evidence/{sha(TEXT)}"' in code_page
+
+
+def test_evidence_add_reads_standard_input(local: Backend) -> None:
+    from click.testing import CliRunner
+
+    from scripts.cli import main
+    from tests.conftest import ORIGIN
+
+    env = {**local.env, "REGISTRY_DATA_DIR": str(local.data_dir), "REGISTRY_ORIGIN": ORIGIN}
+    result = CliRunner().invoke(main, ["evidence", "add", "-"], input=TEXT, env=env, catch_exceptions=False)
+    assert result.exit_code == 0 and result.stdout == sha(TEXT) + "\n"
+
+
+def test_evidence_add_without_a_registry_creates_nothing(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from scripts.cli import main
+
+    (tmp_path / "doc").write_bytes(TEXT)
+    empty = tmp_path / "nothing-here"
+    result = CliRunner().invoke(main, ["--data-dir", str(empty), "evidence", "add", str(tmp_path / "doc")],
+                                env={"REGISTRY_DATA_DIR": "", "REGISTRY_DATABASE_URL": "", "REGISTRY_ORIGIN": ""})
+    assert result.exit_code == 2 and "no registry" in result.stderr
+    assert not empty.exists()
