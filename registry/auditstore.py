@@ -22,6 +22,7 @@ from eventsourcing.application import Application
 from registry import config
 from registry.application import HINT_TOPIC, LOG_ID, LogEntryRecorded
 from registry.audit import PAGE, PARALLEL_FROM, PROGRESS_EVERY, Auditor, Entry, Progress
+from registry.evidence import EvidenceCheck, open_evidence_store
 from registry.findings import AuditResult, Finding, Findings
 from registry.follow import entry_of, pages
 from registry.logstore import (
@@ -128,6 +129,8 @@ def audit_store(recorder: Any, store: LogStoreMixin, log_verifier: NoteVerifier,
     head = store.head()
     derived: list[RowCheck] = [hints, TrackingCheck(_tracking_table(store), "log", store.tracking_position(),
                                                     head[0]), LogTablesCheck(store, UPSTREAM)]
+    archived = EvidenceCheck(open_evidence_store(store))
+    derived.append(archived)
     if views is not None:
         derived += [ViewCheck(views), TrackingCheck(_tracking_table(views), "read models", views.tracking_position(),
                                                     views.head()[0]), ViewTablesCheck(views, UPSTREAM)]
@@ -140,6 +143,9 @@ def audit_store(recorder: Any, store: LogStoreMixin, log_verifier: NoteVerifier,
         progress=progress, progress_every=progress_every, derived=derived, tables={"events": events_table},
     )
     result = auditor.run(stored_entries(recorder, page, hints, strays))
+    strays += [Finding(None, "archived document", problem, "evidence_documents", f"sha256 {sha256}")
+               for sha256, problem in archived.check()]
+    result = dataclasses.replace(result, missing_evidence=archived.missing)
     if not strays:
         return result
     findings = Findings(events_table=events_table)

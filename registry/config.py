@@ -39,6 +39,8 @@ class Settings:
     # Seconds between the clock's integrate-and-sign runs when nothing wakes it (REGISTRY_CLOCK_INTERVAL): a
     # submission wakes it at once, so this bounds only a lost wake-up. Web processes promise it in every 201.
     clock_interval: float = 0.5
+    # The largest document `registry evidence add` archives (REGISTRY_EVIDENCE_MAX_BYTES), in bytes.
+    evidence_max_bytes: int = 20 * 1024 * 1024
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -70,6 +72,7 @@ def load(data_dir: str | os.PathLike[str] | None = None, environ: dict[str, str]
         signed_at_future=int(env.get("REGISTRY_SIGNED_AT_FUTURE", "300")),
         feed_page_size=int(env.get("REGISTRY_FEED_PAGE_SIZE", "500")),
         clock_interval=_positive_seconds(env, "REGISTRY_CLOCK_INTERVAL", "0.5"),
+        evidence_max_bytes=_evidence_max_bytes(env),
         extra={k: v for k, v in env.items() if k.startswith("REGISTRY_POSTGRES_")},
     )
 
@@ -83,6 +86,15 @@ def _positive_seconds(env: Any, name: str, default: str) -> float:
     if not 0 < value <= 86400:  # also refuses nan and inf
         raise ConfigurationError(f"{name} must be a number of seconds above 0 and at most 86400, not {text!r}")
     return value
+
+
+def _evidence_max_bytes(env: Any) -> int:
+    text = env.get("REGISTRY_EVIDENCE_MAX_BYTES", str(20 * 1024 * 1024))
+    # 64 MiB at most: an export bundle carries each document on one line, and its reader bounds lines.
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= 64 * 1024 * 1024:
+        raise ConfigurationError(f"REGISTRY_EVIDENCE_MAX_BYTES must be a number of bytes from 1 to {64 * 1024 * 1024}, "
+                                 f"not {text[:40]!r}")
+    return int(text)
 
 
 def default_database_url(root: Path) -> str:

@@ -45,6 +45,8 @@ class AuditResult:
     state_hash: str
     findings: list[Finding] = field(default_factory=list)
     suppressed: int = 0  # findings beyond MAX_FINDINGS
+    # Documents the log cites by hash that are not archived here: listed for the auditor, not a failure.
+    missing_evidence: list[Any] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -65,6 +67,7 @@ class AuditResult:
             "root_hash": base64.b64encode(self.root).decode("ascii"), "state_hash": self.state_hash,
             "first_bad_index": self.first_bad_index, "findings": [f.to_json() for f in self.findings],
             "suppressed": self.suppressed,
+            "missing_evidence": [m.to_json() for m in self.missing_evidence],
         }
 
 

@@ -20,6 +20,7 @@ from types import TracebackType
 
 from registry import config
 from registry.application import Registry, open_registry
+from registry.evidence import EvidenceStoreMixin, open_evidence_store
 from registry.transparency import TransparencyLog, open_log
 from registry.views import ReadModels, open_read_models
 from registry.wakeup import Waker, open_waker
@@ -41,6 +42,7 @@ class Node:
         self._registry: Registry | None = None
         self._log: TransparencyLog | None = None
         self._views: ReadModels | None = None
+        self._evidence: EvidenceStoreMixin | None = None
         self._waker: Waker | None = None
         self._waker_lock = threading.Lock()
 
@@ -63,13 +65,20 @@ class Node:
             self._views = open_read_models(self.settings, self.registry, bound=lambda: self.log.size())
         return self._views
 
+    @property
+    def evidence(self) -> EvidenceStoreMixin:
+        """The archived documents, beside the log (same database and pool)."""
+        if self._evidence is None:
+            self._evidence = open_evidence_store(self.log.store)
+        return self._evidence
+
     def signing(self) -> TransparencyLog:
         """The log with its signer (loading the log's private key), reopening it if it was opened without."""
         if not self.signer:
             self.signer = True
             if self._log is not None:
                 self._log.store.datastore.close()
-                self._log = None
+                self._log = self._evidence = None
         return self.log
 
     def integrate(self) -> int:
@@ -95,6 +104,7 @@ class Node:
         """Close what was opened, newest first; the node may be opened again afterwards."""
         views, log, registry = self._views, self._log, self._registry
         self._views = self._log = self._registry = None
+        self._evidence = None
         with self._waker_lock:
             waker, self._waker = self._waker, None
         if waker is not None:

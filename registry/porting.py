@@ -34,6 +34,7 @@ from registry.audit import Auditor, AuditResult, Entry, Progress, RightEdge
 from registry.auditstore import open_event_store
 from registry.checkpoint import open_checkpoint
 from registry.errors import ConfigurationError, NoteError, RegistryError, VerificationError
+from registry.evidence import EvidenceStoreMixin, StoredDocument, digest, open_evidence_store
 from registry.leaf import parse_leaf
 from registry.logstore import StoredCheckpoint, StoredSnapshot
 from registry.signednote import NoteVerifier, parse_verifier_key
@@ -51,6 +52,7 @@ class Exported:
     root: bytes
     checkpoints: int
     snapshots: int
+    documents: int = 0
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,7 @@ class VerifiedBundle:
     checkpoints: list[StoredCheckpoint]
     snapshots: list[StoredSnapshot]
     result: AuditResult
+    documents: list[bundle.BundledDocument] = dataclasses.field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,7 @@ class Imported:
     state_hash: str
     checkpoints: int
     snapshots: int
+    documents: int = 0
 
 
 # --- export ---------------------------------------------------------------------------
@@ -88,14 +92,26 @@ def export_bundle(path: Path, registry: Registry, log: TransparencyLog, log_key:
     size, root = log.store.head()
     checkpoints = [c.note for c in log.store.checkpoints() if c.size <= size]
     sizes = [s for s in log.store.snapshot_sizes() if s <= size]
+    archive = open_evidence_store(log.store)
+    rows = archive.documents()
     try:
         bundle.write(path, origin=log.origin, size=size, root=root, log_key=log_key,
                      leaves=_checked(registry.leaves(0, size), size, root), checkpoints=checkpoints,
-                     snapshots=_documents(log, sizes))
+                     snapshots=_documents(log, sizes), documents=_archived(archive, rows))
     except BaseException:
         path.with_name(path.name + ".partial").unlink(missing_ok=True)  # bundle.write's working file
         raise
-    return Exported(path, size, root, len(checkpoints), len(sizes))
+    return Exported(path, size, root, len(checkpoints), len(sizes), len(rows))
+
+
+def _archived(archive: EvidenceStoreMixin, rows: list[StoredDocument]) -> Iterator[bundle.BundledDocument]:
+    """Every archived document, one at a time; refusing one whose bytes no longer hash to its name."""
+    for row in rows:
+        data = archive.data(row.sha256) or b""
+        if digest(data) != row.sha256:
+            raise VerificationError(f"the archived document {row.sha256} no longer hashes to its name; "
+                                    "run registry audit", "export")
+        yield bundle.BundledDocument(row, data)
 
 
 def _checked(leaves: Iterable[bytes], size: int, root: bytes) -> Iterator[bytes]:
@@ -153,7 +169,8 @@ def verify_bundle(path: Path, *, workers: int = 2, progress: Progress | None = N
         more = len(result.findings) + result.suppressed - 1
         raise VerificationError(f"{where}{first.what}: {first.detail}" + (f" (and {more} more findings)" if more
                                                                            else ""), "bundle")
-    return VerifiedBundle(data.origin, data.size, data.root, verifier, data.leaves, checkpoints, documents, result)
+    return VerifiedBundle(data.origin, data.size, data.root, verifier, data.leaves, checkpoints, documents, result,
+                          data.documents)
 
 
 def _checkpoint(note: bytes, verifier: NoteVerifier) -> StoredCheckpoint:
@@ -226,14 +243,19 @@ def import_verified(verified: VerifiedBundle, settings: config.Settings, *, now:
             log.store.add_checkpoint(cp.size, cp.root, cp.note, published_at)
         for snap in verified.snapshots:
             log.store.add_snapshot(snap.size, snap.state_hash, snap.document, published_at)
-        # 5. the read models
+        # 5. the archived documents, each checked against its name again as it is stored
+        archive = open_evidence_store(log.store)
+        for bundled in verified.documents:
+            archive.put(bundled.document, bundled.data)
+        # 6. the read models
         views.catch_up()
         state_hash = views.state().hash()
     finally:
         views.store.datastore.close()
         log.store.datastore.close()
         registry.close()
-    return Imported(verified.origin, size, root, state_hash, len(verified.checkpoints), len(verified.snapshots))
+    return Imported(verified.origin, size, root, state_hash, len(verified.checkpoints), len(verified.snapshots),
+                    len(verified.documents))
 
 
 def _record(registry: Registry, verified: VerifiedBundle, progress: Progress | None, every: int) -> None:

@@ -659,6 +659,11 @@ def is_origin(value: Any) -> bool:
     return isinstance(value, str) and _ORIGIN.fullmatch(value) is not None
 
 
+def check_url(value: Any, field: str) -> None:
+    """Refuse (InvalidStatementError naming ``field``) anything a statement would not accept as a url."""
+    _url(value, field)
+
+
 def is_key_id(value: Any) -> bool:
     """Whether ``value`` is a key id (64 lowercase hex characters)."""
     return isinstance(value, str) and _HEX64.fullmatch(value) is not None

@@ -250,10 +250,10 @@ def test_export_says_it_wrote_gzip_and_verify_bundle_needs_the_log_key(sqlite_ba
     misnamed = out / "registry.json"
     result = runner.invoke(main, ["export", str(misnamed)], env=env, catch_exceptions=False)
     assert result.exit_code == 0
-    assert f"to {misnamed} as a gzip-compressed bundle (hcoc-registry/bundle/v1)" in result.stdout
+    assert f"to {misnamed} as a gzip-compressed bundle (hcoc-registry/bundle/v2)" in result.stdout
     assert result.stderr == "note: registry.json is gzip-compressed, not plain JSON; name it registry.hcoc-bundle\n"
     with gzip.open(misnamed, "rt") as f:  # what the note says: gzip, JSON Lines inside
-        assert json.loads(f.readline())["format"] == "hcoc-registry/bundle/v1"
+        assert json.loads(f.readline())["format"] == "hcoc-registry/bundle/v2"
     named = out / "registry.hcoc-bundle"
     result = runner.invoke(main, ["export", str(named)], env=env, catch_exceptions=False)
     assert result.exit_code == 0 and result.stderr == "", result.output

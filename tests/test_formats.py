@@ -107,6 +107,8 @@ EXPECTED = {
     "stances",
     "stances-csv",
     "key-proof-file",
+    "evidence-response",
+    "bundle-document-line",
 }
 # Made by the registry core with fixed keys and clocks: regenerated and compared byte for byte.
 # (The HTTP documents and the provisional state are checked for validity only, so that adding
@@ -734,3 +736,30 @@ def test_stances_csv_example_is_the_same_rows() -> None:
     assert [r["org"] for r in parsed] == [r["org"] for r in rows]
     assert parsed[2]["effective_date"] == "2025-06" and parsed[2]["uncertain"] == "true"
     assert list(parsed[0]) == list(stancetable.COLUMNS)
+
+
+# --- archived evidence (section 25) --------------------------------------------------------
+
+
+def test_archived_evidence_examples_are_one_document() -> None:
+    from registry import bundle, evidence
+
+    head, _, body = example("evidence-response").partition("\n\n")
+    headers = dict(line.split(": ", 1) for line in head.splitlines()[1:])
+    data = body.encode("utf-8")
+    name = evidence.digest(data)
+    assert headers["ETag"] == f'"{name}"' and int(headers["Content-Length"]) == len(data)
+    assert headers["Content-Disposition"] == f'attachment; filename="{name}.html"'
+    assert headers["Content-Type"] == evidence.sniff(data) == "text/html"
+    assert headers["X-Content-Type-Options"] == "nosniff" and "sandbox" in headers["Content-Security-Policy"]
+    line = json.loads(example("bundle-document-line"))
+    bundled = bundle._document(line["document"], [])
+    assert bundled.data == data and bundled.document.sha256 == name
+
+
+def test_the_media_type_table_is_the_code() -> None:
+    from registry import evidence
+
+    section = DOC.read_text(encoding="utf-8").split("## 25. Archived evidence", 1)[1]
+    rows = re.findall(r"^\| [^|]+ \| `([^`]+)` \| (inline|attachment) \|$", section, re.M)
+    assert {t: way == "inline" for t, way in rows} == {t: evidence.inline(t) for t in evidence.EXTENSIONS}

@@ -426,7 +426,7 @@ def openapi(served: Populated) -> dict[str, Any]:
 
 
 GOOD_PATH_VALUES = {"slug": "acme", "version": V1, "index": "0", "size": "2", "k": "0", "type": "endorsement.made",
-                    "level": "0", "tile_index": "000.p/2"}
+                    "level": "0", "width": "2", "sha256": "ab" * 32, **{f"i{g}": "000" for g in range(7)}}
 
 
 def concrete(template: str) -> str:

@@ -30,6 +30,7 @@ import pytest
 from registry import canonical, jobs, keys, tlog
 from registry.application import HINT_TOPIC, LogEntryRecorded
 from registry.errors import RegistryError
+from registry.evidence import digest, open_evidence_store
 from registry.publish import publish_snapshot
 from registry.transparency import log_database_path, open_log
 from registry.views import open_read_models, views_database_path
@@ -39,6 +40,7 @@ from tests.test_audit import Raw, reworded, run_cli
 TOPIC = LogEntryRecorded.TOPIC
 CODE = "hiroshima-coc"
 PAGE_SIZE = "5"
+REPORT = b"%PDF-1.4\nAcme's 2025 report\n%%EOF\n"
 
 
 @dataclass
@@ -66,7 +68,11 @@ def build(backend: Backend) -> Story:
     publish_snapshot(log)  # checkpoint and snapshot at 8
     world.org("delta")
     world.submit(acme.sign("report.published", org="acme", code=CODE, framework="oecd-haip", period="2025",
-                           url="https://example.org/acme-report"))
+                           url="https://example.org/acme-report",
+                           evidence=[{"url": "https://example.org/acme-report", "sha256": digest(REPORT)}]))
+    # The report's archived copy, beside the log.
+    open_evidence_store(log.store).add(REPORT, source_url="https://example.org/acme-report",
+                                       added_at="2026-01-01T00:00:00Z", max_bytes=1 << 20)
     world.org("epsilon")
     log.publish_checkpoint()  # at 11
     world.org("zeta")
@@ -257,6 +263,17 @@ def _insert_feed_page(s: Story) -> None:
                 ("/feeds/events/archive/0.rss", etag, b"<rss>forged</rss>", "2026-01-01T00:00:00+00:00"))
 
 
+def _edit_document(s: Story) -> None:
+    s.raw.log("UPDATE {t}evidence_documents SET data = %s", (REPORT.replace(b"2025", b"2024"),))
+
+
+def _insert_document(s: Story) -> None:
+    # A row under a name its bytes do not hash to: served, it would pass a forgery off as the cited copy.
+    s.raw.log("INSERT INTO {t}evidence_documents (sha256, media_type, size, source_url, added_at, data) "
+              "VALUES (%s, %s, %s, NULL, %s, %s)", ("ab" * 32, "application/pdf", len(REPORT),
+                                                    "2026-01-01T00:00:00Z", REPORT))
+
+
 def _sql(store: str, statement: str) -> Callable[[Story], None]:
     def run(s: Story) -> None:
         sql = statement.replace("{tracking}", _tracking(s, store))
@@ -329,6 +346,9 @@ CASES = [
                                                      "VALUES ('evil', 5)")),
     Case("feed_pages", "edit", _edit_feed_page),
     Case("feed_pages", "insert", _insert_feed_page),
+    # archived evidence (a deleted row is only listed as not archived: docs/FORMATS.md section 25)
+    Case("evidence_documents", "edit", _edit_document),
+    Case("evidence_documents", "insert", _insert_document),
 ]
 
 

@@ -183,7 +183,7 @@ def check_against(doc: dict[str, Any], operation: dict[str, Any], response: Test
 
 def path_values(served: Served) -> dict[str, str]:
     return {"slug": "acme", "version": V1, "index": "0", "size": str(served.checkpoint_size), "k": "0",
-            "type": "endorsement.withdrawn", "level": "0", "tile_index": f"000.p/{served.checkpoint_size}"}
+            "type": "endorsement.withdrawn", "level": "0", "i0": "000", "width": str(served.checkpoint_size)}
 
 
 def fill(path: str, values: dict[str, str]) -> str:
@@ -224,7 +224,10 @@ def test_every_documented_get_answers_as_documented(client: FlaskClient, served:
     called, operations = 0, 0
     for path, item in openapi["paths"].items():
         operation = item.get("get")
-        if operation is None:
+        # One shape of tile path stands for all (a log this small has only its first, partial tiles; every
+        # shape is matched in tests/test_openapi_paths.py), and no document is archived here (tests/test_evidence.py).
+        if operation is None or (path.startswith("/tile/") and not path.endswith("/{i0}.p/{width}")) \
+                or path.startswith("/evidence/"):
             continue
         operations += 1
         url = fill(path, values)

@@ -37,7 +37,7 @@ from registry.logstore import StoredCheckpoint
 from registry.node import Node
 from registry.transparency import TransparencyLog
 from registry.views import ReadModels
-from web import problems
+from web import compress, problems
 
 MAX_CONTENT_LENGTH = 64 * 1024
 # A log index or tree size: canonical ASCII decimal that fits a signed 64-bit column.
@@ -77,12 +77,14 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.url_map.merge_slashes = False
     problems.init_app(app)
     app.after_request(_security_headers)
+    compress.init_app(app)  # after_request hooks run last-registered first: compress before the headers
 
     # Here, not at the top: the blueprints import get_registry and friends from this module.
     from web import (  # noqa: F401 - these add their routes to others' blueprints before registration
         api,
         codes,
         downloads,
+        evidence,
         feeds,
         join,
         log,
@@ -94,6 +96,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     )
 
     ops.init_app(app)
+    evidence.init_app(app)
     app.register_blueprint(log.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(feeds.bp)

@@ -311,22 +311,48 @@ def api_paths() -> dict[str, Schema]:
     }
 
 
+# A tile index is written in groups of three digits, every group but the last prefixed with "x"
+# (x001/x234/067), and a partial tile adds ".p/<width>". A path template matches one segment per
+# parameter, so each number of groups (an index below 2**64 has at most seven) is a path of its own.
+TILE_GROUPS = 7
+# OpenAPI 3.1 (section 4.8.14.3): bytes that are not text have no schema beyond their media type.
+BINARY: Schema = {}
+TILE_GROUP = {"type": "string", "pattern": "^[0-9]{3}$"}
+TILE_WIDTH = {"type": "integer", "minimum": 1, "maximum": 255}
+
+
+def tile_paths(prefix: str, summary: str, before: list[Schema]) -> dict[str, Schema]:
+    """Every path shape of a tile under ``prefix``: 1 to 7 index groups, full or partial."""
+    found: dict[str, Schema] = {}
+    for groups in range(1, TILE_GROUPS + 1):
+        names = [f"i{g}" for g in range(groups)]
+        segments = "/".join(("x{%s}" if g < groups - 1 else "{%s}") % n for g, n in enumerate(names))
+        digits = [path_param(n, TILE_GROUP, "000", f"Digits {3 * g + 1} to {3 * g + 3} of the tile index, "
+                                                   f"in groups of three (C2SP tlog-tiles).")
+                  for g, n in enumerate(names)]
+        for partial in (False, True):
+            width = [path_param("width", TILE_WIDTH, 5, "Entries in a partial tile.")] if partial else []
+            found[f"{prefix}/{segments}" + (".p/{width}" if partial else "")] = get(
+                summary + (" (partial)" if partial else ""), "log",
+                ok(BINARY, media_type="application/octet-stream"), [*before, *digits, *width], errors=(400, 404))
+    return found
+
+
 def log_paths() -> dict[str, Schema]:
     index = path_param("index", INT, 0, "Leaf index.")
-    tile_index = path_param("tile_index", STRING, "000",
-                            "C2SP tlog-tiles index path (3-digit groups, `x` prefixed, e.g. `x001/234`), "
-                            "with `.p/<width>` for a partial tile.")
     size = param("size", "query", INT, 1, "Tree size (default: the latest checkpoint's).")
     return {
         "/checkpoint": get("The latest signed checkpoint (C2SP signed note)", "log", ok(STRING, media_type=TEXT),
                            errors=(404,)),
-        "/tile/{level}/{tile_index}": get("A Merkle tile (C2SP tlog-tiles)", "log",
-                                          ok(STRING, media_type="application/octet-stream"),
-                                          [path_param("level", INT, 0, "Tile level."), tile_index],
-                                          errors=(400, 404)),
-        "/tile/entries/{tile_index}": get("An entry bundle (C2SP tlog-tiles)", "log",
-                                          ok(STRING, media_type="application/octet-stream"), [tile_index],
-                                          errors=(400, 404)),
+        **tile_paths("/tile/{level}", "A Merkle tile (C2SP tlog-tiles)",
+                     [path_param("level", {"type": "integer", "minimum": 0, "maximum": 63}, 0, "Tile level.")]),
+        **tile_paths("/tile/entries", "An entry bundle (C2SP tlog-tiles); gzip-compressed when the client accepts "
+                                      "it", []),
+        "/evidence/{sha256}": get(
+            "An archived evidence document, by the SHA-256 of its bytes (docs/FORMATS.md section 25)", "log",
+            ok(BINARY, media_type="*/*"),
+            [path_param("sha256", {"type": "string", "pattern": "^[0-9a-f]{64}$"}, "ab" * 32, "Its SHA-256 (hex).")],
+            errors=(400, 404)),
         "/api/v1/log/entries/{index}": get("One leaf (canonical JSON)", "log", ok(ref("LogEntry")), [index],
                                            errors=(400, 404)),
         "/api/v1/log/proofs/inclusion": get(

@@ -54,7 +54,7 @@ PROBLEM_TYPE_BASE = "https://hcoc-registry.org/problems/"
 PROBLEM_MIMETYPE = "application/problem+json"
 # Where clients are programs: errors are problem+json and reads are CORS-readable.
 # Feeds too: their readers are programs, so an unknown feed is a typed 404, not an HTML page.
-DATA_PATH_PREFIXES = ("/api/", "/tile/", "/.well-known/", "/feeds/")
+DATA_PATH_PREFIXES = ("/api/", "/tile/", "/.well-known/", "/feeds/", "/evidence/")
 DATA_PATHS = ("/checkpoint", "/tile", "/api")
 RETRY_AFTER_SECONDS = "5"  # every 503: the store or the log may be back by then
 # A receipt asked for before the clock signed a checkpoint covering its entry: that takes well under a

@@ -181,6 +181,11 @@ def audit(obj: Context, as_json: bool, workers: int) -> None:
             lines.append(f"audit: and {result.suppressed} more findings")
         for line in lines:
             click.echo(safe(f"FAILED: verification-failed: {line}").replace("\n", " "), err=True)
+    if not as_json:
+        # Not a failure: a document may be cited before it is archived (docs/FORMATS.md section 25).
+        for missing in result.missing_evidence:
+            click.echo(f"note: not archived here: {missing.sha256} (cited by entry {missing.index}, "
+                       f"{missing.field})", err=True)
     if not result.ok:
         sys.exit(1)
 
@@ -225,7 +230,8 @@ def export_bundle(obj: Context, file: Path) -> None:
 
     exported = write_bundle(file, obj.registry, obj.log(), log_verifier_key(obj.settings))
     click.echo(f"exported {exported.size} entries, {exported.checkpoints} checkpoints, "
-               f"{exported.snapshots} snapshots to {safe(str(file))} as a gzip-compressed bundle ({bundle.FORMAT})")
+               f"{exported.snapshots} snapshots, {exported.documents} archived documents "
+               f"to {safe(str(file))} as a gzip-compressed bundle ({bundle.FORMAT})")
     click.echo(f"root hash: {base64.b64encode(exported.root).decode('ascii')}")
     if file.suffix.lower() in JSON_SUFFIXES:
         # Written all the same (the name is the operator's), but a JSON tool would choke on it.
@@ -258,7 +264,8 @@ def import_bundle(obj: Context, file: Path, workers: int) -> None:
                f"{len(verified.snapshots)} snapshots of {safe(verified.origin)}", err=True)
     imported = porting.import_verified(verified, settings, progress=progress_reporter("recorded"))
     click.echo(f"imported {imported.size} entries, {imported.checkpoints} checkpoints, "
-               f"{imported.snapshots} snapshots into {safe(str(settings.data_dir))}")
+               f"{imported.snapshots} snapshots, {imported.documents} archived documents into "
+               f"{safe(str(settings.data_dir))}")
     click.echo(f"origin: {safe(imported.origin)}")
     click.echo(f"root hash: {base64.b64encode(imported.root).decode('ascii')}")
     click.echo(f"state sha256: {imported.state_hash}")

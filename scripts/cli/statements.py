@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,11 +21,13 @@ from typing import Any
 import click
 
 from registry import compose, envelope, keys, loader
+from registry import evidence as archive
 from registry.application import Recorded
 from registry.canonical import loads as strict_loads
 from registry.errors import CanonicalError, ConfigurationError, MalformedError
-from registry.statements import KINDS
+from registry.statements import KINDS, check_url
 from registry.terminal import safe
+from registry.times import format_time
 from scripts.cli import remote
 from scripts.cli.context import Context, pass_ctx, progress_reporter
 
@@ -180,8 +183,35 @@ def _today() -> str:
     return datetime.now(UTC).date().isoformat()
 
 
-def _evidence(urls: tuple[str, ...]) -> list[dict[str, str]] | None:
-    return [{"url": u} for u in urls] or None
+def _evidence(urls: tuple[str, ...], files: Sequence[tuple[str, bytes]] = ()) -> list[dict[str, str]] | None:
+    return [{"url": u} for u in urls] + [{"url": u, "sha256": archive.digest(data)} for u, data in files] or None
+
+
+def _evidence_files(obj: Context, pairs: tuple[tuple[str, str], ...]) -> list[tuple[str, bytes]]:
+    """The (URL, bytes) of each ``--evidence-file URL FILE``: the URL checked, the file read within the limit."""
+    from scripts.cli.evidence import read_document
+
+    found = []
+    for url, path in pairs:
+        check_url(url, "--evidence-file URL")
+        found.append((url, read_document(path, obj.settings.evidence_max_bytes)))
+    return found
+
+
+def _archive_cited(obj: Context, files: list[tuple[str, bytes]], delivery: Delivery) -> None:
+    """Archive the documents a recorded statement cites (after it was recorded: a refusal archives nothing)."""
+    if not files:
+        return
+    if delivery.printing or obj.remote is not None:
+        for url, data in files:
+            click.echo(f"cited {archive.digest(data)} ({url}); its registry's operator archives it with "
+                       f"registry evidence add FILE --url URL", err=True)
+        return
+    for url, data in files:
+        document, added = obj.node.evidence.add(data, source_url=url, added_at=format_time(datetime.now(UTC)),
+                                                max_bytes=obj.settings.evidence_max_bytes)
+        click.echo(f"{'archived' if added else 'already archived'}: {document.sha256} ({document.media_type}, "
+                   f"{document.size} bytes)", err=True)
 
 
 def _key_proofs(asked: str | None, website: str | None, origin: str, org: str,
@@ -325,6 +355,9 @@ def code_publish(obj: Context, revision_file: str, key_file: Path | None, delive
 
 
 def endorsement_options(f: Any) -> Any:
+    f = click.option("--evidence-file", "evidence_file", multiple=True, nargs=2, metavar="URL FILE",
+                     help="Evidence at URL, cited with the SHA-256 of FILE (a copy of it) and archived in the "
+                          "local registry once the statement is recorded (docs/FORMATS.md section 25).")(f)
     f = click.option("--evidence", multiple=True, help="Evidence URL (required when a maintainer attests).")(f)
     f = click.option("--effective-date", default=None, help="YYYY-MM-DD (default today, UTC).")(f)
     f = click.option(
@@ -385,10 +418,12 @@ def _act(obj: Context, type_: str, options: dict[str, Any], **fields: Any) -> No
     """Build, sign and submit (or print) an endorsement statement from the options they share."""
     delivery: Delivery = options["delivery"]
     delivery.check(obj)
+    files = _evidence_files(obj, options["evidence_file"])
     stmt = compose.statement(type_, obj.origin(delivery.printing), **compose.present(
         org=options["slug"], code=options["code_"], effective_date=options["effective_date"] or _today(),
-        evidence=_evidence(options["evidence"]), **fields))
+        evidence=_evidence(options["evidence"], files), **fields))
     _deliver(obj, stmt, options["key_file"], delivery)
+    _archive_cited(obj, files, delivery)
 
 
 @click.command("load")

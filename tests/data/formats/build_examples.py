@@ -16,6 +16,7 @@ longer matches what the code produces.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -88,6 +89,14 @@ CANONICAL_REFUSED = (
     "[" * 18 + "]" * 18,
 )
 # Examples of input formats, written by hand and checked by tests/test_formats.py; never rewritten here.
+# The archived copy of a press page (section 25): HTML, so served only as an attachment.
+ARCHIVED_PAGE = (b"<!DOCTYPE html>\n<html><head><title>Example AI endorses the Hiroshima Code</title></head>\n"
+                 b"<body><p>Example AI endorses the Hiroshima Process International Code of Conduct.</p>"
+                 b"</body></html>\n")
+ARCHIVED_URL = "https://example-ai.example/news/hiroshima-code"
+ARCHIVED_AT = "2025-06-03T10:00:00Z"
+EVIDENCE_HEADERS = ("Content-Type", "Content-Length", "Content-Disposition", "Content-Security-Policy",
+                    "X-Content-Type-Options", "Cache-Control", "ETag")
 HAND_WRITTEN = frozenset({"record-file", "stances", "stances-csv"})
 _FENCE = re.compile(r"^```([a-z]+) example=([a-z0-9-]+)\n(.*?)^```$", re.M | re.S)
 
@@ -285,6 +294,7 @@ def build() -> dict[str, str]:
     """Every example of docs/FORMATS.md by name, as the exact text of its block."""
     from registry import canonical, envelope, keys, leaf, snapshots, state, tiles, tlog
     from registry.checkpoint import cosign_checkpoint
+    from registry.evidence import open_evidence_store
     from registry.signednote import SIG_TYPE_COSIGNATURE_V1, format_verifier_key, parse_note, signer_from_private
     from web import close_app, create_app
 
@@ -295,6 +305,8 @@ def build() -> dict[str, str]:
             leaves = list(registry.leaves())
             size = len(leaves)
             ex["example-log"] = "".join(f"{data.decode('ascii')}\n" for data in leaves)
+            archived, _ = open_evidence_store(log.store).add(
+                ARCHIVED_PAGE, source_url=ARCHIVED_URL, added_at=ARCHIVED_AT, max_bytes=1 << 20)
             app = create_app({"DATA_DIR": data_dir, "ENVIRON": {}})
             try:
                 client = app.test_client()
@@ -321,6 +333,14 @@ def build() -> dict[str, str]:
                                           .canonical, content_type="application/vnd.hcoc-registry.envelope+json")
                 assert resubmitted.status_code == 200, resubmitted.data
                 ex["submission-response"] = resubmitted.data.decode()
+                served = client.get(f"/evidence/{archived.sha256}")
+                assert served.status_code == 200 and served.data == ARCHIVED_PAGE
+                ex["evidence-response"] = "HTTP/1.1 200 OK\n" + "".join(
+                    f"{name}: {served.headers[name]}\n" for name in EVIDENCE_HEADERS) + "\n" + served.data.decode()
+                ex["bundle-document-line"] = json.dumps({"document": {
+                    "sha256": archived.sha256, "media_type": archived.media_type, "source_url": archived.source_url,
+                    "added_at": archived.added_at, "data": base64.b64encode(ARCHIVED_PAGE).decode("ascii")}},
+                    sort_keys=True, separators=(",", ":"))
             finally:
                 close_app(app)
 
