@@ -46,11 +46,13 @@ DISCOVERY_MAX_AGE = "public, max-age=300"
 
 @bp.get("/checkpoint")
 def checkpoint() -> Response:
-    latest = get_log().latest_checkpoint()
-    if latest is None:
+    served = get_log().served_checkpoint()
+    if served is None:
         raise NotFoundError("no checkpoint has been published yet")
-    response = _bytes(latest.note, TEXT, SHORT_LIVED)
-    response.set_etag(hashlib.sha256(latest.note).hexdigest())
+    _, note = served
+    response = _bytes(note, TEXT, SHORT_LIVED)
+    # Of the served bytes: a cosignature arriving for the same checkpoint changes the ETag too.
+    response.set_etag(hashlib.sha256(note).hexdigest())
     return response.make_conditional(request)
 
 
@@ -171,6 +173,9 @@ def discovery() -> Response:
         "statements": f"{base}/api/v1/statements",
         "receipts": f"{base}/api/v1/receipts/{{index}}",
         "checkpoint_expected_within_seconds": settings.clock_interval,
+        # The witnesses the clock asks to cosign each checkpoint, and how many cosignatures to demand.
+        "witnesses": [{"url": w.url, "verifier_key": w.vkey} for w in settings.witnesses],
+        "witness_quorum": settings.witness_quorum,
     }
     return _json(body, DISCOVERY_MAX_AGE)
 
