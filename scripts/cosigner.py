@@ -22,6 +22,7 @@ checkpoint.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -161,12 +162,15 @@ class Cosigner:
         for asker in self.askers:
             asker.wake()
 
-    def stop(self) -> None:
+    def stop(self, budget: float = 2.0) -> None:
+        """Stop every asker; a request under way gets ``budget`` seconds in all, then is left (daemon
+        threads): an unanswered request changes nothing here, and the witness keeps what it cosigned."""
         for asker in self.askers:
             asker._stop.set()
             asker._due.set()
+        deadline = time.monotonic() + budget
         for asker in self.askers:
-            asker.stop()
+            asker.stop(max(0.0, deadline - time.monotonic()))
 
 
 def _now() -> str:
