@@ -296,10 +296,10 @@ def witness_settings() -> tuple[str, str]:
 def build() -> dict[str, str]:
     """Every example of docs/FORMATS.md by name, as the exact text of its block."""
     from registry import canonical, envelope, keys, leaf, snapshots, state, tiles, tlog
-    from registry.witness import format_add_checkpoint
-    from registry.witnessing import LogState, format_state
     from registry.checkpoint import cosign_checkpoint
     from registry.signednote import SIG_TYPE_COSIGNATURE_V1, format_verifier_key, parse_note, signer_from_private
+    from registry.witness import format_add_checkpoint
+    from registry.witnessing import LogState, format_state
     from web import close_app, create_app
 
     ex: dict[str, str] = {}
