@@ -110,6 +110,9 @@ def test_stored_cosignatures_are_served_and_carried_by_receipts(backend: Backend
             client = app.test_client()
             bare = client.get("/checkpoint")
             assert bare.data == first.note
+            # A receipt at an explicit size is not cached for ever while a witness may still cosign it.
+            early = client.get(f"/api/v1/receipts/0?size={first.size}")
+            assert early.status_code == 200 and early.headers["Cache-Control"] == "public, max-age=5"
             log = open_log(s, world.registry)
             try:
                 from registry.witness import format_add_checkpoint
@@ -126,6 +129,9 @@ def test_stored_cosignatures_are_served_and_carried_by_receipts(backend: Backend
                 assert cosigned.headers["ETag"].strip('"') == hashlib.sha256(cosigned.data).hexdigest()
                 assert client.get("/checkpoint", headers={"If-None-Match": bare.headers["ETag"]}).status_code == 200
                 receipt = client.get("/api/v1/receipts/0").data
+                # Once every configured witness has cosigned, the receipt at that size no longer changes.
+                at = client.get(f"/api/v1/receipts/0?size={first.size}")
+                assert at.data == receipt and at.headers["Cache-Control"].endswith("immutable")
                 assert line.encode() in receipt
                 verified = verify_receipt(receipt, origin=s.origin, log_verifier=lv, witness_verifiers=[verifier],
                                           witness_quorum=1)

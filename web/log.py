@@ -147,9 +147,15 @@ def receipt(index: int) -> Response:
     if size is None:
         refresh()  # as for entries: a leaf the log has integrated is "not yet covered", any other "not found"
     data = get_log().receipt(index, size)
-    response = _bytes(data, TEXT, SHORT_LIVED if size is None else IMMUTABLE)
+    response = _bytes(data, TEXT, SHORT_LIVED if size is None or _awaits_cosignatures(size) else IMMUTABLE)
     response.headers["Content-Disposition"] = f'attachment; filename="leaf-{index}.tlog-proof"'
     return response
+
+
+def _awaits_cosignatures(size: int) -> bool:
+    """Whether a configured witness has not cosigned the checkpoint at ``size`` yet: its receipt may still change."""
+    witnesses = {w.label for w in get_settings().witnesses}
+    return bool(witnesses - {label for label, _ in get_log().store.cosignatures(size)})
 
 
 # --- discovery ---------------------------------------------------------------------
