@@ -14,7 +14,7 @@ clock process), or store anything (``registry.logstore``).
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
 
 from registry import config
@@ -74,6 +74,34 @@ def verified_line(note: bytes, origin: str, log_verifier: NoteVerifier, answer: 
     if not verified:
         raise NoteVerificationError(f"the answer has no cosignature of {witness.name}")
     return format_signature_line(verified[0]).decode()
+
+
+def check_stored(rows: Sequence[tuple[int, str, str]], notes: Mapping[int, bytes], origin: str,
+                 log_verifier: NoteVerifier, witnesses: Sequence[config.WitnessEndpoint]) -> list[tuple[str, str]]:
+    """Problems with stored cosignatures, as (row, detail): a line for a size with no published checkpoint, a
+    line that is not its witness's, or one that does not verify against the configured witness key.
+
+    Lines of a witness no longer configured cannot be checked and are not problems: the registry cannot
+    tell a retired witness from a forgotten one; ``registry verify checkpoint`` with its key can.
+    """
+    keys = {w.label: witness_verifier(w) for w in witnesses}
+    problems: list[tuple[str, str]] = []
+    for size, label, line in rows:
+        row = f"size {size}, witness {label}"
+        note = notes.get(size)
+        if note is None:
+            problems.append((row, "a cosignature of a checkpoint that was never published"))
+            continue
+        verifier = keys.get(label)
+        if verifier is None:
+            continue
+        try:
+            verified_line(note, origin, log_verifier, line.encode(), verifier)
+            if line.encode().count(b"\n") != 1:
+                raise NoteError("more than one line")
+        except NoteError as e:
+            problems.append((row, f"the stored cosignature does not verify with the configured key: {e.message}"))
+    return problems
 
 
 def with_cosignatures(note: bytes, lines: Sequence[str]) -> bytes:

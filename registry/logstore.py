@@ -315,6 +315,11 @@ class LogStoreMixin:
                       (size,))
             return [(str(w), str(line)) for w, line in map(_cols, c.fetchall())]
 
+    def cosignature_rows(self) -> list[tuple[int, str, str]]:
+        """Every stored cosignature as (size, witness, line), for the audit."""
+        return [(int(n), str(w), str(line)) for n, w, line in self._all(
+            "SELECT size, witness, line FROM {t}log_cosignatures ORDER BY size, witness")]
+
     def cosigned_sizes(self) -> dict[str, int]:
         """The largest checkpoint size each witness has cosigned, by witness."""
         with self.datastore.transaction(commit=False) as c:

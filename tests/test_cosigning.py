@@ -142,3 +142,41 @@ def test_stored_cosignatures_are_served_and_carried_by_receipts(backend: Backend
                 assert doc["witness_quorum"] == 1
             finally:
                 log.store.datastore.close()
+
+
+def test_the_audit_checks_stored_cosignatures(backend: Backend, tmp_path: Path) -> None:
+    """A stored cosignature line that does not verify (moved to another checkpoint, or of none) is a finding."""
+    import subprocess
+
+    from registry.witness import format_add_checkpoint
+    from tests.harness import BIN
+
+    with signing_world(backend) as world:
+        first = sign_checkpoint(backend, world.registry)
+        s = backend.settings()
+        lv = log_verifier(s)
+        assert lv is not None
+        witness = Witness("w1.test/w", keys.generate(), known_logs([lv.vkey]), StateFile(tmp_path / "s"))
+        verifier = parse_verifier_key(witness.verifier_key)
+        label = "w1.test/w+" + verifier.key_id.hex()
+        line = verified_line(first.note, s.origin, lv,
+                             witness.add_checkpoint(format_add_checkpoint(0, [], first.note)).lines, verifier)
+        world.org("beta")
+        second = sign_checkpoint(backend, world.registry)
+        env = {**backend.subprocess_env(), "REGISTRY_WITNESSES": f"http://127.0.0.1:9 {witness.verifier_key}"}
+        log = open_log(s, world.registry)
+        try:
+            log.store.add_cosignature(first.size, label, line, "2026-01-01T00:00:00Z")
+            clean = subprocess.run([str(BIN / "registry"), "audit"], env=env, capture_output=True, text=True,
+                                   timeout=120)
+            assert clean.returncode == 0, clean.stderr
+            log.store.add_cosignature(second.size, label, line, "2026-01-01T00:00:00Z")  # the wrong checkpoint
+            log.store.add_cosignature(999, label, line, "2026-01-01T00:00:00Z")
+            found = subprocess.run([str(BIN / "registry"), "audit"], env=env, capture_output=True, text=True,
+                                   timeout=120)
+        finally:
+            log.store.datastore.close()
+        assert found.returncode == 1
+        assert f"size {second.size}, witness {label}" in found.stderr
+        assert "size 999" in found.stderr and "never published" in found.stderr
+        assert f"size {first.size}," not in found.stderr
