@@ -99,6 +99,16 @@ def witness(tmp_path: Path, log: Log) -> Iterator[Running]:
     running.stop()
 
 
+def raw_status(running: Running, rest: bytes) -> int:
+    """The status a witness answers to a POST whose headers and body (``rest``) are written by hand."""
+    import socket
+
+    port = int(running.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        conn.sendall(b"POST /add-checkpoint HTTP/1.1\r\nHost: witness\r\n" + rest)
+        return int(conn.recv(64).split(b" ")[1])
+
+
 def test_init_writes_an_owner_only_key_and_prints_its_verifier_key(tmp_path: Path) -> None:
     key_file, vkey = init_key(tmp_path)
     assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
@@ -133,12 +143,14 @@ def test_serve_cosigns_and_answers_every_refusal_as_the_spec_says(witness: Runni
     assert witness.post(b"old 0\n\nnot a checkpoint\n")[0] == 400
     assert witness.post(b"", path="/add-checkpoint", method="GET")[0] == 405
     assert witness.post(b"x", path="/other")[0] == 404
-    assert witness.post(b"old 0\n" + b"A" * (1 << 20 + 1))[0] == 413
+    assert raw_status(witness, b"\r\n") == 411
+    assert raw_status(witness, b"Content-Length: 1048577\r\n\r\nold 0\n") == 413  # refused before it is read
     assert json.loads(witness.state.read_text())["logs"][ORIGIN]["size"] == 20
     assert witness.post(log.body(20))[0] == 200
     outcomes = [(r["event"], r.get("status")) for r in witness.records() if r["event"] in ("cosigned", "refused")]
     assert outcomes == [("cosigned", 200), ("refused", 409), ("refused", 422), ("refused", 404), ("refused", 403),
-                        ("refused", 400), ("refused", 405), ("refused", 404), ("refused", 413), ("cosigned", 200)]
+                        ("refused", 400), ("refused", 405), ("refused", 404), ("refused", 411), ("refused", 413),
+                        ("cosigned", 200)]
 
 
 def test_sigterm_stops_it_cleanly_and_the_state_survives(tmp_path: Path, witness: Running, log: Log) -> None:
