@@ -36,7 +36,6 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -49,6 +48,7 @@ from registry.signednote import (
     NoteVerifier,
     check_name,
     format_verifier_key,
+    parse_verifier_key,
 )
 from registry.witness import parse_add_checkpoint
 
@@ -92,8 +92,6 @@ def witness_verifier_key(name: str, key: Ed25519PrivateKey) -> str:
 
 def known_logs(vkeys: Sequence[str]) -> dict[str, NoteVerifier]:
     """The logs a witness serves, by origin (the key name): Ed25519 (type 0x01) keys, one per origin."""
-    from registry.signednote import parse_verifier_key
-
     logs: dict[str, NoteVerifier] = {}
     for vkey in vkeys:
         try:
@@ -256,7 +254,3 @@ class Witness:
         line = cosign_checkpoint(signed.text, self.name, self.key, now)
         return Cosigned(origin, checkpoint.size, request.old_size, line.encode())
 
-
-def describe(state: dict[str, LogState]) -> dict[str, Any]:
-    """The state as a log line shows it: each log's size."""
-    return {origin: s.size for origin, s in sorted(state.items())}
