@@ -9,6 +9,7 @@ to real witness processes are in ``tests/test_witnessed_registry.py``.
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import pytest
@@ -180,3 +181,16 @@ def test_the_audit_checks_stored_cosignatures(backend: Backend, tmp_path: Path) 
         assert f"size {second.size}, witness {label}" in found.stderr
         assert "size 999" in found.stderr and "never published" in found.stderr
         assert f"size {first.size}," not in found.stderr
+
+
+def test_a_bad_witness_setting_stops_the_clock_with_one_clear_line(tmp_path: Path) -> None:
+    import subprocess
+
+    from tests.harness import BIN
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
+    env |= {"REGISTRY_DATA_DIR": str(tmp_path), "REGISTRY_WITNESSES": f"https://w1.example {W1},"}
+    result = subprocess.run([str(BIN / "registry"), "clock"], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: configuration: REGISTRY_WITNESSES: entry 2 is empty (a stray comma?)"
+    assert not (tmp_path / "registry.db").exists()

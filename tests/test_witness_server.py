@@ -70,12 +70,12 @@ def init_key(tmp_path: Path, name: str = NAME) -> tuple[Path, str]:
 
 
 def start(tmp_path: Path, key_file: Path, vkey: str, logs: list[str], state: Path, port: int | None = None,
-          tag: str = "w") -> Running:
+          tag: str = "w", name: str = NAME) -> Running:
     port = port or free_port()
     log_file = tmp_path / f"{tag}.log"
     with log_file.open("ab") as out:
         process = subprocess.Popen(
-            [str(BIN / "registry"), "witness", "serve", "--key", str(key_file), "--name", NAME,
+            [str(BIN / "registry"), "witness", "serve", "--key", str(key_file), "--name", name,
              *[a for log in logs for a in ("--log", log)], "--state", str(state), "--port", str(port)],
             stdout=out, stderr=out, start_new_session=True)
     running = Running(process, f"http://127.0.0.1:{port}", vkey, state, log_file)

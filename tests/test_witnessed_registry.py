@@ -37,9 +37,11 @@ from registry.porting import export_bundle, import_verified, verify_bundle
 from registry.signednote import parse_verifier_key
 from registry.transparency import log_verifier, open_log
 from registry.witness import format_add_checkpoint
+from registry.witnessing import witness_verifier_key
 from tests.conftest import Backend, World, sign_checkpoint, signing_world
 from tests.harness import BIN, free_port, processes
 from tests.test_witness_server import Running, init_key, start
+from tests.test_witnessing import Log
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 30, what: str = "") -> Any:
@@ -109,10 +111,11 @@ def test_the_clock_gets_checkpoints_cosigned_and_never_waits_for_a_witness(
         port = free_port()
         state = tmp_path / "state.json"
         witness = start(tmp_path, key_file, witness_vkey, [log_vkey], state, port=port)
-        slow_key = keys.generate()
-        from registry.witnessing import witness_verifier_key
-
-        slow_vkey = witness_verifier_key("slow.test/w", slow_key)
+        slow_vkey = witness_verifier_key("slow.test/w", keys.generate())
+        # A third witness watches another log only: it refuses (404) every checkpoint of this one.
+        stranger_key, stranger_vkey = init_key(tmp_path / "stranger", "stranger.test/w")
+        stranger = start(tmp_path, stranger_key, stranger_vkey, [Log().vkey], tmp_path / "stranger.json",
+                         tag="stranger", name="stranger.test/w")
         try:
             # The witness already holds the registry's first checkpoint, which the registry does not know.
             first = sign_checkpoint(backend, world.registry)
@@ -121,7 +124,8 @@ def test_the_clock_gets_checkpoints_cosigned_and_never_waits_for_a_witness(
             export_bundle(bundle, world.registry, open_log(settings, world.registry), log_vkey)
 
             backend.env["REGISTRY_WITNESSES"] = (f"http://127.0.0.1:{port} {witness_vkey},"
-                                                 f"http://127.0.0.1:{black_hole.getsockname()[1]}/ {slow_vkey}")
+                                                 f"http://127.0.0.1:{black_hole.getsockname()[1]}/ {slow_vkey},"
+                                                 f"{stranger.url} {stranger_vkey}")
             backend.env["REGISTRY_WITNESS_QUORUM"] = "1"
             with processes(backend, tmp_path / "logs") as running:
                 running.start_clock("0.2")
@@ -138,6 +142,13 @@ def test_the_clock_gets_checkpoints_cosigned_and_never_waits_for_a_witness(
                     assert signed_after < 2.5, signed_after
                     check_cosigned(backend, client, note, size, log_vkey, witness_vkey, tmp_path)
                     check_discovery_and_metrics(client, witness_vkey, slow_vkey, label, port, running.clock_logs())
+                    stranger_label = "+".join(stranger_vkey.split("+")[:2])
+                    wait_for(lambda: metric(client, "registry_witness_requests_total", witness=stranger_label,
+                                            outcome="refused") >= 1, what="the refusal counted")
+                    assert any(r["witness"] == stranger_label and r.get("status") == 404
+                               and r["level"] == "error" for r in clock_records(running.clock_logs()))
+                    assert not json.loads(stranger.state.read_text() if stranger.state.exists() else
+                                          '{"logs": {}}')["logs"]
 
                     refuse_a_fork(second_backend, world, bundle, witness, state, settings.log_key, size)
 
@@ -165,6 +176,7 @@ def test_the_clock_gets_checkpoints_cosigned_and_never_waits_for_a_witness(
             assert audit.returncode == 0, audit.stdout + audit.stderr
         finally:
             witness.stop()
+            stranger.stop()
 
 
 def check_cosigned(backend: Backend, client: FlaskClient, note: bytes, size: int, log_vkey: str,
