@@ -5,8 +5,9 @@ What it does: reads a bounded body (Content-Length required, at most
 :class:`registry.witnessing.Witness` and answers its cosignature line (200,
 ``text/plain``) or its refusal: 409 with ``Content-Type: text/x.tlog.size`` and
 the witness's size as the body, else a one-line plain-text reason. One JSON
-line on stderr for each request. SIGTERM or SIGINT stops it after the requests
-under way.
+line on stderr for each request. At most ``MAX_CONNECTIONS`` connections are
+served at once, each for at most ``READ_TIMEOUT`` seconds of silence. SIGTERM or
+SIGINT stops it after the requests under way.
 
 What it does not do: decide anything (``registry.witnessing``), or import the
 registry's web application (a witness is a separate program).
@@ -27,6 +28,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from registry.witnessing import MAX_BODY, Witness, WitnessRefusal
 
 READ_TIMEOUT = 10.0  # seconds a client may take to send its request; the body is small
+MAX_CONNECTIONS = 64  # connections served at once (a log sends one request per checkpoint)
 StartResponse = Callable[..., Any]
 REASONS = {200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
            409: "Conflict", 411: "Length Required", 413: "Content Too Large", 422: "Unprocessable Entity",
@@ -113,9 +115,30 @@ class _Handler(WSGIRequestHandler):
 
 
 class _ThreadingServer(ThreadingMixIn, WSGIServer):
+    """One thread a connection, at most MAX_CONNECTIONS at once: a connection beyond them is closed unanswered,
+    so a flood of idle connections costs bounded threads (each also ends after READ_TIMEOUT)."""
+
     daemon_threads = False  # let requests under way finish (and their state writes land) on shutdown
     block_on_close = True
     allow_reuse_address = True
+    request_queue_size = 128  # the listen backlog: a burst waits to be accepted (and counted) in order
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            emit("refused", reason=f"more than {MAX_CONNECTIONS} connections at once", client=client_address[0])
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
 
 def serve(witness: Witness, host: str, port: int, ready: Callable[[int], None] | None = None) -> None:

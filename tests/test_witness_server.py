@@ -179,6 +179,35 @@ def test_a_slow_client_does_not_hold_the_witness(witness: Running, log: Log) -> 
         assert witness.post(log.body(0))[0] == 200
 
 
+def test_a_flood_of_idle_connections_costs_bounded_threads_and_passes(witness: Running, log: Log) -> None:
+    import socket
+
+    from scripts.witness_server import MAX_CONNECTIONS
+
+    port = int(witness.url.rsplit(":", 1)[1])
+    idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(MAX_CONNECTIONS + 8)]
+    try:
+        deadline = time.monotonic() + 10
+        # Exactly the connections beyond the bound are turned away (each logged), the rest wait their turn.
+        while sum("connections at once" in str(r.get("reason")) for r in witness.records()) < 8:
+            assert time.monotonic() < deadline, "the connections beyond the bound were not turned away"
+            time.sleep(0.05)
+        time.sleep(0.3)
+        assert sum("connections at once" in str(r.get("reason")) for r in witness.records()) == 8
+    finally:
+        for conn in idle:
+            conn.close()
+    log.grow(2)
+    deadline = time.monotonic() + 10
+    while True:  # the idle connections' threads end as they see the close
+        try:
+            assert witness.post(log.body(0))[0] == 200
+            break
+        except (urllib.error.URLError, ConnectionError):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+
+
 def test_two_processes_on_one_state_file_never_cosign_two_roots_at_one_size(tmp_path: Path, log: Log) -> None:
     key_file, vkey = init_key(tmp_path)
     state = tmp_path / "state.json"
