@@ -100,19 +100,22 @@ class WitnessAsker:
             self.believed = self.log.store.cosigned_sizes().get(self.label, 0)
         outcome, size = self.ask(latest, self.believed)
         if outcome is Outcome.CONFLICT and size is not None:
-            self.believed = size
             if size <= latest.size:
+                self.believed = size
                 outcome, _ = self.ask(latest, size)  # once, with the proof from the size it holds
+            else:
+                # It holds more of this log than the registry ever signed: a fork was cosigned, or the witness
+                # is wrong. Said loudly; the next round starts again from what the store says.
+                self.believed = None
+                self._done(Outcome.CONFLICT, {"witness": self.label, "url": self.endpoint.url, "size": latest.size,
+                                              "witness_size": size}, level="error",
+                           detail="the witness holds a larger tree of this log than its newest checkpoint")
         return outcome is Outcome.COSIGNED
 
     def ask(self, latest: StoredCheckpoint, old: int) -> tuple[Outcome, int | None]:
         """One request; (outcome, the witness's size if it answered 409)."""
         fields: dict[str, Any] = {"witness": self.label, "url": self.endpoint.url, "size": latest.size,
                                   "old_size": old}
-        if old > latest.size:
-            # The witness holds more of this log than its newest checkpoint: another history was cosigned.
-            return self._done(Outcome.CONFLICT, fields, level="error",
-                              detail=f"the witness holds size {old}, beyond the newest checkpoint")
         proof = self.log.consistency(old, latest.size) if 0 < old < latest.size else []
         body = cosigning.request_body(old, proof, latest.note)
         try:
