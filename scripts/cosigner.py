@@ -107,9 +107,9 @@ class WitnessAsker:
                 # It holds more of this log than the registry ever signed: a fork was cosigned, or the witness
                 # is wrong. Said loudly; the next round starts again from what the store says.
                 self.believed = None
-                self._done(Outcome.CONFLICT, {"witness": self.label, "url": self.endpoint.url, "size": latest.size,
-                                              "witness_size": size}, level="error",
-                           detail="the witness holds a larger tree of this log than its newest checkpoint")
+                self.emit("witness_ahead", level="error", witness=self.label, url=self.endpoint.url,
+                          size=latest.size, witness_size=size,
+                          detail="the witness holds a larger tree of this log than its newest checkpoint")
         return outcome is Outcome.COSIGNED
 
     def ask(self, latest: StoredCheckpoint, old: int) -> tuple[Outcome, int | None]:
