@@ -100,8 +100,8 @@ def test_misbehaving_witnesses_are_counted_and_nothing_unverified_is_kept(backen
                 assert asker.round() is (len(outcomes) == 6)
                 outcomes.append([r["outcome"] if r["event"] == "witness" else r["event"] for r in logged])
                 logged.clear()
-            assert outcomes == [["bad-answer"], ["bad-answer"], ["error"], ["bad-answer"], ["conflict", "witness_ahead"],
-                                ["refused"], ["conflict", "cosigned"]]
+            assert outcomes == [["bad-answer"], ["bad-answer"], ["error"], ["bad-answer"],
+                                ["conflict", "witness_ahead"], ["refused"], ["conflict", "cosigned"]]
             assert fake.answers == []
             # The request after "99": sent from 0 (what the store said), never from a size beyond the log.
             assert [b.split(b"\n")[0] for b in fake.bodies] == [b"old 0"] * 7 + [f"old {checkpoint.size}".encode()]
