@@ -41,6 +41,10 @@ class Settings:
     clock_interval: float = 0.5
     # The largest document `registry evidence add` archives (REGISTRY_EVIDENCE_MAX_BYTES), in bytes.
     evidence_max_bytes: int = 20 * 1024 * 1024
+    # Witnesses the clock asks to cosign each new checkpoint (REGISTRY_WITNESSES) and how many cosignatures
+    # the registry tells clients to demand (REGISTRY_WITNESS_QUORUM; default: all of them).
+    witnesses: tuple[WitnessEndpoint, ...] = ()
+    witness_quorum: int = 0
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -73,8 +77,78 @@ def load(data_dir: str | os.PathLike[str] | None = None, environ: dict[str, str]
         feed_page_size=int(env.get("REGISTRY_FEED_PAGE_SIZE", "500")),
         clock_interval=_positive_seconds(env, "REGISTRY_CLOCK_INTERVAL", "0.5"),
         evidence_max_bytes=_evidence_max_bytes(env),
+        **_witness_settings(env),
         extra={k: v for k, v in env.items() if k.startswith("REGISTRY_POSTGRES_")},
     )
+
+
+@dataclass(frozen=True)
+class WitnessEndpoint:
+    """A witness the registry asks: its base URL (POST <url>/add-checkpoint) and cosignature/v1 verifier key."""
+
+    url: str
+    vkey: str
+
+    @property
+    def label(self) -> str:
+        """``name+hex(key ID)``: how the store, the logs and the metrics name this witness."""
+        name, key_id, _ = self.vkey.split("+", 2)
+        return f"{name}+{key_id}"
+
+
+def parse_witnesses(text: str) -> tuple[WitnessEndpoint, ...]:
+    """``REGISTRY_WITNESSES``: comma-separated ``URL VKEY`` pairs (one space between); empty for none.
+
+    Raises:
+        ConfigurationError: naming the entry: not two fields, not an http(s) URL with a host, not a
+            cosignature/v1 (type 0x04) verifier key, or a witness key or URL listed twice.
+    """
+    from registry.errors import NoteError
+    from registry.signednote import SIG_TYPE_COSIGNATURE_V1, parse_verifier_key
+
+    found: list[WitnessEndpoint] = []
+    for number, entry in enumerate((e.strip() for e in text.split(",")), start=1):
+        if not entry:
+            if text.strip():
+                raise ConfigurationError(f"REGISTRY_WITNESSES: entry {number} is empty (a stray comma?)")
+            continue
+        fields = entry.split(" ")
+        if len(fields) != 2:
+            raise ConfigurationError(f"REGISTRY_WITNESSES: entry {number} must be 'URL VKEY' (one space), "
+                                     f"not {entry!r}")
+        url, vkey = fields[0].rstrip("/"), fields[1]
+        try:
+            parts = urlsplit(url)
+            ok = parts.scheme in ("http", "https") and bool(parts.hostname) and not parts.query and not parts.fragment
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ConfigurationError(f"REGISTRY_WITNESSES: entry {number}: {url!r} is not an http(s) base URL")
+        try:
+            verifier = parse_verifier_key(vkey)
+        except NoteError as e:
+            raise ConfigurationError(f"REGISTRY_WITNESSES: entry {number}: {e.message}") from None
+        if verifier.sig_type != SIG_TYPE_COSIGNATURE_V1:
+            raise ConfigurationError(f"REGISTRY_WITNESSES: entry {number}: the key is not a cosignature/v1 "
+                                     "(type 0x04) witness key")
+        endpoint = WitnessEndpoint(url, vkey)
+        for other in found:
+            if other.url == url or other.label == endpoint.label or parse_verifier_key(
+                    other.vkey).public_key == verifier.public_key:
+                raise ConfigurationError(f"REGISTRY_WITNESSES: entry {number} repeats a witness (URL or key)")
+        found.append(endpoint)
+    return tuple(found)
+
+
+def _witness_settings(env: Any) -> dict[str, Any]:
+    witnesses = parse_witnesses(env.get("REGISTRY_WITNESSES", ""))
+    text = env.get("REGISTRY_WITNESS_QUORUM")
+    if text is None or text == "":
+        return {"witnesses": witnesses, "witness_quorum": len(witnesses)}
+    if not text.isdigit() or int(text) > len(witnesses):
+        raise ConfigurationError(f"REGISTRY_WITNESS_QUORUM must be a whole number from 0 to {len(witnesses)} "
+                                 f"(the witnesses in REGISTRY_WITNESSES), not {text!r}")
+    return {"witnesses": witnesses, "witness_quorum": int(text)}
 
 
 def _positive_seconds(env: Any, name: str, default: str) -> float:

@@ -140,6 +140,13 @@ class LogStoreMixin:
             "INSERT INTO {t}log_published (id, checkpoints, snapshots) SELECT 1, 0, 0 "
             "WHERE NOT EXISTS (SELECT 1 FROM {t}log_checkpoints) AND NOT EXISTS (SELECT 1 FROM {t}log_snapshots) "
             "ON CONFLICT (id) DO NOTHING",
+            # Witness cosignatures of published checkpoints, one line per (size, witness), each verified
+            # against the configured witness key before it is stored (docs/FORMATS.md section 22).
+            "CREATE TABLE IF NOT EXISTS {t}log_cosignatures (size BIGINT NOT NULL, witness TEXT NOT NULL, "
+            "line TEXT NOT NULL, received_at TEXT NOT NULL, PRIMARY KEY (size, witness))",
+            # How each witness answered the clock, counted (read by /metrics in the web processes).
+            "CREATE TABLE IF NOT EXISTS {t}witness_requests (witness TEXT NOT NULL, outcome TEXT NOT NULL, "
+            "count BIGINT NOT NULL, last_at TEXT NOT NULL, PRIMARY KEY (witness, outcome))",
         )]
 
     # --- reading --------------------------------------------------------------
@@ -290,6 +297,47 @@ class LogStoreMixin:
             c.execute(self._q("SELECT size, root, note, published_at FROM {t}log_checkpoints WHERE size = %s"),
                       (size,))
             return _checkpoint(c.fetchone())
+
+    # --- witness cosignatures ---------------------------------------------------------
+
+    def add_cosignature(self, size: int, witness: str, line: str, received_at: str) -> None:
+        """Keep a witness's (verified) cosignature line of the checkpoint at ``size``; a newer one replaces it."""
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(self._q(
+                "INSERT INTO {t}log_cosignatures (size, witness, line, received_at) VALUES (%s, %s, %s, %s) "
+                "ON CONFLICT (size, witness) DO UPDATE SET line = excluded.line, received_at = excluded.received_at"
+            ), (size, witness, line, received_at))
+
+    def cosignatures(self, size: int) -> list[tuple[str, str]]:
+        """(witness, line) of the cosignatures stored for the checkpoint at ``size``, by witness."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self._q("SELECT witness, line FROM {t}log_cosignatures WHERE size = %s ORDER BY witness"),
+                      (size,))
+            return [(str(w), str(line)) for w, line in map(_cols, c.fetchall())]
+
+    def cosignature_rows(self) -> list[tuple[int, str, str]]:
+        """Every stored cosignature as (size, witness, line), for the audit."""
+        return [(int(n), str(w), str(line)) for n, w, line in self._all(
+            "SELECT size, witness, line FROM {t}log_cosignatures ORDER BY size, witness")]
+
+    def cosigned_sizes(self) -> dict[str, int]:
+        """The largest checkpoint size each witness has cosigned, by witness."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self._q("SELECT witness, MAX(size) FROM {t}log_cosignatures GROUP BY witness"))
+            return {str(w): int(s) for w, s in map(_cols, c.fetchall())}
+
+    def count_witness_request(self, witness: str, outcome: str, at: str) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(self._q(
+                "INSERT INTO {t}witness_requests (witness, outcome, count, last_at) VALUES (%s, %s, 1, %s) "
+                "ON CONFLICT (witness, outcome) DO UPDATE SET count = {t}witness_requests.count + 1, "
+                "last_at = excluded.last_at"
+            ), (witness, outcome, at))
+
+    def witness_requests(self) -> list[tuple[str, str, int]]:
+        """(witness, outcome, count) of every request the clock made to a witness."""
+        return [(str(w), str(o), int(n)) for w, o, n in self._all(
+            "SELECT witness, outcome, count FROM {t}witness_requests ORDER BY witness, outcome")]
 
     # --- rows the audit accounts for ------------------------------------------------
 

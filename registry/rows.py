@@ -34,7 +34,7 @@ from registry.domain import statement_hint_id
 from registry.state import Applied, RegistryState, describe
 
 REBUILD = "rebuildable: `registry rebuild` writes it again from the log"
-OPERATIONAL_TABLES = ("clock_jobs",)
+OPERATIONAL_TABLES = ("clock_jobs", "witness_requests")  # counters of the clock's runs and witness requests
 LIBRARY_TRACKING = "__migration__"  # the clock's run counters: not derived from the log, never served as record
 
 

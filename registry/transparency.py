@@ -5,7 +5,8 @@ order: :meth:`TransparencyLog.catch_up` reads those notifications after the
 tracked position and integrates their leaf hashes (dense indices whatever gaps
 the notification ids have). Checkpoints are C2SP signed notes, and a new one is
 signed only after checking that the tree still contains the last published
-one (never two inconsistent checkpoints). Receipts are C2SP tlog-proof@v1.
+one (never two inconsistent checkpoints). Receipts are C2SP tlog-proof@v1. A checkpoint is
+served, and carried in receipts, with the witness cosignatures stored for it (``registry.cosigning``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from eventsourcing.persistence import IntegrityError, OperationalError
 from registry import config, tlog
 from registry.application import Registry
 from registry.checkpoint import Checkpoint, sign_checkpoint
+from registry.cosigning import with_cosignatures
 from registry.errors import (
     CatchUpError,
     InconsistentLogError,
@@ -196,6 +198,19 @@ class TransparencyLog:
     def latest_checkpoint(self) -> StoredCheckpoint | None:
         return self.store.latest_checkpoint()
 
+    def cosigned_note(self, checkpoint: StoredCheckpoint) -> bytes:
+        """A checkpoint's note with the witness cosignature lines stored for its size appended."""
+        return with_cosignatures(checkpoint.note, [line for _, line in self.store.cosignatures(checkpoint.size)])
+
+    def served_checkpoint(self) -> tuple[StoredCheckpoint, bytes] | None:
+        """The newest checkpoint and the note to serve for it: signed by the log, with whatever cosignatures
+        it has so far (never an older checkpoint for having more of them: clients see the log's newest tree
+        and judge the quorum themselves). None before the first checkpoint. ``/checkpoint`` serves it, and
+        anything that publishes the checkpoint as a file should serve the same bytes.
+        """
+        latest = self.store.latest_checkpoint()
+        return None if latest is None else (latest, self.cosigned_note(latest))
+
     # --- receipts ------------------------------------------------------------------
 
     def receipt(self, index: int, size: int | None = None) -> bytes:
@@ -219,7 +234,8 @@ class TransparencyLog:
         if leaf is None:
             raise LogCorruptionError(f"leaf {index} is in the tree but not in the event store")
         proof = tlog.prove_inclusion(index, checkpoint.size, self.store.read)
-        return format_receipt(Receipt(extra=leaf, index=index, proof=tuple(proof), checkpoint=checkpoint.note))
+        return format_receipt(Receipt(extra=leaf, index=index, proof=tuple(proof),
+                                      checkpoint=self.cosigned_note(checkpoint)))
 
 
 def log_verifier(settings: config.Settings) -> NoteVerifier | None:

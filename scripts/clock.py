@@ -4,7 +4,9 @@ A submission wakes the clock (``registry.wakeup``: PostgreSQL ``NOTIFY``, or
 a Unix socket in the data directory with SQLite), which then integrates and
 signs a checkpoint at once; without a wake-up it does so every
 ``REGISTRY_CLOCK_INTERVAL`` seconds, so a lost one costs at most that. The
-snapshot, flags and feed archive jobs run on a ``BlockingScheduler``.
+snapshot, flags and feed archive jobs run on a ``BlockingScheduler``. Each new
+checkpoint is then taken to the configured witnesses (``scripts.cosigner``), in
+threads of their own that never hold up signing.
 
 Exactly one per deployment is intended; a second one during a deploy is
 harmless because every job is idempotent and signing takes the signer lock.
@@ -35,6 +37,8 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 
 from registry import config, jobs, keys, wakeup
 from registry.times import format_time
+from registry.transparency import log_verifier
+from scripts.cosigner import Cosigner
 from scripts.feedstore import ALL_JOBS
 
 log = logging.getLogger("registry.clock")
@@ -53,10 +57,11 @@ def emit(event: str, **fields: Any) -> None:
 class Runs:
     """Runs the jobs by name: records each run in the store and logs what changed, not every idle tick."""
 
-    def __init__(self, node: jobs.Node) -> None:
+    def __init__(self, node: jobs.Node, on_signed: Callable[[], None] | None = None) -> None:
         self.node = node
         self.last: dict[str, Any] = {}
         self.halt_said: dict[str, Any] = {}
+        self.on_signed = on_signed  # told of each new checkpoint (the witnesses are asked then)
 
     def run(self, name: str) -> dict[str, Any]:
         started = time.perf_counter()
@@ -67,6 +72,8 @@ class Runs:
             store.record_job(name, False, format_time(datetime.now(UTC)), f"{type(e).__name__}: {e}")
             raise
         store.record_job(name, True, format_time(datetime.now(UTC)))
+        if self.on_signed is not None and (result.get("signed") or result.get("checkpoint_signed")):
+            self.on_signed()  # only sets an event: the witnesses are asked in threads of their own
         if result != self.last.get(name):
             emit("job", job=name, result=result, ms=round((time.perf_counter() - started) * 1000, 1))
         self.last[name] = result
@@ -196,7 +203,8 @@ def main(data_dir: str | None = None) -> None:
     settings = config.load(data_dir)
     keys.check_key_permissions(settings)
     node = jobs.open_node(settings)
-    runs = Runs(node)
+    cosigner = Cosigner(settings, node.log, log_verifier(settings), emit)
+    runs = Runs(node, cosigner.wake)
     integrator = Integrator(runs.integrate_and_sign, settings.clock_interval, RUN_SPACING_SECONDS)
     # Bound before the first run, so that nothing recorded from here on can land unannounced.
     listener = wakeup.open_listener(settings, integrator.wake)
@@ -213,14 +221,17 @@ def main(data_dir: str | None = None) -> None:
 
         woken = listener.start()
         integrator.start()
+        cosigner.start()
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
         emit("started", origin=settings.origin, database="postgresql" if settings.is_postgres else "sqlite",
-             interval=settings.clock_interval, wakeups=listener.mechanism if woken else "none")
+             interval=settings.clock_interval, wakeups=listener.mechanism if woken else "none",
+             witnesses=[w.label for w in settings.witnesses])
         scheduler.start()
     finally:
         listener.close()
         integrator.stop()
+        cosigner.stop()
         _wait_for_jobs(scheduler if "scheduler" in locals() else None)
         node.close()
         emit("stopped")

@@ -109,6 +109,9 @@ EXPECTED = {
     "key-proof-file",
     "evidence-response",
     "bundle-document-line",
+    "witness-request",
+    "witness-state",
+    "witness-settings",
 }
 # Made by the registry core with fixed keys and clocks: regenerated and compared byte for byte.
 # (The HTTP documents and the provisional state are checked for validity only, so that adding

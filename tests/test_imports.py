@@ -113,3 +113,12 @@ def test_the_web_process_loads_no_fetcher() -> None:
     result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60,
                             check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_the_witness_loads_no_web_stack() -> None:
+    """A witness is a program of its own: its server and core never load Flask or the registry's web app."""
+    probe = ("import sys, scripts.witness_server, scripts.cli.witness, registry.witnessing; "
+             f"print(sorted(m for m in sys.modules if m.split('.')[0] in {sorted(WEB_STACK | {'web'})!r}))")
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                            check=True)
+    assert result.stdout.strip() == "[]"

@@ -12,7 +12,8 @@ application's back, then:
    its size: a tampered row is never signed into a checkpoint.
 
 A last test lists the tables the stores really hold and checks that every
-one of them is covered here, except the clock's operational counters.
+one of them is covered here, except the clock's operational counters (its job
+runs and its requests to witnesses).
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ def build(backend: Backend) -> Story:
                                        added_at="2026-01-01T00:00:00Z", max_bytes=1 << 20)
     world.org("epsilon")
     log.publish_checkpoint()  # at 11
+    _cosign(backend, log, 11)  # a witness's cosignature of it, stored as the clock stores one
     world.org("zeta")
     world.org("eta")
     size = log.catch_up()
@@ -318,6 +320,10 @@ CASES = [
     Case("log_published", "delete", _sql("log", "DELETE FROM {t}log_published")),
     Case("log_published", "insert", _sql("log", "INSERT INTO {t}log_published (id, checkpoints, snapshots) "
                                                 "VALUES (2, 0, 0)")),
+    Case("log_cosignatures", "edit", _sql("log", "UPDATE {t}log_cosignatures SET size = 8")),  # another checkpoint
+    Case("log_cosignatures", "insert", _sql("log", "INSERT INTO {t}log_cosignatures (size, witness, line, "
+                                                   "received_at) SELECT 5, witness, line, received_at "
+                                                   "FROM {t}log_cosignatures")),
     Case("{log tracking}", "edit", _sql("log", "UPDATE {tracking} SET notification_id = 3 "
                                                "WHERE application_name = 'registry'"), 12),
     Case("{log tracking}", "delete", _sql("log", "DELETE FROM {tracking} WHERE application_name = 'registry'"), 12),
@@ -350,6 +356,27 @@ CASES = [
     Case("evidence_documents", "edit", _edit_document),
     Case("evidence_documents", "insert", _insert_document),
 ]
+
+
+def _cosign(backend: Backend, log: Any, size: int) -> None:
+    """A witness (configured for every later process through the backend's environment) cosigns checkpoint
+    ``size``; its verified line is stored."""
+    import tempfile
+
+    from registry.cosigning import verified_line
+    from registry.signednote import parse_verifier_key
+    from registry.witness import format_add_checkpoint
+    from registry.witnessing import StateFile, Witness, known_logs
+
+    checkpoint = log.store.checkpoint(size)
+    with tempfile.TemporaryDirectory() as tmp:
+        witness = Witness("tamper.test/w", keys.generate(), known_logs([log.signer.verifier_key]),
+                          StateFile(Path(tmp) / "state.json"))
+        lines = witness.add_checkpoint(format_add_checkpoint(0, [], checkpoint.note)).lines
+    verifier = parse_verifier_key(witness.verifier_key)
+    line = verified_line(checkpoint.note, log.origin, log.signer.verifier, lines, verifier)
+    log.store.add_cosignature(size, f"tamper.test/w+{verifier.key_id.hex()}", line, "2025-01-01T00:00:00Z")
+    backend.env["REGISTRY_WITNESSES"] = f"http://127.0.0.1:9 {witness.verifier_key}"
 
 
 def _table(s: Story, name: str) -> str:

@@ -46,11 +46,13 @@ DISCOVERY_MAX_AGE = "public, max-age=300"
 
 @bp.get("/checkpoint")
 def checkpoint() -> Response:
-    latest = get_log().latest_checkpoint()
-    if latest is None:
+    served = get_log().served_checkpoint()
+    if served is None:
         raise NotFoundError("no checkpoint has been published yet")
-    response = _bytes(latest.note, TEXT, SHORT_LIVED)
-    response.set_etag(hashlib.sha256(latest.note).hexdigest())
+    _, note = served
+    response = _bytes(note, TEXT, SHORT_LIVED)
+    # Of the served bytes: a cosignature arriving for the same checkpoint changes the ETag too.
+    response.set_etag(hashlib.sha256(note).hexdigest())
     return response.make_conditional(request)
 
 
@@ -145,9 +147,15 @@ def receipt(index: int) -> Response:
     if size is None:
         refresh()  # as for entries: a leaf the log has integrated is "not yet covered", any other "not found"
     data = get_log().receipt(index, size)
-    response = _bytes(data, TEXT, SHORT_LIVED if size is None else IMMUTABLE)
+    response = _bytes(data, TEXT, SHORT_LIVED if size is None or _awaits_cosignatures(size) else IMMUTABLE)
     response.headers["Content-Disposition"] = f'attachment; filename="leaf-{index}.tlog-proof"'
     return response
+
+
+def _awaits_cosignatures(size: int) -> bool:
+    """Whether a configured witness has not cosigned the checkpoint at ``size`` yet: its receipt may still change."""
+    witnesses = {w.label for w in get_settings().witnesses}
+    return bool(witnesses - {label for label, _ in get_log().store.cosignatures(size)})
 
 
 # --- discovery ---------------------------------------------------------------------
@@ -171,6 +179,9 @@ def discovery() -> Response:
         "statements": f"{base}/api/v1/statements",
         "receipts": f"{base}/api/v1/receipts/{{index}}",
         "checkpoint_expected_within_seconds": settings.clock_interval,
+        # The witnesses the clock asks to cosign each checkpoint, and how many cosignatures to demand.
+        "witnesses": [{"url": w.url, "verifier_key": w.vkey} for w in settings.witnesses],
+        "witness_quorum": settings.witness_quorum,
     }
     return _json(body, DISCOVERY_MAX_AGE)
 

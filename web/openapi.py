@@ -169,7 +169,9 @@ def schemas() -> dict[str, Schema]:
                                 closed=True),
         "Discovery": obj({"version": INT, "origin": STRING, "log_key": STRING, "base_url": URL, "checkpoint": URL,
                           "tiles": URL, "api": URL, "feeds": FEEDS, "openapi": URL, "statements": URL,
-                          "receipts": URL_TEMPLATE, "checkpoint_expected_within_seconds": SECONDS}),
+                          "receipts": URL_TEMPLATE, "checkpoint_expected_within_seconds": SECONDS,
+                          "witnesses": array(obj({"url": URL, "verifier_key": STRING}, closed=True)),
+                          "witness_quorum": INT}),
         "OpenAPI": obj({"openapi": STRING, "info": OPEN, "paths": OPEN}),
     }
 

@@ -5,7 +5,8 @@ checks that the event store answers and that the transparency log is caught
 up within a bound (``REGISTRY_READY_MAX_LAG`` entries, default 100). ``/metrics``
 exposes this worker's request counts and latencies and the registry's gauges
 (tree size, store size, lag, last checkpoint age, the clock's job runs and
-failures). Counters are per worker process, as gunicorn workers share nothing.
+failures, the clock's requests to witnesses and their cosignatures). Counters
+are per worker process, as gunicorn workers share nothing.
 """
 
 from __future__ import annotations
@@ -102,6 +103,26 @@ class RegistryCollector:
                 failures.add_metric([name], failed)
             yield runs
             yield failures
+            yield from self._witnesses(log, latest)
+
+    def _witnesses(self, log: Any, latest: Any) -> Any:
+        """What the clock's requests to the witnesses gave (counted in the store, as the clock runs elsewhere)."""
+        requests = CounterMetricFamily("registry_witness_requests", "Requests the clock made to each witness, by "
+                                       "outcome", labels=["witness", "outcome"])
+        for witness, outcome, count in log.store.witness_requests():
+            requests.add_metric([witness, outcome], count)
+        yield requests
+        sizes = GaugeMetricFamily("registry_witness_cosigned_size", "The largest checkpoint size each witness "
+                                  "has cosigned", labels=["witness"])
+        for witness, size in sorted(log.store.cosigned_sizes().items()):
+            sizes.add_metric([witness], size)
+        yield sizes
+        count = 0 if latest is None else len(log.store.cosignatures(latest.size))
+        yield GaugeMetricFamily("registry_checkpoint_cosignatures", "Witness cosignatures of the latest "
+                                "checkpoint", count)
+        quorum = self.app.extensions["node"].settings.witness_quorum
+        yield GaugeMetricFamily("registry_checkpoint_quorum_met", "1 when the latest checkpoint has the "
+                                "configured quorum of witness cosignatures", 1 if count >= quorum else 0)
 
 
 class JSONLogFormatter(logging.Formatter):

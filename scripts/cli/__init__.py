@@ -8,9 +8,10 @@ configuration problem, or a store that cannot be opened or used, is one line
 This module is the top-level group and how errors leave it; the commands live
 in one module per kind of user: ``statements`` (whoever signs: keys, statements,
 submitting; ``keyproof`` adds ``org check-key``), ``log`` (reading a data directory's log and state, publishing
-checkpoints and snapshots), ``verify`` (offline checks with public keys only)
+checkpoints and snapshots), ``verify`` (offline checks with public keys only),
 ``ops`` (the operator: init, serve, clock, migrate, rebuild, audit, export,
-import) and ``evidence`` (the operator's archive of cited documents).
+import), ``evidence`` (the operator's archive of cited documents) and
+``witness`` (a C2SP witness of other logs: init, serve).
 With ``--registry URL`` the commands that sign or submit statements, ``receipt``
 and ``status`` talk to that registry over HTTP instead (``remote``); a command
 that needs a local registry and finds none says so and creates nothing.
@@ -34,7 +35,7 @@ from registry.errors import (
 )
 from registry.terminal import safe
 from scripts.bench import bench
-from scripts.cli import evidence, keyproof, log, ops, statements, verify
+from scripts.cli import evidence, keyproof, log, ops, statements, verify, witness
 from scripts.cli.context import Context
 
 __all__ = ["main"]
@@ -138,7 +139,7 @@ for command in (
     log.status, log.checkpoint, log.receipt, log.show, log.replay, log.diff, log.snapshot,
     verify.verify,
     ops.init, ops.clock, ops.migrate, ops.rebuild, ops.run_job, ops.serve, ops.audit, ops.export_bundle,
-    ops.import_bundle, evidence.evidence, bench,
+    ops.import_bundle, evidence.evidence, bench, witness.witness,
 ):
     main.add_command(command)
 statements.org.add_command(keyproof.check_key)  # org check-key: kept apart from the commands that sign

@@ -56,13 +56,15 @@ def status(obj: Context, as_json: bool) -> None:
 @click.command()
 @pass_ctx
 def checkpoint(obj: Context) -> None:
-    """Sign and publish a checkpoint for the current tree if it grew (idempotent)."""
-    stored, new = obj.log(signer=True).publish_checkpoint()
+    """Sign and publish a checkpoint for the current tree if it grew (idempotent); print it, with any
+    witness cosignatures it has."""
+    log = obj.log(signer=True)
+    stored, new = log.publish_checkpoint()
     if stored is None:
         click.echo("the log is empty; nothing to sign")
         return
     click.echo(("published" if new else "unchanged: latest") + f" checkpoint for size {stored.size}", err=True)
-    click.echo(stored.note.decode("utf-8"), nl=False)
+    click.echo(log.cosigned_note(stored).decode("utf-8"), nl=False)  # as /checkpoint serves it
 
 
 @click.command()

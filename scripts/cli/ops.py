@@ -155,7 +155,8 @@ def audit(obj: Context, as_json: bool, workers: int) -> None:
     head, every published checkpoint (signature, root, consistency) and
     snapshot (signature, state hash), and that every other row (statement
     hints, tracking positions, read models, cached feed pages) is exactly what
-    the log derives. Names the first bad index and, for each finding, the table
+    the log derives; and every stored witness cosignature against the configured
+    witness keys. Names the first bad index and, for each finding, the table
     and row.
     """
     from registry.auditstore import audit_data
@@ -164,6 +165,7 @@ def audit(obj: Context, as_json: bool, workers: int) -> None:
     result = audit_data(settings, parse_verifier_key(log_verifier_key(settings)), workers=workers,
                         progress=progress_reporter("audited"))
     result = _with_feed_pages(result, settings)
+    result = _with_cosignatures(result, settings)
     if as_json:
         click.echo(json.dumps(result.to_json(), sort_keys=True))
     elif result.ok:
@@ -204,6 +206,28 @@ def _with_feed_pages(result: Any, settings: config.Settings) -> Any:
         return result
     extra = [Finding(None, "derived row", problem, "feed_pages", f"{path} ({etag})")
              for path, etag, problem in problems]
+    return dataclasses.replace(result, findings=[*result.findings, *extra])
+
+
+def _with_cosignatures(result: Any, settings: config.Settings) -> Any:
+    """The audit's result with every stored witness cosignature checked against the configured witness keys."""
+    import dataclasses
+
+    from registry.cosigning import check_stored
+    from registry.findings import Finding
+    from registry.transparency import open_log_store
+
+    store = open_log_store(settings)
+    try:
+        rows = store.cosignature_rows()
+        notes = {c.size: c.note for c in store.checkpoints()} if rows else {}
+    finally:
+        store.datastore.close()
+    problems = check_stored(rows, notes, settings.origin, parse_verifier_key(log_verifier_key(settings)),
+                            settings.witnesses)
+    if not problems:
+        return result
+    extra = [Finding(None, "cosignature", detail, "log_cosignatures", row) for row, detail in problems]
     return dataclasses.replace(result, findings=[*result.findings, *extra])
 
 

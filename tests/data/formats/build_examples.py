@@ -290,12 +290,26 @@ def _recorded(data_dir: Path) -> Iterator[Any]:
         registry.close()
 
 
+WITNESS_URL = "https://witness.example.net/w1"
+
+
+def witness_settings() -> tuple[str, str]:
+    """REGISTRY_WITNESSES and REGISTRY_WITNESS_QUORUM of the example registry: the example witness, quorum 1."""
+    from registry import keys
+    from registry.signednote import SIG_TYPE_COSIGNATURE_V1, format_verifier_key
+
+    vkey = format_verifier_key(WITNESS, keys.public_bytes(example_key("witness")), SIG_TYPE_COSIGNATURE_V1)
+    return f"{WITNESS_URL} {vkey}", "1"
+
+
 def build() -> dict[str, str]:
     """Every example of docs/FORMATS.md by name, as the exact text of its block."""
     from registry import canonical, envelope, keys, leaf, snapshots, state, tiles, tlog
     from registry.checkpoint import cosign_checkpoint
     from registry.evidence import open_evidence_store
     from registry.signednote import SIG_TYPE_COSIGNATURE_V1, format_verifier_key, parse_note, signer_from_private
+    from registry.witness import format_add_checkpoint
+    from registry.witnessing import LogState, format_state
     from web import close_app, create_app
 
     ex: dict[str, str] = {}
@@ -307,7 +321,8 @@ def build() -> dict[str, str]:
             ex["example-log"] = "".join(f"{data.decode('ascii')}\n" for data in leaves)
             archived, _ = open_evidence_store(log.store).add(
                 ARCHIVED_PAGE, source_url=ARCHIVED_URL, added_at=ARCHIVED_AT, max_bytes=1 << 20)
-            app = create_app({"DATA_DIR": data_dir, "ENVIRON": {}})
+            app = create_app({"DATA_DIR": data_dir, "ENVIRON": {"REGISTRY_WITNESSES": witness_settings()[0],
+                                                                "REGISTRY_WITNESS_QUORUM": "1"}})
             try:
                 client = app.test_client()
 
@@ -389,6 +404,14 @@ def build() -> dict[str, str]:
             line = cosign_checkpoint(cp_text, WITNESS, example_key("witness"), COSIGNED_AT)
             ex["cosignature-message"] = f"cosignature/v1\ntime {COSIGNED_AT}\n" + cp_text.decode()
             ex["checkpoint-cosigned"] = checkpoint.decode() + line
+
+            # witnesses (section 22): the clock's request from the first checkpoint to this one, the
+            # witness's state file once it cosigned it, and the registry's settings that name the witness
+            proof = tlog.prove_consistency(FIRST_CHECKPOINT, size, log.store.read)
+            ex["witness-request"] = format_add_checkpoint(FIRST_CHECKPOINT, proof, checkpoint).decode()
+            ex["witness-state"] = format_state({ORIGIN: LogState(size, log.root(size), COSIGNED_AT)}).decode()
+            ex["witness-settings"] = "".join(f"{k}={v}\n" for k, v in zip(
+                ("REGISTRY_WITNESSES", "REGISTRY_WITNESS_QUORUM"), (*witness_settings(), ), strict=True))
 
             # tiles
             ex["tile-paths"] = "".join(_tile_row(tiles.parse_tile_path(p)) for p in (
