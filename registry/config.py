@@ -39,6 +39,9 @@ class Settings:
     # Seconds between the clock's integrate-and-sign runs when nothing wakes it (REGISTRY_CLOCK_INTERVAL): a
     # submission wakes it at once, so this bounds only a lost wake-up. Web processes promise it in every 201.
     clock_interval: float = 0.5
+    # Where the clock writes the public surface as files after each checkpoint (REGISTRY_PUBLISH_DIR; see
+    # scripts/publishing.py); None: it does not.
+    publish_dir: Path | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -70,6 +73,7 @@ def load(data_dir: str | os.PathLike[str] | None = None, environ: dict[str, str]
         signed_at_future=int(env.get("REGISTRY_SIGNED_AT_FUTURE", "300")),
         feed_page_size=int(env.get("REGISTRY_FEED_PAGE_SIZE", "500")),
         clock_interval=_positive_seconds(env, "REGISTRY_CLOCK_INTERVAL", "0.5"),
+        publish_dir=Path(env["REGISTRY_PUBLISH_DIR"]) if env.get("REGISTRY_PUBLISH_DIR") else None,
         extra={k: v for k, v in env.items() if k.startswith("REGISTRY_POSTGRES_")},
     )
 

@@ -42,6 +42,10 @@ HALT_REPEAT_SECONDS = 60.0
 # Woken runs start at least this far apart: a stream of submissions then shares checkpoints (every one
 # is stored and audited for ever) at a cost of at most this much added wait. Well inside the 250 ms aim.
 RUN_SPACING_SECONDS = 0.05
+# With REGISTRY_PUBLISH_DIR: publish after each checkpoint, at most every PUBLISH_SPACING_SECONDS (a stream of
+# checkpoints shares runs), and every PUBLISH_INTERVAL_SECONDS without one.
+PUBLISH_SPACING_SECONDS = 0.5
+PUBLISH_INTERVAL_SECONDS = 60.0
 
 
 def emit(event: str, **fields: Any) -> None:
@@ -57,6 +61,7 @@ class Runs:
         self.node = node
         self.last: dict[str, Any] = {}
         self.halt_said: dict[str, Any] = {}
+        self.after_checkpoint: Callable[[], None] = lambda: None  # told whenever a new checkpoint is signed
 
     def run(self, name: str) -> dict[str, Any]:
         started = time.perf_counter()
@@ -83,7 +88,8 @@ class Runs:
         """
         failed: Exception | None = None
         try:
-            self.run("checkpoint")
+            if self.run("checkpoint").get("signed"):
+                self.after_checkpoint()
         except Exception as e:  # still catch up, and say so if the log halted, before reporting it
             failed = e
         result = self.run("catch-up")
@@ -147,6 +153,42 @@ class Integrator:
             self._stop.wait(self.spacing)
 
 
+class Publishing:
+    """``registry publish`` into ``REGISTRY_PUBLISH_DIR`` after each new checkpoint, in a thread of its own.
+
+    Woken by every checkpoint (a burst shares one run), and every ``PUBLISH_INTERVAL_SECONDS`` anyway (new
+    snapshots, the obligations feed's new day). A failed run is logged and never stops signing.
+    """
+
+    def __init__(self, settings: config.Settings) -> None:
+        self.settings = settings
+        self.publisher: Any = None
+        self.loop = Integrator(self.run, PUBLISH_INTERVAL_SECONDS, PUBLISH_SPACING_SECONDS)
+
+    def run(self) -> None:
+        from scripts.publishing import Publisher
+
+        directory = self.settings.publish_dir
+        assert directory is not None
+        try:
+            if self.publisher is None:  # built in this thread, which alone uses its connections
+                self.publisher = Publisher(self.settings)
+            report = self.publisher.publish(directory)
+        except Exception as e:
+            emit("publish_error", level="error", directory=str(directory), error=f"{type(e).__name__}: {e}")
+            return
+        if report.written or report.deleted:
+            emit("published", directory=str(directory), **report.to_json())
+
+    def stop(self) -> None:
+        self.loop.stop()
+        if self.publisher is not None:
+            try:
+                self.publisher.close()
+            except Exception as e:  # closing at exit: nothing to lose any more
+                emit("publish_error", level="warning", error=f"closing: {type(e).__name__}: {e}")
+
+
 def build_scheduler(runs: Runs, *, snapshot_seconds: float = 60.0) -> BlockingScheduler:
     """The scheduler of the other jobs, in UTC, coalescing, one instance each, a generous misfire grace."""
     scheduler = BlockingScheduler(timezone="UTC", job_defaults={
@@ -198,6 +240,9 @@ def main(data_dir: str | None = None) -> None:
     node = jobs.open_node(settings)
     runs = Runs(node)
     integrator = Integrator(runs.integrate_and_sign, settings.clock_interval, RUN_SPACING_SECONDS)
+    publishing = Publishing(settings) if settings.publish_dir is not None else None
+    if publishing is not None:
+        runs.after_checkpoint = publishing.loop.wake
     # Bound before the first run, so that nothing recorded from here on can land unannounced.
     listener = wakeup.open_listener(settings, integrator.wake)
     try:
@@ -213,14 +258,19 @@ def main(data_dir: str | None = None) -> None:
 
         woken = listener.start()
         integrator.start()
+        if publishing is not None:
+            publishing.loop.start()
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
         emit("started", origin=settings.origin, database="postgresql" if settings.is_postgres else "sqlite",
-             interval=settings.clock_interval, wakeups=listener.mechanism if woken else "none")
+             interval=settings.clock_interval, wakeups=listener.mechanism if woken else "none",
+             publish_dir=None if publishing is None else str(settings.publish_dir))
         scheduler.start()
     finally:
         listener.close()
         integrator.stop()
+        if publishing is not None:
+            publishing.stop()
         _wait_for_jobs(scheduler if "scheduler" in locals() else None)
         node.close()
         emit("stopped")
