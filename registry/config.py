@@ -42,6 +42,8 @@ class Settings:
     # Where the clock writes the public surface as files after each checkpoint (REGISTRY_PUBLISH_DIR; see
     # scripts/publishing.py); None: it does not.
     publish_dir: Path | None = None
+    # How many of the newest leaves get a published receipt and log page (REGISTRY_PUBLISH_RECENT).
+    publish_recent: int = 256
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -74,6 +76,7 @@ def load(data_dir: str | os.PathLike[str] | None = None, environ: dict[str, str]
         feed_page_size=int(env.get("REGISTRY_FEED_PAGE_SIZE", "500")),
         clock_interval=_positive_seconds(env, "REGISTRY_CLOCK_INTERVAL", "0.5"),
         publish_dir=Path(env["REGISTRY_PUBLISH_DIR"]) if env.get("REGISTRY_PUBLISH_DIR") else None,
+        publish_recent=_count(env, "REGISTRY_PUBLISH_RECENT", "256"),
         extra={k: v for k, v in env.items() if k.startswith("REGISTRY_POSTGRES_")},
     )
 
@@ -87,6 +90,13 @@ def _positive_seconds(env: Any, name: str, default: str) -> float:
     if not 0 < value <= 86400:  # also refuses nan and inf
         raise ConfigurationError(f"{name} must be a number of seconds above 0 and at most 86400, not {text!r}")
     return value
+
+
+def _count(env: Any, name: str, default: str) -> int:
+    text = env.get(name, default)
+    if not text.isascii() or not text.isdigit() or int(text) > 1_000_000:
+        raise ConfigurationError(f"{name} must be a whole number from 0 to 1000000, not {text!r}")
+    return int(text)
 
 
 def default_database_url(root: Path) -> str:

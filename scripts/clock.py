@@ -61,7 +61,7 @@ class Runs:
         self.node = node
         self.last: dict[str, Any] = {}
         self.halt_said: dict[str, Any] = {}
-        self.after_checkpoint: Callable[[], None] = lambda: None  # told whenever a new checkpoint is signed
+        self.after_signing: Callable[[], None] = lambda: None  # told whenever a checkpoint or snapshot is signed
 
     def run(self, name: str) -> dict[str, Any]:
         started = time.perf_counter()
@@ -72,6 +72,8 @@ class Runs:
             store.record_job(name, False, format_time(datetime.now(UTC)), f"{type(e).__name__}: {e}")
             raise
         store.record_job(name, True, format_time(datetime.now(UTC)))
+        if result.get("signed") or result.get("published") or result.get("checkpoint_signed"):
+            self.after_signing()
         if result != self.last.get(name):
             emit("job", job=name, result=result, ms=round((time.perf_counter() - started) * 1000, 1))
         self.last[name] = result
@@ -88,8 +90,7 @@ class Runs:
         """
         failed: Exception | None = None
         try:
-            if self.run("checkpoint").get("signed"):
-                self.after_checkpoint()
+            self.run("checkpoint")
         except Exception as e:  # still catch up, and say so if the log halted, before reporting it
             failed = e
         result = self.run("catch-up")
@@ -156,7 +157,7 @@ class Integrator:
 class Publishing:
     """``registry publish`` into ``REGISTRY_PUBLISH_DIR`` after each new checkpoint, in a thread of its own.
 
-    Woken by every checkpoint (a burst shares one run), and every ``PUBLISH_INTERVAL_SECONDS`` anyway (new
+    Woken by every checkpoint and snapshot (a burst shares one run), and every ``PUBLISH_INTERVAL_SECONDS`` anyway (new
     snapshots, the obligations feed's new day). A failed run is logged and never stops signing.
     """
 
@@ -242,7 +243,7 @@ def main(data_dir: str | None = None) -> None:
     integrator = Integrator(runs.integrate_and_sign, settings.clock_interval, RUN_SPACING_SECONDS)
     publishing = Publishing(settings) if settings.publish_dir is not None else None
     if publishing is not None:
-        runs.after_checkpoint = publishing.loop.wake
+        runs.after_signing = publishing.loop.wake
     # Bound before the first run, so that nothing recorded from here on can land unannounced.
     listener = wakeup.open_listener(settings, integrator.wake)
     try:

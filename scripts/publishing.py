@@ -69,7 +69,6 @@ from registry.statements import STATEMENT_TYPES
 FORMAT = "hcoc-registry/published/v1"
 STATE_FILE = ".publish-state.json"
 LOCK_FILE = ".publish-lock"
-DEFAULT_RECENT = 256  # leaves whose receipt and log page are published
 FEED_FORMATS = ("atom", "rss")
 # Resources whose path is also a directory of other resources: their file gets a suffix (see file_for).
 SUFFIXED = {"/api/v1/snapshots": ".json"}
@@ -249,13 +248,20 @@ class Run:
 
     def page(self, path: str, kind: str, *, once: bool = False) -> bytes:
         """GET ``path`` from the application and write what it serves at the file :func:`file_for` names."""
+        data, content_type = self.get(path)
+        self.writer.put(file_for(path, content_type), data, kind, once=once)
+        return data
+
+    def get(self, path: str) -> tuple[bytes, str]:
+        """The body and content type the application serves at ``path`` (a query string included); 200 only."""
         response = self.client.get(path)
-        if response.status_code != 200:
-            raise PublishError(f"{path} answered {response.status_code}, not 200: "
-                               f"{response.get_data()[:200].decode('utf-8', 'replace')}")
-        data = response.get_data()
-        self.writer.put(file_for(path, response.content_type or ""), data, kind, once=once)
-        return bytes(data)
+        try:
+            if response.status_code != 200:
+                raise PublishError(f"{path} answered {response.status_code}, not 200: "
+                                   f"{response.get_data()[:200].decode('utf-8', 'replace')}")
+            return bytes(response.get_data()), response.content_type or ""
+        finally:
+            response.close()  # files (static assets) are streamed: close them
 
 
 Extra = Callable[[Run], None]
@@ -265,13 +271,13 @@ class Publisher:
     """Publishes one registry into directories; keeps its application open between runs (the clock's)."""
 
     def __init__(self, settings: config.Settings, environ: Mapping[str, str] | None = None, *,
-                 recent: int = DEFAULT_RECENT, extras: tuple[Extra, ...] = ()) -> None:
+                 recent: int | None = None, extras: tuple[Extra, ...] = ()) -> None:
         from web import create_app
 
-        if recent < 0:
-            raise ConfigurationError("the number of recent leaves to publish receipts for cannot be negative")
         self.settings = settings
-        self.recent = recent
+        self.recent = settings.publish_recent if recent is None else recent
+        if self.recent < 0:
+            raise ConfigurationError("the number of recent leaves to publish receipts for cannot be negative")
         # Hook for other published resources (archived evidence, say): each is called once per run,
         # after the checkpoint is written, with the Run.
         self.extras = extras
@@ -309,7 +315,7 @@ class Publisher:
                 return report
             if served.status_code != 200:
                 raise PublishError(f"/checkpoint answered {served.status_code}")
-            note = served.get_data()
+            note = bytes(served.get_data())
             size = _note_size(note)
             report.size = size
             run = Run(self.app, client, Writer(root, report), size, previous, say)
@@ -384,10 +390,8 @@ class Publisher:
         for index in range(first, size):
             # ?size= names this checkpoint even if the clock signs another meanwhile: the bytes are those
             # /api/v1/receipts/<index> serves while this checkpoint is the latest.
-            response = run.client.get(f"/api/v1/receipts/{index}?size={size}")
-            if response.status_code != 200:
-                raise PublishError(f"the receipt of leaf {index} answered {response.status_code}")
-            writer.put(f"api/v1/receipts/{index}", response.get_data(), "receipt")
+            receipt, _ = run.get(f"/api/v1/receipts/{index}?size={size}")
+            writer.put(f"api/v1/receipts/{index}", receipt, "receipt")
             run.page(f"/log/{index}", "page")
             ticker.tick(f"receipts: {index + 1 - first}/{size - first}")
         return first, size

@@ -282,13 +282,10 @@ def publish(obj: Context, directory: Path, recent: int | None, as_json: bool) ->
     Incremental and atomic per file; safe while the registry takes submissions. Serve DIRECTORY with
     deploy/nginx.conf in front of `registry serve` (README, "Serving at scale").
     """
-    import os
-
-    from scripts.publishing import DEFAULT_RECENT, Publisher
+    from scripts.publishing import Publisher
 
     settings = obj.local()
-    count = recent if recent is not None else int(os.environ.get("REGISTRY_PUBLISH_RECENT", str(DEFAULT_RECENT)))
-    with Publisher(settings, recent=count) as publisher:
+    with Publisher(settings, recent=recent) as publisher:
         report = publisher.publish(directory, lambda message: click.echo(message, err=True))
     if as_json:
         click.echo(json.dumps(report.to_json(), sort_keys=True))
