@@ -51,6 +51,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -63,7 +64,7 @@ from flask import Flask
 
 from feeds.archive import archive_count
 from registry import config, tiles, tilesource
-from registry.errors import ConfigurationError, RegistryError
+from registry.errors import ConfigurationError, PublishError, RegistryError
 from registry.statements import STATEMENT_TYPES
 
 FORMAT = "hcoc-registry/published/v1"
@@ -74,12 +75,6 @@ FEED_FORMATS = ("atom", "rss")
 SUFFIXED = {"/api/v1/snapshots": ".json"}
 STATIC = Path(__file__).resolve().parent.parent / "web" / "static"
 PROGRESS_SECONDS = 2.0
-
-
-class PublishError(RegistryError):
-    """The application did not serve a resource the publisher asked for, or the directory is unusable."""
-
-    code = "publish-failed"
 
 
 # --- the layout (pure) --------------------------------------------------------------------------
@@ -224,8 +219,8 @@ def parse_state(data: bytes, origin: str) -> State:
             raise ValueError("partial_tiles must be a list of tile paths")
         for p in partials:
             tiles.parse_tile_path(p)
-        if checkpoint is not None and not isinstance(checkpoint, str):
-            raise ValueError("checkpoint_sha256 must be a string")
+        if checkpoint is not None and not (isinstance(checkpoint, str) and re.fullmatch(r"[0-9a-f]{64}", checkpoint)):
+            raise ValueError("checkpoint_sha256 must be 64 lowercase hex digits")
     except (ValueError, KeyError, TypeError, RegistryError) as e:
         raise ConfigurationError(f"{STATE_FILE} of the published directory is unusable: {e}; move it away "
                                  "to publish everything again") from None

@@ -107,6 +107,7 @@ EXPECTED = {
     "stances",
     "stances-csv",
     "key-proof-file",
+    "publish-state",
 }
 # Made by the registry core with fixed keys and clocks: regenerated and compared byte for byte.
 # (The HTTP documents and the provisional state are checked for validity only, so that adding

@@ -513,6 +513,7 @@ def test_state_file_example_in_formats() -> None:
     with pytest.raises(ConfigurationError, match="origin"):
         parse_state(example, "other.example/log")
     for broken in (b"{}", b"[]", b"not json", example.replace(b'"0/', b'"0/x'),
-                   example.replace(b'"size": ', b'"size": -')):
+                   example.replace(b'"size": ', b'"size": -'), example.replace(b'"60366d', b'"60366D'),
+                   example.replace(b'"archive_pages": 2', b'"archive_pages": true')):
         with pytest.raises(ConfigurationError):
             parse_state(broken, "registry.example.org/hcoc")
