@@ -48,12 +48,13 @@ from registry.receipts import verify_receipt
 from registry.signednote import format_verifier_key, parse_verifier_key
 from scripts.publishing import FORMAT, STATE_FILE, Publisher, file_for, parse_state
 from tests import harness
-from tests.conftest import ORIGIN, Backend, make_world
+from tests.conftest import ORIGIN, Actor, Backend, make_world
 
 ROOT = Path(__file__).resolve().parent.parent
 NGINX_CONF = ROOT / "deploy" / "nginx.conf"
 REQUIRE_NGINX = os.environ.get("REGISTRY_TEST_REQUIRE_NGINX") == "1"
-ORGS = 300  # with genesis, maintainer and a Code: one full tile and bundle, and a partial one
+ORGS = 8
+AMENDMENTS = 290  # with the rest, over 256 entries: one full tile and bundle, and a partial one
 PAGE = 100  # feed archive page size: three complete pages
 RECENT = 40  # receipts and log pages published for the newest 40 leaves only
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -158,8 +159,15 @@ def site(module_backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> I
     registry = module_backend.open()
     world = make_world(registry)
     world.code()
-    for i in range(ORGS):
-        world.org(f"org-{i:03d}")
+    actors = [Actor() for _ in range(ORGS)]
+    common = {"code": "hiroshima-coc", "effective_date": "2024-01-01"}
+    for i, actor in enumerate(actors):
+        world.org(f"org-{i:03d}", actor)
+        world.submit(actor.sign("endorsement.made", org=f"org-{i:03d}", version="2023-10-30", scope=[1, 2], **common))
+    for n in range(AMENDMENTS):  # few organizations, many entries: a publish stays quick
+        i = n % ORGS
+        world.submit(actors[i].sign("endorsement.amended", org=f"org-{i:03d}", scope="all" if n // ORGS % 2 == 0
+                                    else [1, 2, 3], **common))
     total = registry.size()
     registry.close()
     front_port = harness.free_port()
