@@ -112,7 +112,8 @@ class Fronted(harness.Processes):
         return {**super().env(), "REGISTRY_BASE_URL": self.public, "REGISTRY_PUBLISH_DIR": str(self.published),
                 "REGISTRY_FEED_PAGE_SIZE": str(PAGE), "REGISTRY_PUBLISH_RECENT": str(RECENT),
                 # The clock publishes what the web serves only if both have the same settings.
-                "REGISTRY_CLOCK_INTERVAL": "0.2", "REGISTRY_SNAPSHOT_CHECK_SECONDS": "1", **extra}
+                "REGISTRY_CLOCK_INTERVAL": "0.2", "REGISTRY_SNAPSHOT_CHECK_SECONDS": "1",
+                "REGISTRY_TRUSTED_PROXIES": "1", **extra}
 
 
 @dataclass
@@ -525,3 +526,22 @@ def test_state_file_example_in_formats() -> None:
                    example.replace(b'"archive_pages": 2', b'"archive_pages": true')):
         with pytest.raises(ConfigurationError):
             parse_state(broken, "registry.example.org/hcoc")
+
+
+def test_behind_a_trusted_proxy_the_submission_limit_is_per_client(sqlite_backend: Backend) -> None:
+    env = {"REGISTRY_TRUSTED_PROXIES": "1"}
+    with sqlite_backend.serve(env, SUBMIT_RATE="1/minute", SUBMIT_BURST="1") as app:
+        client = app.test_client()
+
+        def post(forwarded_for: str) -> int:
+            return int(client.post("/api/v1/statements", data=b"{}", headers={
+                "Content-Type": "application/json", "X-Forwarded-For": forwarded_for}).status_code)
+
+        assert post("198.51.100.1") == 400  # refused as malformed, and a token taken
+        assert post("198.51.100.1") == 429
+        assert post("198.51.100.2") == 400  # another client behind the same proxy has its own bucket
+        # What the client itself put in the header is not believed: only the hop the proxy added counts.
+        assert post("198.51.100.2, 198.51.100.1") == 429
+    for bad in ("x", "-1", "6", "1.5"):
+        with pytest.raises(ConfigurationError, match="REGISTRY_TRUSTED_PROXIES"):
+            sqlite_backend.app({"REGISTRY_TRUSTED_PROXIES": bad})
