@@ -545,3 +545,22 @@ def test_behind_a_trusted_proxy_the_submission_limit_is_per_client(sqlite_backen
     for bad in ("x", "-1", "6", "1.5"):
         with pytest.raises(ConfigurationError, match="REGISTRY_TRUSTED_PROXIES"):
             sqlite_backend.app({"REGISTRY_TRUSTED_PROXIES": bad})
+
+
+def test_a_failed_publish_is_logged_and_never_raised_in_the_clock(sqlite_backend: Backend, tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    from scripts.clock import Publishing
+
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("a file where the published directory should be\n")
+    settings = config.load(sqlite_backend.data_dir, {**sqlite_backend.env, "REGISTRY_ORIGIN": ORIGIN,
+                                                     "REGISTRY_PUBLISH_DIR": str(blocked)})
+    publishing = Publishing(settings)
+    try:
+        publishing.run()  # must not raise: the clock's signing goes on
+    finally:
+        publishing.stop()
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
+    errors = [r for r in lines if r["event"] == "publish_error"]
+    assert errors and errors[0]["directory"] == str(blocked) and errors[0]["level"] == "error"
+    assert blocked.read_text().startswith("a file")
