@@ -276,6 +276,7 @@ class Publisher:
         # Hook for other published resources (archived evidence, say): each is called once per run,
         # after the checkpoint is written, with the Run.
         self.extras = extras
+        self._done: tuple[Any, ...] | None = None  # what the last complete run published (see publish)
         self.app = create_app({"DATA_DIR": str(settings.data_dir),
                                "ENVIRON": dict(os.environ if environ is None else environ)})
 
@@ -299,7 +300,7 @@ class Publisher:
         with _locked(root), self.app.app_context():
             from web import get_node, refresh
 
-            refresh(force=True)  # the feeds and pages below see everything integrated so far
+            head = refresh(force=True)  # the feeds and pages below see everything integrated so far
             previous = self._state(root)
             report.previous_size = previous.size
             client = self.app.test_client()
@@ -313,6 +314,16 @@ class Publisher:
             note = bytes(served.get_data())
             size = _note_size(note)
             report.size = size
+            # What every published byte depends on. Unchanged since this publisher's last complete run into
+            # this directory (the clock's idle runs): nothing to do. The first run of a process always checks
+            # everything, so a new release's pages are written at its first run.
+            snapshot = get_node().log.store.snapshot()
+            fingerprint = (str(root.resolve()), hashlib.sha256(note).hexdigest(), head,
+                           time.strftime("%Y-%m-%d", time.gmtime()), None if snapshot is None else snapshot.size,
+                           previous)
+            if fingerprint == self._done and (root / STATE_FILE).is_file():
+                report.seconds = time.perf_counter() - started
+                return report
             run = Run(self.app, client, Writer(root, report), size, previous, say)
             node = get_node()
             partials = self._log_files(run, node)
@@ -330,6 +341,7 @@ class Publisher:
             path = root / STATE_FILE
             if not path.is_file() or path.read_bytes() != encoded:  # a run that changed nothing writes nothing
                 write_atomic(path, encoded)
+            self._done = (*fingerprint[:-1], state)
         report.seconds = time.perf_counter() - started
         return report
 

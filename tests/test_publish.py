@@ -289,6 +289,9 @@ def test_dynamic_paths_go_to_the_application(site: Site) -> None:
         answer = request(site.front, hidden)
         assert answer.status == 404 and b"format" not in answer.body, hidden
     assert request(site.front, "/nothing-here").status == 404
+    for alias in ("/index", "/index.html", "/codes.html", "/organizations/org-001.html", "/api/v1/snapshots.json",
+                  "/api/v1/index"):  # the files' names are not the site's paths
+        assert request(site.front, alias).status == request(site.app, alias).status == 404, alias
 
 
 def test_submissions_are_buffered_and_bounded_by_nginx(site: Site) -> None:
@@ -412,9 +415,13 @@ def test_incremental_publishing_writes_only_what_changed(site: Site, tmp_path: P
         first = publisher.publish(out)
         assert first.written["tile"] >= 1 and first.written["bundle"] >= 1 and first.unchanged == 0
         before = snapshot_files(out)
-        again = publisher.publish(out)
+        again = publisher.publish(out)  # the clock's idle run: nothing changed since its own last run
         assert again.written == {} and again.deleted == 0 and again.bytes == 0
         assert snapshot_files(out) == before  # not one file touched, the state file included
+        with Publisher(config.load(site.backend.data_dir, env), env) as fresh:  # a new process checks every file
+            checked = fresh.publish(out)
+        assert checked.written == {} and checked.deleted == 0 and checked.unchanged > 0
+        assert snapshot_files(out) == before
         size = first.size
         for i in range(3):
             site.submit_org(f"incremental-{i}")
