@@ -27,7 +27,14 @@ size published last and the files that a later run replaces or removes. Full
 tiles, full bundles, complete feed archive pages and snapshots at a size
 never change: each is written once and never again, even if the state file is
 lost (an existing file is left alone). Anything else is compared with the
-file on disk and written only if its bytes differ.
+file on disk and written only if its bytes differ. A publisher that runs
+again (the clock's) skips the run when nothing it depends on moved since its
+own last run: the checkpoint, the read models' head, the day, the latest
+snapshot and the state file.
+
+Extra publishers: ``Publisher(extras=...)`` takes functions called once per
+run with the :class:`Run` (after the checkpoint is written), for resources
+published by other parts of the registry (archived evidence, say).
 
 Atomic per file: every file is written to a temporary file in its own
 directory, flushed to disk and renamed over the old one, so a reader sees the
