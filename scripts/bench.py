@@ -606,7 +606,7 @@ def publish_bench(log_size: int, new_entries: int, seconds: int, connections: in
                 full = publisher.publish(site, progress)
                 full_seconds = time.perf_counter() - start
                 progress(f"first publish: {sum(full.written.values())} files in {full_seconds:.1f} s")
-                _add_entries(settings, new_entries)
+                _add_entries(settings, new_entries, log_size)
                 start = time.perf_counter()
                 step = publisher.publish(site, progress)
                 step_seconds = time.perf_counter() - start
@@ -663,21 +663,28 @@ def publish_bench(log_size: int, new_entries: int, seconds: int, connections: in
         "first_publish_s": round(full_seconds, 2), "first_publish_files": sum(full.written.values()),
         "publish_new_s": round(step_seconds, 3), "publish_new_files": sum(step.written.values()),
         "publish_new_deleted": step.deleted, "publish_new_bytes": step.bytes,
+        "publish_new_written_by_kind": dict(sorted(step.written.items())),
     })
 
 
-def _add_entries(settings: config.Settings, count: int) -> None:
-    """``count`` more signed entries (organizations, by the synthetic registry's maintainer), then a checkpoint."""
+def _add_entries(settings: config.Settings, count: int, log_size: int) -> None:
+    """``count`` more signed entries, then a checkpoint: renamings of the synthetic registry's organizations.
+
+    Existing organizations, so that the number of organization pages and feeds (which every publish renders)
+    stays that of the log being measured.
+    """
     from registry import jobs
 
     maintainer = keys.load_private(settings.maintainer_key)
+    orgs = min(max(10, log_size // 1000), log_size - 3)  # as _synthetic_statements registers them
     node = jobs.open_node(settings, signer=True)
     try:
         tag = uuid4().hex[:8]
         for i in range(count):
+            slug = f"org-{i % orgs}"
             node.registry.submit(envelope.sign(compose.statement(
-                "organization.registered", BENCH_ORIGIN, org=f"new-{tag}-{i}", name=f"New {i}", country="JP",
-                kind="company", public_keys=[]), maintainer).canonical)
+                "organization.updated", BENCH_ORIGIN, org=slug, name=f"Organization {i % orgs} ({tag}-{i})"),
+                maintainer).canonical)
         jobs.catch_up(node)
         jobs.checkpoint(node)
     finally:
