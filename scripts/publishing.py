@@ -131,6 +131,19 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
+_TEMPORARY = re.compile(r"\..+\.[A-Za-z0-9_]{8}\.tmp")  # what write_atomic's mkstemp names look like
+
+
+def sweep_temporary_files(root: Path) -> int:
+    """Delete the temporary files a killed run left under ``root``; how many. Call it holding the lock."""
+    swept = 0
+    for path in root.rglob(".*.tmp"):
+        if _TEMPORARY.fullmatch(path.name) and path.is_file() and not path.is_symlink():
+            path.unlink(missing_ok=True)
+            swept += 1
+    return swept
+
+
 @dataclass
 class Report:
     """What one run did: files written (by kind), left as they were, deleted; bytes written; seconds."""
@@ -331,6 +344,7 @@ class Publisher:
             if fingerprint == self._done and (root / STATE_FILE).is_file():
                 report.seconds = time.perf_counter() - started
                 return report
+            report.deleted += sweep_temporary_files(root)  # left by a run that was killed while writing
             run = Run(self.app, client, Writer(root, report), size, previous, say)
             node = get_node()
             partials = self._log_files(run, node)
