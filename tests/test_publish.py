@@ -300,6 +300,13 @@ def test_submissions_are_buffered_and_bounded_by_nginx(site: Site) -> None:
     assert too_large.status == 413
     refused = request(site.front, "/api/v1/statements", "POST", b"{}", {"Content-Type": "application/json"})
     assert refused.status == 400 and refused.headers["content-type"] == "application/problem+json"
+    # A body near the limit reaches the application whole (its own refusal, not nginx's).
+    large = json.dumps({"payload": "x" * 60_000}).encode()
+    answer = request(site.front, "/api/v1/statements", "POST", large, {"Content-Type": "application/json"})
+    assert answer.headers["content-type"] == "application/problem+json" and answer.status in (400, 413), answer
+    # A large dynamic answer passes through whole.
+    dynamic = request(site.front, "/feeds/events.atom?fresh=1")
+    assert dynamic.status == request(site.app, "/feeds/events.atom?fresh=1").status
 
 
 # --- the project's checks, against nginx alone ------------------------------------------------------
