@@ -45,6 +45,11 @@ class Settings:
     # the registry tells clients to demand (REGISTRY_WITNESS_QUORUM; default: all of them).
     witnesses: tuple[WitnessEndpoint, ...] = ()
     witness_quorum: int = 0
+    # Where the clock writes the public surface as files after each checkpoint (REGISTRY_PUBLISH_DIR; see
+    # scripts/publishing.py); None: it does not.
+    publish_dir: Path | None = None
+    # How many of the newest leaves get a published receipt and log page (REGISTRY_PUBLISH_RECENT).
+    publish_recent: int = 256
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -78,6 +83,8 @@ def load(data_dir: str | os.PathLike[str] | None = None, environ: dict[str, str]
         clock_interval=_positive_seconds(env, "REGISTRY_CLOCK_INTERVAL", "0.5"),
         evidence_max_bytes=_evidence_max_bytes(env),
         **_witness_settings(env),
+        publish_dir=Path(env["REGISTRY_PUBLISH_DIR"]) if env.get("REGISTRY_PUBLISH_DIR") else None,
+        publish_recent=_count(env, "REGISTRY_PUBLISH_RECENT", "256"),
         extra={k: v for k, v in env.items() if k.startswith("REGISTRY_POSTGRES_")},
     )
 
@@ -168,6 +175,13 @@ def _evidence_max_bytes(env: Any) -> int:
     if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= 64 * 1024 * 1024:
         raise ConfigurationError(f"REGISTRY_EVIDENCE_MAX_BYTES must be a number of bytes from 1 to {64 * 1024 * 1024}, "
                                  f"not {text[:40]!r}")
+    return int(text)
+
+
+def _count(env: Any, name: str, default: str) -> int:
+    text = env.get(name, default)
+    if not text.isascii() or not text.isdigit() or int(text) > 1_000_000:
+        raise ConfigurationError(f"{name} must be a whole number from 0 to 1000000, not {text!r}")
     return int(text)
 
 

@@ -274,6 +274,12 @@ class ConfigurationError(RegistryError):
     code = "configuration"
 
 
+class PublishError(RegistryError):
+    """``registry publish``: the application did not serve a resource the publisher must write."""
+
+    code = "publish-failed"
+
+
 class StorageUnavailableError(RegistryError):
     """The event store could not be reached or stayed locked; try again later."""
 

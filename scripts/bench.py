@@ -557,6 +557,140 @@ def _python_load(url: str, inm: str | None, seconds: int, connections: int) -> d
 
 
 
+# --- publish -----------------------------------------------------------------------------
+
+
+@bench.command("publish")
+@click.option("--log-size", default=1_000_000, show_default=True, help="Entries in the synthetic signed log.")
+@click.option("--new", "new_entries", default=1000, show_default=True, help="Entries added before the timed publish.")
+@click.option("--seconds", default=10, show_default=True, help="Duration of each load run.")
+@click.option("--connections", default=16, show_default=True)
+@click.option("--reps", default=3, show_default=True)
+@click.option("--cache-dir", type=click.Path(path_type=Path), default=Path("bench-cache"), show_default=True,
+              help="Where the synthetic event store is kept between runs.")
+@click.option("--json", "as_json", is_flag=True)
+def publish_bench(log_size: int, new_entries: int, seconds: int, connections: int, reps: int, cache_dir: Path,
+                  as_json: bool) -> None:
+    """Requests/s of published files through nginx (deploy/nginx.conf) beside a fixed file of the same size and
+    beside the dynamic route under gunicorn; and how long `registry publish` takes for --new entries."""
+    import os
+    import shutil
+    import signal
+    import subprocess
+
+    nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    if nginx is None:
+        raise click.ClickException("no nginx on this machine (apt-get install nginx)")
+    source = _signed_registry(cache_dir, log_size)
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "instance"
+        shutil.copytree(source, data)
+        front_port, app_port = _free_port(), _free_port()
+        front = f"http://127.0.0.1:{front_port}"
+        environ = {**os.environ, "REGISTRY_DATA_DIR": str(data), "REGISTRY_ORIGIN": BENCH_ORIGIN,
+                   "REGISTRY_BASE_URL": front}
+        settings = config.load(data, environ=environ)
+        # nginx's workers may run as another user: the published directory must be readable to them.
+        public = Path(tempfile.mkdtemp(prefix="hcoc-bench-publish-"))
+        public.chmod(0o755)
+        site = public / "site"
+        try:
+            progress(f"catching up a log of {log_size} entries (not timed)")
+            with Node(settings, signer=True, workers=os.cpu_count() or 1) as node:
+                node.log.catch_up()
+                node.views.catch_up()
+            from scripts.publishing import Publisher
+
+            with Publisher(settings, environ) as publisher:
+                start = time.perf_counter()
+                full = publisher.publish(site, progress)
+                full_seconds = time.perf_counter() - start
+                progress(f"first publish: {sum(full.written.values())} files in {full_seconds:.1f} s")
+                _add_entries(settings, new_entries, log_size)
+                start = time.perf_counter()
+                step = publisher.publish(site, progress)
+                step_seconds = time.perf_counter() - start
+                progress(f"publish of {new_entries} new entries: {sum(step.written.values())} files written, "
+                         f"{step.deleted} deleted, in {step_seconds:.2f} s")
+            paths = {"feed": "/feeds/events.atom", "tile": "/tile/0/000", "checkpoint": "/checkpoint"}
+            for name, path in paths.items():  # the baselines: fixed files of the same sizes, in the same server
+                fixed = site / "bench" / f"fixed-{name}"
+                fixed.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(site / path.lstrip("/"), fixed)
+                fixed.chmod(0o644)
+            temp = public / "nginx"
+            temp.mkdir()
+            conf = temp / "nginx.conf"
+            text = (Path(__file__).resolve().parent.parent / "deploy" / "nginx.conf").read_text()
+            for key, value in (("@LISTEN@", f"127.0.0.1:{front_port}"), ("@ROOT@", str(site)),
+                               ("@UPSTREAM@", f"127.0.0.1:{app_port}"), ("@TEMP@", str(temp))):
+                text = text.replace(key, value)
+            conf.write_text(text)
+            server = subprocess.Popen(
+                [sys.executable, "-m", "gunicorn", "web:create_app()", "--bind", f"127.0.0.1:{app_port}",
+                 "--workers", "2", "--worker-class", "sync", "--access-logfile", "/dev/null"],
+                env=environ, cwd=Path(__file__).resolve().parent.parent, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL, start_new_session=True)
+            proxy = subprocess.Popen([nginx, "-p", str(temp), "-c", str(conf), "-e", "stderr", "-g", "daemon off;"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            app = f"http://127.0.0.1:{app_port}"
+            try:
+                _wait_http(app + "/healthz")
+                _wait_http(front + "/checkpoint")
+                tool = "wrk" if shutil.which("wrk") else "python"
+                runs: dict[str, list[dict[str, float]]] = {}
+                for rep in range(reps):  # subject, baseline and the dynamic route, alternating in every repetition
+                    for name, path in paths.items():
+                        for label, url in ((f"{name}_fixed", f"{front}/bench/fixed-{name}"),
+                                           (f"{name}_published", front + path), (f"{name}_dynamic", app + path)):
+                            runs.setdefault(label, []).append(_load(url, None, seconds, connections, tool))
+                    progress(f"rep {rep + 1}/{reps}: "
+                             + ", ".join(f"{k} {v[-1]['rps']:.0f}/s" for k, v in runs.items()))
+            finally:
+                for process in (proxy, server):
+                    os.killpg(process.pid, signal.SIGTERM)
+                    process.wait(timeout=30)
+        finally:
+            shutil.rmtree(public, ignore_errors=True)
+    rps = {k: median([r["rps"] for r in v]) for k, v in runs.items()}
+    emit({
+        "benchmark": "publish", "tool": tool, "connections": connections, "seconds": seconds, "reps": reps,
+        "log_size": log_size, "new_entries": new_entries,
+        "rps": {k: round(v) for k, v in sorted(rps.items())},
+        "ratio_to_fixed": {n: round(rps[f"{n}_published"] / rps[f"{n}_fixed"], 3) for n in paths},
+        "speedup_over_dynamic": {n: round(rps[f"{n}_published"] / rps[f"{n}_dynamic"], 1) for n in paths},
+        "target_ratio": 0.9,
+        "first_publish_s": round(full_seconds, 2), "first_publish_files": sum(full.written.values()),
+        "publish_new_s": round(step_seconds, 3), "publish_new_files": sum(step.written.values()),
+        "publish_new_deleted": step.deleted, "publish_new_bytes": step.bytes,
+        "publish_new_written_by_kind": dict(sorted(step.written.items())),
+    })
+
+
+def _add_entries(settings: config.Settings, count: int, log_size: int) -> None:
+    """``count`` more signed entries, then a checkpoint: renamings of the synthetic registry's organizations.
+
+    Existing organizations, so that the number of organization pages and feeds (which every publish renders)
+    stays that of the log being measured.
+    """
+    from registry import jobs
+
+    maintainer = keys.load_private(settings.maintainer_key)
+    orgs = min(max(10, log_size // 1000), log_size - 3)  # as _synthetic_statements registers them
+    node = jobs.open_node(settings, signer=True)
+    try:
+        tag = uuid4().hex[:8]
+        for i in range(count):
+            slug = f"org-{i % orgs}"
+            node.registry.submit(envelope.sign(compose.statement(
+                "organization.updated", BENCH_ORIGIN, org=slug, name=f"Organization {i % orgs} ({tag}-{i})"),
+                maintainer).canonical)
+        jobs.catch_up(node)
+        jobs.checkpoint(node)
+    finally:
+        node.close()
+
+
 # --- audit -------------------------------------------------------------------------------
 
 

@@ -46,6 +46,10 @@ HALT_REPEAT_SECONDS = 60.0
 # Woken runs start at least this far apart: a stream of submissions then shares checkpoints (every one
 # is stored and audited for ever) at a cost of at most this much added wait. Well inside the 250 ms aim.
 RUN_SPACING_SECONDS = 0.05
+# With REGISTRY_PUBLISH_DIR: publish after each checkpoint, at most every PUBLISH_SPACING_SECONDS (a stream of
+# checkpoints shares runs), and every PUBLISH_INTERVAL_SECONDS without one.
+PUBLISH_SPACING_SECONDS = 0.5
+PUBLISH_INTERVAL_SECONDS = 60.0
 
 
 def emit(event: str, **fields: Any) -> None:
@@ -62,6 +66,7 @@ class Runs:
         self.last: dict[str, Any] = {}
         self.halt_said: dict[str, Any] = {}
         self.on_signed = on_signed  # told of each new checkpoint (the witnesses are asked then)
+        self.after_signing: Callable[[], None] = lambda: None  # told whenever a checkpoint or snapshot is signed
 
     def run(self, name: str) -> dict[str, Any]:
         started = time.perf_counter()
@@ -74,6 +79,8 @@ class Runs:
         store.record_job(name, True, format_time(datetime.now(UTC)))
         if self.on_signed is not None and (result.get("signed") or result.get("checkpoint_signed")):
             self.on_signed()  # only sets an event: the witnesses are asked in threads of their own
+        if result.get("signed") or result.get("published") or result.get("checkpoint_signed"):
+            self.after_signing()
         if result != self.last.get(name):
             emit("job", job=name, result=result, ms=round((time.perf_counter() - started) * 1000, 1))
         self.last[name] = result
@@ -154,6 +161,42 @@ class Integrator:
             self._stop.wait(self.spacing)
 
 
+class Publishing:
+    """``registry publish`` into ``REGISTRY_PUBLISH_DIR`` after each new checkpoint, in a thread of its own.
+
+    Woken by every checkpoint and snapshot (a burst shares one run), and every ``PUBLISH_INTERVAL_SECONDS`` anyway (new
+    snapshots, the obligations feed's new day). A failed run is logged and never stops signing.
+    """
+
+    def __init__(self, settings: config.Settings) -> None:
+        self.settings = settings
+        self.publisher: Any = None
+        self.loop = Integrator(self.run, PUBLISH_INTERVAL_SECONDS, PUBLISH_SPACING_SECONDS)
+
+    def run(self) -> None:
+        from scripts.publishing import Publisher
+
+        directory = self.settings.publish_dir
+        assert directory is not None
+        try:
+            if self.publisher is None:  # built in this thread, which alone uses its connections
+                self.publisher = Publisher(self.settings)
+            report = self.publisher.publish(directory)
+        except Exception as e:
+            emit("publish_error", level="error", directory=str(directory), error=f"{type(e).__name__}: {e}")
+            return
+        if report.written or report.deleted:
+            emit("published", directory=str(directory), **report.to_json())
+
+    def stop(self) -> None:
+        self.loop.stop()
+        if self.publisher is not None:
+            try:
+                self.publisher.close()
+            except Exception as e:  # closing at exit: nothing to lose any more
+                emit("publish_error", level="warning", error=f"closing: {type(e).__name__}: {e}")
+
+
 def build_scheduler(runs: Runs, *, snapshot_seconds: float = 60.0) -> BlockingScheduler:
     """The scheduler of the other jobs, in UTC, coalescing, one instance each, a generous misfire grace."""
     scheduler = BlockingScheduler(timezone="UTC", job_defaults={
@@ -203,9 +246,14 @@ def main(data_dir: str | None = None) -> None:
     settings = config.load(data_dir)
     keys.check_key_permissions(settings)
     node = jobs.open_node(settings)
-    cosigner = Cosigner(settings, node.log, log_verifier(settings), emit)
+    publishing = Publishing(settings) if settings.publish_dir is not None else None
+    # A cosignature changes the served checkpoint and receipts: the published copies follow at once.
+    cosigner = Cosigner(settings, node.log, log_verifier(settings), emit,
+                        on_cosigned=None if publishing is None else publishing.loop.wake)
     runs = Runs(node, cosigner.wake)
     integrator = Integrator(runs.integrate_and_sign, settings.clock_interval, RUN_SPACING_SECONDS)
+    if publishing is not None:
+        runs.after_signing = publishing.loop.wake
     # Bound before the first run, so that nothing recorded from here on can land unannounced.
     listener = wakeup.open_listener(settings, integrator.wake)
     try:
@@ -222,16 +270,21 @@ def main(data_dir: str | None = None) -> None:
         woken = listener.start()
         integrator.start()
         cosigner.start()
+        if publishing is not None:
+            publishing.loop.start()
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
         emit("started", origin=settings.origin, database="postgresql" if settings.is_postgres else "sqlite",
              interval=settings.clock_interval, wakeups=listener.mechanism if woken else "none",
-             witnesses=[w.label for w in settings.witnesses])
+             witnesses=[w.label for w in settings.witnesses],
+             publish_dir=None if publishing is None else str(settings.publish_dir))
         scheduler.start()
     finally:
         listener.close()
         integrator.stop()
         cosigner.stop()
+        if publishing is not None:
+            publishing.stop()
         _wait_for_jobs(scheduler if "scheduler" in locals() else None)
         node.close()
         emit("stopped")

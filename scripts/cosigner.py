@@ -48,8 +48,9 @@ class WitnessAsker:
     """Keeps one witness's cosignature of the newest checkpoint, in a thread of its own."""
 
     def __init__(self, endpoint: config.WitnessEndpoint, log: TransparencyLog, log_verifier: NoteVerifier,
-                 emit: Emit, timeout: float = TIMEOUT) -> None:
+                 emit: Emit, timeout: float = TIMEOUT, on_cosigned: Callable[[], None] | None = None) -> None:
         self.endpoint = endpoint
+        self.on_cosigned = on_cosigned  # told of each stored cosignature (the publisher rewrites the checkpoint)
         self.label = endpoint.label
         self.log = log
         self.log_verifier = log_verifier
@@ -132,6 +133,8 @@ class WitnessAsker:
                 return self._done(Outcome.BAD_ANSWER, fields, level="error", detail=e.message)
             self.log.store.add_cosignature(latest.size, self.label, line, _now())
             self.believed = latest.size
+            if self.on_cosigned is not None:
+                self.on_cosigned()
             return self._done(Outcome.COSIGNED, fields)
         detail = answer.body[:300].decode("utf-8", "replace").strip()
         if answer.status == 409:
@@ -153,9 +156,9 @@ class Cosigner:
     """One :class:`WitnessAsker` per configured witness; nothing at all without witnesses."""
 
     def __init__(self, settings: config.Settings, log: TransparencyLog, log_verifier: NoteVerifier | None,
-                 emit: Emit) -> None:
+                 emit: Emit, on_cosigned: Callable[[], None] | None = None) -> None:
         self.askers = [] if log_verifier is None else [
-            WitnessAsker(w, log, log_verifier, emit) for w in settings.witnesses]
+            WitnessAsker(w, log, log_verifier, emit, on_cosigned=on_cosigned) for w in settings.witnesses]
 
     def start(self) -> None:
         for asker in self.askers:

@@ -112,6 +112,7 @@ EXPECTED = {
     "witness-request",
     "witness-state",
     "witness-settings",
+    "publish-state",
 }
 # Made by the registry core with fixed keys and clocks: regenerated and compared byte for byte.
 # (The HTTP documents and the provisional state are checked for validity only, so that adding

@@ -29,10 +29,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, Response, current_app, request
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import BaseConverter, ValidationError
 
 from registry import config, keys
 from registry.application import Registry
+from registry.errors import ConfigurationError
 from registry.logstore import StoredCheckpoint
 from registry.node import Node
 from registry.transparency import TransparencyLog
@@ -67,6 +69,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         TRUSTED_HOSTS=trusted_hosts(environ.get("REGISTRY_TRUSTED_HOSTS")),
     )
     app.config.from_mapping(overrides)
+    hops = trusted_proxies(environ.get("REGISTRY_TRUSTED_PROXIES"))
+    if hops:
+        # Behind a front server (deploy/nginx.conf) every client has the server's address: the per-client
+        # submission limit must key on the address the front server saw, the last hops of X-Forwarded-For.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops)  # type: ignore[method-assign]
 
     app.extensions["node"] = Node(settings, signer=False).open()
     app.extensions["refreshed_at"] = float("-inf")
@@ -160,6 +167,18 @@ def latest_checkpoint() -> StoredCheckpoint | None:
 def get_settings() -> config.Settings:
     """The registry settings the app was built with."""
     return get_node().settings
+
+
+def trusted_proxies(value: str | None) -> int:
+    """``REGISTRY_TRUSTED_PROXIES``: how many proxies in front set ``X-Forwarded-For`` (0, unset: none is trusted).
+
+    Raises:
+        ConfigurationError: not a whole number from 0 to 5.
+    """
+    text = (value or "0").strip()
+    if not (text.isascii() and text.isdigit() and int(text) <= 5):
+        raise ConfigurationError(f"REGISTRY_TRUSTED_PROXIES must be a whole number from 0 to 5, not {value!r}")
+    return int(text)
 
 
 def trusted_hosts(value: str | None) -> list[str] | None:

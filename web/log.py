@@ -24,10 +24,9 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from registry import keys, tiles
-from registry.errors import InputError, LogCorruptionError, MalformedError, NotFoundError, TilePathError
+from registry import keys, tiles, tilesource
+from registry.errors import InputError, MalformedError, NotFoundError, TilePathError
 from registry.signednote import format_verifier_key
-from registry.tlog import HASH_SIZE
 from web import get_log, get_registry, get_settings, parse_index, refresh
 
 bp = Blueprint("log", __name__)
@@ -72,19 +71,11 @@ def tile(rest: str) -> Response:
 
 
 def _hash_tile(level: int, index: int, width: int) -> bytes:
-    # The stored row may have grown past the checkpoint; a tile is always a prefix of it.
-    stored = get_log().store.tile(level, index)
-    if stored is None or len(stored) < width * HASH_SIZE:
-        raise LogCorruptionError(f"tile {level}/{index} lacks hashes a published checkpoint covers")
-    return stored[: width * HASH_SIZE]
+    return tilesource.hash_tile(get_log().store, level, index, width)
 
 
 def _entry_bundle(index: int, width: int) -> bytes:
-    start = index * tiles.TILE_WIDTH
-    leaves = list(get_registry().leaves(start, start + width))
-    if len(leaves) != width:
-        raise LogCorruptionError(f"leaves {start}..{start + width - 1} are covered by a checkpoint but not stored")
-    return tiles.entry_bundle(leaves)
+    return tilesource.entry_bundle(get_registry(), index, width)
 
 
 # --- JSON API ----------------------------------------------------------------------

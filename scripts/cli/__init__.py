@@ -139,7 +139,7 @@ for command in (
     log.status, log.checkpoint, log.receipt, log.show, log.replay, log.diff, log.snapshot,
     verify.verify,
     ops.init, ops.clock, ops.migrate, ops.rebuild, ops.run_job, ops.serve, ops.audit, ops.export_bundle,
-    ops.import_bundle, evidence.evidence, bench, witness.witness,
+    ops.import_bundle, ops.publish, evidence.evidence, bench, witness.witness,
 ):
     main.add_command(command)
 statements.org.add_command(keyproof.check_key)  # org check-key: kept apart from the commands that sign

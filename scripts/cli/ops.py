@@ -295,3 +295,33 @@ def import_bundle(obj: Context, file: Path, workers: int) -> None:
     click.echo(f"state sha256: {imported.state_hash}")
     click.echo("this registry is a verified mirror without private keys: to continue as the same log, "
                "copy keys/log.key (and keys/root.key, keys/maintainer.key) from the original data directory")
+
+
+# --- publishing -------------------------------------------------------------------------------------
+
+
+@click.command("publish")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--recent", default=None, type=click.IntRange(0, 1_000_000),
+              help="Newest leaves whose receipt and log page are written (default $REGISTRY_PUBLISH_RECENT, else "
+                   "256); the front server passes the others to the application.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def publish(obj: Context, directory: Path, recent: int | None, as_json: bool) -> None:
+    """Write the public surface (checkpoint, tiles, feeds, snapshots, pages) as files in DIRECTORY.
+
+    Incremental and atomic per file; safe while the registry takes submissions. Serve DIRECTORY with
+    deploy/nginx.conf in front of `registry serve` (README, "Serving at scale").
+    """
+    from scripts.publishing import Publisher
+
+    settings = obj.local()
+    with Publisher(settings, recent=recent) as publisher:
+        report = publisher.publish(directory, lambda message: click.echo(message, err=True))
+    if as_json:
+        click.echo(json.dumps(report.to_json(), sort_keys=True))
+        return
+    kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(report.written.items())) or "nothing new"
+    click.echo(f"published tree size {report.size} (was {report.previous_size}) to {safe(str(directory))}: "
+               f"wrote {sum(report.written.values())} files ({kinds}), {report.bytes} bytes; {report.unchanged} "
+               f"unchanged, {report.deleted} deleted; {report.seconds:.2f} s")

@@ -378,6 +378,7 @@ def build() -> dict[str, str]:
             ex["public-key-file"] = keys.encode_public(example_key("org-key-2")) + "\n"
             ex["verifier-key"] = key_table["log"]["verifier_key"] + "\n"
             ex["key-proof-file"] = key_proof_file().decode("utf-8")
+            ex["publish-state"] = publish_state()
 
             # canonical JSON
             ex["canonical-input"] = '{ "b": [1, true, null], "a": "é\\u00e9", "\\u20ac": -0, "c": {"z": 1, "y": 2} }\n'
@@ -440,6 +441,19 @@ def _tile_row(tile: Any) -> str:
         "hash" if tile.width == 1 else "hashes")
     width = "full (256)" if tile.width is None else f"{tile.width} {unit}"
     return f"{tile!s:<18} {level:<8} index {tile.index:<8} {width}\n"
+
+
+def publish_state() -> str:
+    """The state file of a directory published at tree size 1234 (section 24), with the default settings."""
+    import hashlib
+
+    from registry import tiles
+    from scripts.publishing import State
+
+    size = 1234
+    state = State(size, hashlib.sha256(b"the checkpoint file of size 1234").hexdigest(),
+                  tuple(tiles.tiles_for_size(size)), (size - 256, size), size // 500)
+    return json.dumps(state.to_json(ORIGIN), indent=2, sort_keys=True) + "\n"
 
 
 def _readable(stmt: dict[str, Any]) -> dict[str, Any]:
