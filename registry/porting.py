@@ -204,11 +204,8 @@ def import_verified(verified: VerifiedBundle, settings: config.Settings, *, now:
             partial copy: delete it).
     """
     # 1. the target: empty, not bound to another origin or log key; then its configuration
-    settings = _target_settings(settings, verified.origin)
-    check_target(settings)
-    _install_log_key(settings, verified.log_verifier.public_key)
-    config.write_config_file(settings.data_dir, {**config.read_config_file(settings.data_dir),
-                                                 "origin": verified.origin})
+    check_target(_target_settings(settings, verified.origin))
+    settings = prepare_mirror(settings, verified.origin, verified.log_verifier.public_key)
     registry = open_registry(settings)
     log = open_log(settings, registry)
     views = open_read_models(settings, registry)
@@ -237,7 +234,24 @@ def import_verified(verified: VerifiedBundle, settings: config.Settings, *, now:
 
 
 def _record(registry: Registry, verified: VerifiedBundle, progress: Progress | None, every: int) -> None:
-    for index, data in enumerate(verified.leaves):
+    total = verified.size
+    record_leaves(registry, verified.leaves, start=0,
+                  progress=None if progress is None else lambda done, _: progress(done, total), every=every)
+
+
+def record_leaves(registry: Registry, leaves: Iterable[bytes], *, start: int, progress: Progress | None = None,
+                  every: int = 10_000) -> int:
+    """Re-record verified leaves after the ``start`` entries a store holds; the new size.
+
+    Each statement is submitted again at its original time (``live=False``: no signing window) and
+    must land at its original index; afterwards the stored leaves must be byte-identical to the
+    given ones. ``leaves`` is iterated twice, so it must be re-iterable (a list or a spool).
+
+    Raises:
+        VerificationError: an entry was refused or did not land exactly where and as it was.
+    """
+    index = start
+    for data in leaves:
         leaf = parse_leaf(data)
         try:
             recorded = registry.submit(leaf.envelope.canonical, now=parse_time(leaf.recorded_at), live=False)
@@ -245,11 +259,27 @@ def _record(registry: Registry, verified: VerifiedBundle, progress: Progress | N
             raise VerificationError(f"entry {index} was refused on import: {e.diagnostics()}", "import") from None
         if recorded.index != index or recorded.duplicate or recorded.recorded_at != leaf.recorded_at:
             raise VerificationError(f"entry {index} landed at index {recorded.index}", "import")
-        if progress is not None and (index + 1) % every == 0:
-            progress(index + 1, verified.size)
-    for index, (stored, original) in enumerate(zip_longest(registry.leaves(), verified.leaves)):
+        index += 1
+        if progress is not None and (index - start) % every == 0:
+            progress(index - start, 0)
+    for offset, (stored, original) in enumerate(zip_longest(registry.leaves(start), leaves)):
         if stored != original:
-            raise VerificationError(f"entry {index} was not recorded byte for byte", "import")
+            raise VerificationError(f"entry {start + offset} was not recorded byte for byte", "import")
+    return index
+
+
+def prepare_mirror(settings: config.Settings, origin: str, log_public_key: bytes) -> config.Settings:
+    """Bind a data directory to a log (its origin and public log key) as a mirror; refuse another log's.
+
+    Raises:
+        ConfigurationError: the directory belongs to another origin or holds another log key.
+    """
+    settings = _target_settings(settings, origin)
+    _install_log_key(settings, log_public_key)
+    stored = config.read_config_file(settings.data_dir)
+    if stored.get("origin") != origin:
+        config.write_config_file(settings.data_dir, {**stored, "origin": origin})
+    return settings
 
 
 def _target_settings(settings: config.Settings, origin: str) -> config.Settings:

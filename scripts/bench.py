@@ -636,7 +636,6 @@ def _timed_command(args: list[str], data_dir: Path) -> tuple[float, float]:
 
 def _signed_registry(cache_dir: Path, events: int) -> Path:
     """A data directory holding a registry of ``events`` validly signed statements (built once)."""
-    import os
     import shutil
 
     path = cache_dir / f"audit-v2-{events}"
@@ -644,6 +643,16 @@ def _signed_registry(cache_dir: Path, events: int) -> Path:
         return path
     partial = cache_dir / f"audit-v2-{events}.partial"
     shutil.rmtree(partial, ignore_errors=True)
+    progress(f"building a registry of {events} signed events in {path} (once)")
+    build_signed_registry(partial, events)
+    partial.rename(path)
+    return path
+
+
+def build_signed_registry(partial: Path, events: int) -> None:
+    """Record ``events`` validly signed synthetic statements into a new data directory and sign a checkpoint."""
+    import os
+
     settings = config.load(partial, environ={"REGISTRY_ORIGIN": BENCH_ORIGIN})
     config.write_config_file(partial, {"origin": BENCH_ORIGIN, "base_url": "http://127.0.0.1:8000"})
     (partial / "keys").mkdir(mode=0o700, parents=True)
@@ -652,7 +661,6 @@ def _signed_registry(cache_dir: Path, events: int) -> Path:
         keys.save_private(key, path_)
     node = Node(settings, signer=True, workers=os.cpu_count() or 1)
     registry = node.registry
-    progress(f"building a registry of {events} signed events in {path} (once)")
     orgs = max(10, events // 1000)
     org_keys = [keys.generate() for _ in range(orgs)]
     statements_ = _synthetic_statements(events, orgs, org_keys, root, maintainer)
@@ -674,8 +682,6 @@ def _signed_registry(cache_dir: Path, events: int) -> Path:
         registry.save(*batch)
     node.log.publish_checkpoint()
     node.close()
-    partial.rename(path)
-    return path
 
 
 def _synthetic_statements(events: int, orgs: int, org_keys: list[Any], root: Any,

@@ -34,7 +34,7 @@ from registry.errors import (
 )
 from registry.terminal import safe
 from scripts.bench import bench
-from scripts.cli import keyproof, log, ops, statements, verify
+from scripts.cli import keyproof, log, monitor, ops, statements, verify
 from scripts.cli.context import Context
 
 __all__ = ["main"]
@@ -138,7 +138,7 @@ for command in (
     log.status, log.checkpoint, log.receipt, log.show, log.replay, log.diff, log.snapshot,
     verify.verify,
     ops.init, ops.clock, ops.migrate, ops.rebuild, ops.run_job, ops.serve, ops.audit, ops.export_bundle,
-    ops.import_bundle, bench,
+    ops.import_bundle, monitor.monitor, bench,
 ):
     main.add_command(command)
 statements.org.add_command(keyproof.check_key)  # org check-key: kept apart from the commands that sign
