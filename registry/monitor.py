@@ -285,21 +285,27 @@ class Monitor:
         read = tile_hash_reader(new, fetch)
         try:
             root = tlog.tree_hash(new, read)
+            their_old = tlog.tree_hash(old, read)
             proof = tlog.prove_consistency(old, new, read)
         except (TileDataError, KeyError) as e:
             raise _Found(Alert("tiles", f"the hash tiles at size {new} cannot be read: {e}", old, new,
                                {**evidence, **_tiles(served)})) from None
-        if root != new_root:
-            raise _Found(Alert("tiles", f"the served hash tiles do not hash to the signed root at size {new}", old,
-                               new, {**evidence, **_tiles(served)}))
+        # The tiles are believed only as far as the signed root binds them: their root, and a proof from
+        # their own root at the accepted size to the signed root. Tiles that fail that are lying tiles.
         try:
-            tlog.verify_consistency(old, new, old_root, new_root, proof)
+            if root != new_root:
+                raise ProofError(f"the tiles' root at size {new} is not the signed root")
+            tlog.verify_consistency(old, new, their_old, new_root, proof)
         except ProofError as e:
+            raise _Found(Alert("tiles", f"the served hash tiles do not hash to the signed root at size {new}: {e}",
+                               old, new, {**evidence, **_tiles(served)})) from None
+        if their_old != old_root:
             document = json.dumps({"from": old, "to": new, "hashes": [base64.b64encode(h).decode() for h in proof]},
                                   indent=1).encode() + b"\n"
             raise _Found(Alert("fork", f"the checkpoint at size {new} is not consistent with the accepted one at "
-                               f"size {old} ({e}): the log rewrote the history this mirror accepted", old, new,
-                               {**evidence, "consistency.json": document})) from None
+                               f"size {old}: its tree had root {base64.b64encode(their_old).decode()} at size "
+                               f"{old}; the log rewrote the history this mirror accepted", old, new,
+                               {**evidence, "consistency.json": document}))
 
     # --- downloading -------------------------------------------------------------------------
 
@@ -312,36 +318,42 @@ class Monitor:
         spool = Spool(self._spool_path())
         first, last = old // TILE_WIDTH, (new - 1) // TILE_WIDTH
         paths = [format_tile_path(None, k, tile_width_for(None, k, new)) for k in range(first, last + 1)]
-        with spool.writing():
-            for k, (path, data) in zip(range(first, last + 1), _prefetched(paths, self.fetch), strict=True):
-                width = tile_width_for(None, k, new)
-                try:
-                    entries = parse_entry_bundle(data, width)
-                except TileDataError as e:
-                    raise _Found(Alert("tiles", f"entry bundle {path}: {e}", old, new,
-                                       {"served.checkpoint": note, _name("bundle", path): data})) from None
-                start = k * TILE_WIDTH
-                for i, leaf in enumerate(entries):
-                    index = start + i
-                    if index < old:
-                        if leaf != own[index - (old - old % TILE_WIDTH)]:
-                            raise _Found(Alert("tiles", f"entry bundle {path} holds another entry {index} than the "
-                                               "one this mirror accepted", old, new,
-                                               {"served.checkpoint": note, _name("bundle", path): data}))
-                        continue
-                    tiles.add(edge.append(tlog.leaf_hash(leaf)))
-                    spool.append(leaf)
-                if self.progress is not None:
-                    self.progress("downloaded", edge.size - old, new - old)
-            try:
+        try:
+            with spool.writing():
+                self._stream(paths, first, old, new, note, own, edge, tiles, spool)
                 tiles.finish()
-            except _TileMismatch as e:
-                raise _Found(Alert("tiles", f"hash tile {e.path} differs from the hashes of the entries it covers",
-                                   old, new, {"served.checkpoint": note, _name("tile", e.path): e.data})) from None
+        except _TileMismatch as e:
+            raise _Found(Alert("tiles", f"hash tile {e.path} differs from the hashes of the entries served for it: "
+                               "the entry bundles or the tile do not hash to the signed root", old, new,
+                               {"served.checkpoint": note, _name("tile", e.path): e.data})) from None
         if edge.root() != root:
             raise _Found(Alert("tiles", f"the entry bundles do not hash to the signed root at size {new}", old, new,
                                {"served.checkpoint": note}))
         return spool
+
+    def _stream(self, paths: list[str], first: int, old: int, new: int, note: bytes, own: list[bytes],
+                edge: tlog.RightEdge, tiles: _TileCheck, spool: Spool) -> None:
+        """Each bundle in order: the entries the mirror has must be its own, the new ones join edge and spool."""
+        for k, (path, data) in enumerate(_prefetched(paths, self.fetch), start=first):
+            width = tile_width_for(None, k, new)
+            try:
+                entries = parse_entry_bundle(data, width)
+            except TileDataError as e:
+                raise _Found(Alert("tiles", f"entry bundle {path}: {e}", old, new,
+                                   {"served.checkpoint": note, _name("bundle", path): data})) from None
+            start = k * TILE_WIDTH
+            for i, leaf in enumerate(entries):
+                index = start + i
+                if index < old:
+                    if leaf != own[index - (old - old % TILE_WIDTH)]:
+                        raise _Found(Alert("tiles", f"entry bundle {path} holds another entry {index} than the one "
+                                           "this mirror accepted", old, new,
+                                           {"served.checkpoint": note, _name("bundle", path): data}))
+                    continue
+                tiles.add(edge.append(tlog.leaf_hash(leaf)))
+                spool.append(leaf)
+            if self.progress is not None:
+                self.progress("downloaded", edge.size - old, new - old)
 
     def _spool_path(self) -> Path:
         return self.book.dir / "spool.partial"
