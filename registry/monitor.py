@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from registry import config, porting, tlog
-from registry.alerts import Alert, AlertBook, write_atomic
+from registry.alerts import WATCH_FORMAT, Alert, AlertBook, write_atomic
 from registry.checkpoint import SignedCheckpoint, open_checkpoint
 from registry.errors import (
     ConfigurationError,
@@ -408,7 +408,7 @@ class Monitor:
                 continue
             if names is None:
                 names = Names.of(node.registry.ledger.state.to_json())
-            line = {"format": "hcoc-registry/watch/v1", "kind": "watch", "time": format_time(self._now()),
+            line = {"format": WATCH_FORMAT, "kind": "watch", "time": format_time(self._now()),
                     "origin": self.origin, "index": old + offset, "type": stmt.get("type"),
                     "organization": stmt.get("org"), "code": stmt.get("code"), "claim": claim(stmt, names),
                     "watch": matched}

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import re
 import secrets
 import shutil
 import subprocess
@@ -213,6 +214,7 @@ def test_mirror_follows_a_served_registry(remote: Remote, backend: Backend, tmp_
         assert [w["index"] for w in watched] == list(range(first, first + grown))
         assert watched[0]["format"] == "hcoc-registry/watch/v1" and watched[0]["kind"] == "watch"
         assert watched[0]["type"] == "organization.registered" and "was registered" in watched[0]["claim"]
+        assert set(watched[0]) == set(documented("monitor-watch"))
         mine, theirs = mirror_state(state, env), mirror_state(remote.data_dir, remote.env())
         assert (mine["tree_size"], mine["root_hash"]) == (theirs["tree_size"], theirs["root_hash"])
         assert _state_hash(state, env) == _state_hash(remote.data_dir, remote.env())
@@ -236,6 +238,24 @@ def served_mirror(state: Path, env: dict[str, str]) -> Iterator[Any]:
         yield app
     finally:
         close_app(app)
+
+
+def documented(name: str) -> dict[str, Any]:
+    from tests.test_formats import example
+
+    return json.loads(example(name))
+
+
+def test_the_documented_alert_format() -> None:
+    from registry.alerts import ALERT_FORMAT, KINDS, WATCH_FORMAT
+    from tests.test_formats import DOC
+
+    alert, watch = documented("monitor-alert"), documented("monitor-watch")
+    assert alert["format"] == ALERT_FORMAT and alert["kind"] in KINDS and watch["format"] == WATCH_FORMAT
+    assert re.fullmatch(r"[0-9a-f]{32}", alert["id"]) and watch["kind"] == "watch"
+    section = DOC.read_text(encoding="utf-8").split("## 23. Monitor alerts")[1]
+    assert re.findall(r"^- `([a-z-]+)`:", section, flags=re.M) == list(KINDS)
+    assert f"`{ALERT_FORMAT}`" in section and f"`{WATCH_FORMAT}`" in section
 
 
 def served_after(remote: Remote) -> bytes:
@@ -305,6 +325,10 @@ def test_fork_is_alerted_once_with_evidence_and_the_mirror_keeps_what_it_accepte
     forked = operator.publish(other)
     alert = _only_alert(monitor(operator.url, remote, state), "fork")
     assert (alert["accepted_size"], alert["served_size"]) == (600, 700)
+    example = documented("monitor-alert")
+    assert set(alert) == set(example) and sorted(Path(p).name for p in alert["evidence"]) == \
+        sorted(Path(p).name for p in example["evidence"])
+    assert all(p.startswith(f"monitor/evidence/{alert['id']}/") for p in alert["evidence"])
     assert mirror_state(state, _clean_env()) == before
     files = {Path(p).name: state / p for p in alert["evidence"]}
     assert files["accepted.checkpoint"].read_bytes() == accepted and files["served.checkpoint"].read_bytes() == forked

@@ -88,7 +88,7 @@ CANONICAL_REFUSED = (
     "[" * 18 + "]" * 18,
 )
 # Examples of input formats, written by hand and checked by tests/test_formats.py; never rewritten here.
-HAND_WRITTEN = frozenset({"record-file", "stances", "stances-csv"})
+HAND_WRITTEN = frozenset({"record-file", "stances", "stances-csv", "monitor-alert", "monitor-watch"})
 _FENCE = re.compile(r"^```([a-z]+) example=([a-z0-9-]+)\n(.*?)^```$", re.M | re.S)
 
 
