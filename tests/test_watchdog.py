@@ -464,3 +464,50 @@ def test_bad_signature_other_log_and_lock(operator: Operator, remote: Remote, tm
         fcntl.flock(held.fileno(), fcntl.LOCK_EX)
         done = monitor(operator.url, remote, state)
     assert done.returncode == 2 and "another monitor" in done.stderr
+
+
+def test_service_mode_metrics_and_clean_stop(operator: Operator, remote: Remote, tmp_path: Path) -> None:
+    import signal
+
+    state = tmp_path / "mirror"
+    port = harness.free_port()
+    operator.publish(remote.leaves[:300])
+    process = subprocess.Popen([str(REGISTRY), "monitor", operator.url, "--log-key", remote.log_key, "--state",
+                                str(state), "--interval", "0.3", "--metrics-port", str(port)], cwd=ROOT,
+                               env=_clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        metrics = _wait_metric(port, "registry_monitor_verified_size", 300.0)
+        assert 'registry_monitor_rounds_total{outcome="verified"}' in metrics
+        assert "registry_monitor_checkpoint_age_seconds" in metrics
+        operator.publish(remote.leaves[:400])
+        _wait_metric(port, "registry_monitor_verified_size", 400.0)
+        operator.publish(remote.leaves[:350])  # a rollback, found every round, printed once
+        metrics = _wait_metric(port, 'registry_monitor_alerts_total{kind="rollback"}', 2.0, at_least=True)
+        # a second monitor on the same directory is refused while this one runs
+        done = monitor(operator.url, remote, state)
+        assert done.returncode == 2 and "another monitor" in done.stderr
+    finally:
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+    assert "stopped" in err
+    assert [line["kind"] for line in lines(out)] == ["rollback"]
+    assert mirror_state(state, _clean_env())["tree_size"] == 400
+
+
+def _wait_metric(port: int, name: str, value: float, *, at_least: bool = False, timeout: float = 60) -> str:
+    deadline = time.monotonic() + timeout
+    text = ""
+    while time.monotonic() < deadline:
+        try:
+            text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
+        except OSError:
+            time.sleep(0.1)
+            continue
+        for line in text.splitlines():
+            if line.startswith(name + " "):
+                found = float(line.split()[-1])
+                if found == value or (at_least and found >= value):
+                    return text
+        time.sleep(0.1)
+    raise AssertionError(f"{name} did not reach {value}:\n{text}")
