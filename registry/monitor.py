@@ -334,7 +334,7 @@ class Monitor:
     def _stream(self, paths: list[str], first: int, old: int, new: int, note: bytes, own: list[bytes],
                 edge: tlog.RightEdge, tiles: _TileCheck, spool: Spool) -> None:
         """Each bundle in order: the entries the mirror has must be its own, the new ones join edge and spool."""
-        for k, (path, data) in enumerate(_prefetched(paths, self.fetch), start=first):
+        for k, (path, data) in enumerate(prefetched(paths, self.fetch), start=first):
             width = tile_width_for(None, k, new)
             try:
                 entries = parse_entry_bundle(data, width)
@@ -502,7 +502,7 @@ class _TileCheck:
             raise _TileMismatch(path, data)
 
 
-def _prefetched(paths: list[str], fetch: Fetch) -> Iterator[tuple[str, bytes]]:
+def prefetched(paths: list[str], fetch: Fetch) -> Iterator[tuple[str, bytes]]:
     """(path, bytes) of ``tile/<path>`` in order, a few requests ahead (bounded memory)."""
     with ThreadPoolExecutor(4) as pool:
         pending: list[tuple[str, Future[bytes]]] = []
