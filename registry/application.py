@@ -251,6 +251,42 @@ class Registry(Application):
                 return Recorded(index, env.hash, recorded_at, stmt["type"], statement_hash=digest)
             raise StorageUnavailableError("the event store stayed busy; try again")
 
+    def record_leaves(self, leaves: list[bytes]) -> int:
+        """Record leaves exactly as given (envelope and recorded time) after the stored log, in one transaction.
+
+        For a mirror re-recording a log it verified: each leaf is still checked by the ledger as of its
+        position (signature, rules, origin) before anything is written, and the batch is stored
+        whole or not at all. Returns the new size.
+
+        Raises:
+            RegistryError: a leaf is malformed or refused (nothing of the batch is stored).
+        """
+        with self._lock:
+            self.follow()
+            ledger = self.ledger
+            ledger.require_running()
+            if ledger.size != self.size():
+                raise StorageUnavailableError("the stored log moved while recording; try again")
+            processing = ProcessingEvent()
+            try:
+                for data in leaves:
+                    leaf = parse_leaf(data)
+                    applied = ledger.check(leaf)
+                    index = applied.index
+                    processing.events.append(self.statement_log.trigger_event(
+                        next_originator_version=index + 1, leaf=data.decode("ascii"), envelope_hash=leaf.envelope.hash))
+                    hint = StatementHint(statement_hash=applied.statement_hash, index=index)
+                    processing.events.extend(hint.collect_events())
+                    processing.aggregates[hint.id] = hint
+                    ledger.commit(applied, data)  # the next leaf is checked against the state this one makes
+                self._record(processing)
+            except BaseException:
+                # The ledger ran ahead of the store: forget it, the next use folds the stored log again.
+                self._ledger = None
+                self._followed = False
+                raise
+            return ledger.size
+
     def restore_hints(self) -> int:
         """Write the statement hint of every checked entry that has none; how many were written.
 

@@ -34,12 +34,13 @@ from registry.audit import Auditor, AuditResult, Entry, Progress, RightEdge
 from registry.auditstore import open_event_store
 from registry.checkpoint import open_checkpoint
 from registry.errors import ConfigurationError, NoteError, RegistryError, VerificationError
-from registry.leaf import parse_leaf
 from registry.logstore import StoredCheckpoint, StoredSnapshot
 from registry.signednote import NoteVerifier, parse_verifier_key
-from registry.times import format_time, parse_time
+from registry.times import format_time
 from registry.transparency import TransparencyLog, open_log, open_log_store
 from registry.views import open_read_models, open_view_store
+
+BATCH = 500  # leaves re-recorded per transaction
 
 
 @dataclass(frozen=True)
@@ -240,32 +241,47 @@ def _record(registry: Registry, verified: VerifiedBundle, progress: Progress | N
 
 
 def record_leaves(registry: Registry, leaves: Iterable[bytes], *, start: int, progress: Progress | None = None,
-                  every: int = 10_000) -> int:
+                  every: int = 10_000, batch: int = BATCH) -> int:
     """Re-record verified leaves after the ``start`` entries a store holds; the new size.
 
-    Each statement is submitted again at its original time (``live=False``: no signing window) and
-    must land at its original index; afterwards the stored leaves must be byte-identical to the
-    given ones. ``leaves`` is iterated twice, so it must be re-iterable (a list or a spool).
+    Each leaf is recorded again exactly (its envelope at its original time), checked by the
+    registry's ledger as of its position, ``batch`` leaves per transaction, and must land at its
+    original index; afterwards the stored leaves must be byte-identical to the given ones.
+    ``leaves`` is iterated twice, so it must be re-iterable (a list or a spool).
 
     Raises:
         VerificationError: an entry was refused or did not land exactly where and as it was.
     """
+    if registry.size() != start:
+        raise VerificationError(f"the store holds {registry.size()} entries, not {start}", "import")
     index = start
+    batch = min(batch, every)  # progress is reported at whole multiples of ``every``
+    pending: list[bytes] = []
     for data in leaves:
-        leaf = parse_leaf(data)
-        try:
-            recorded = registry.submit(leaf.envelope.canonical, now=parse_time(leaf.recorded_at), live=False)
-        except RegistryError as e:
-            raise VerificationError(f"entry {index} was refused on import: {e.diagnostics()}", "import") from None
-        if recorded.index != index or recorded.duplicate or recorded.recorded_at != leaf.recorded_at:
-            raise VerificationError(f"entry {index} landed at index {recorded.index}", "import")
-        index += 1
-        if progress is not None and (index - start) % every == 0:
-            progress(index - start, 0)
+        pending.append(data)
+        if len(pending) >= batch:
+            index = _record_batch(registry, pending, index)
+            pending = []
+            if progress is not None and (index - start) % every == 0:
+                progress(index - start, 0)
+    if pending:
+        index = _record_batch(registry, pending, index)
     for offset, (stored, original) in enumerate(zip_longest(registry.leaves(start), leaves)):
         if stored != original:
             raise VerificationError(f"entry {start + offset} was not recorded byte for byte", "import")
     return index
+
+
+def _record_batch(registry: Registry, leaves: list[bytes], index: int) -> int:
+    try:
+        size = registry.record_leaves(leaves)
+    except RegistryError as e:
+        raise VerificationError(f"an entry in {index}..{index + len(leaves) - 1} was refused on import: "
+                                f"{e.diagnostics()}", "import") from None
+    if size != index + len(leaves):
+        raise VerificationError(f"entries {index}..{index + len(leaves) - 1} landed at {size - len(leaves)}",
+                                "import")
+    return size
 
 
 def prepare_mirror(settings: config.Settings, origin: str, log_public_key: bytes) -> config.Settings:
