@@ -251,12 +251,13 @@ class Registry(Application):
                 return Recorded(index, env.hash, recorded_at, stmt["type"], statement_hash=digest)
             raise StorageUnavailableError("the event store stayed busy; try again")
 
-    def record_leaves(self, leaves: list[bytes]) -> int:
+    def record_leaves(self, leaves: list[bytes], *, signatures_checked: bool = False) -> int:
         """Record leaves exactly as given (envelope and recorded time) after the stored log, in one transaction.
 
         For a mirror re-recording a log it verified: each leaf is still checked by the ledger as of its
-        position (signature, rules, origin) before anything is written, and the batch is stored
-        whole or not at all. Returns the new size.
+        position (rules, origin, and its signature unless ``signatures_checked``: the caller verified
+        these very bytes by the same fold) before anything is written, and the batch is stored whole
+        or not at all. Returns the new size.
 
         Raises:
             RegistryError: a leaf is malformed or refused (nothing of the batch is stored).
@@ -271,7 +272,7 @@ class Registry(Application):
             try:
                 for data in leaves:
                     leaf = parse_leaf(data)
-                    applied = ledger.check(leaf)
+                    applied = ledger.check(leaf, verify=not signatures_checked)
                     index = applied.index
                     processing.events.append(self.statement_log.trigger_event(
                         next_originator_version=index + 1, leaf=data.decode("ascii"), envelope_hash=leaf.envelope.hash))

@@ -236,18 +236,21 @@ def import_verified(verified: VerifiedBundle, settings: config.Settings, *, now:
 
 def _record(registry: Registry, verified: VerifiedBundle, progress: Progress | None, every: int) -> None:
     total = verified.size
-    record_leaves(registry, verified.leaves, start=0,
+    # verify_bundle checked every signature of these leaves by the audit's fold
+    record_leaves(registry, verified.leaves, start=0, signatures_checked=True,
                   progress=None if progress is None else lambda done, _: progress(done, total), every=every)
 
 
 def record_leaves(registry: Registry, leaves: Iterable[bytes], *, start: int, progress: Progress | None = None,
-                  every: int = 10_000, batch: int = BATCH) -> int:
+                  every: int = 10_000, batch: int = BATCH, signatures_checked: bool = False) -> int:
     """Re-record verified leaves after the ``start`` entries a store holds; the new size.
 
     Each leaf is recorded again exactly (its envelope at its original time), checked by the
     registry's ledger as of its position, ``batch`` leaves per transaction, and must land at its
     original index; afterwards the stored leaves must be byte-identical to the given ones.
     ``leaves`` is iterated twice, so it must be re-iterable (a list or a spool).
+    ``signatures_checked``: the caller has just verified every envelope signature of these very
+    leaves by the audit's fold (the ledger then checks rules and origin only).
 
     Raises:
         VerificationError: an entry was refused or did not land exactly where and as it was.
@@ -260,21 +263,21 @@ def record_leaves(registry: Registry, leaves: Iterable[bytes], *, start: int, pr
     for data in leaves:
         pending.append(data)
         if len(pending) >= batch:
-            index = _record_batch(registry, pending, index)
+            index = _record_batch(registry, pending, index, signatures_checked)
             pending = []
             if progress is not None and (index - start) % every == 0:
                 progress(index - start, 0)
     if pending:
-        index = _record_batch(registry, pending, index)
+        index = _record_batch(registry, pending, index, signatures_checked)
     for offset, (stored, original) in enumerate(zip_longest(registry.leaves(start), leaves)):
         if stored != original:
             raise VerificationError(f"entry {start + offset} was not recorded byte for byte", "import")
     return index
 
 
-def _record_batch(registry: Registry, leaves: list[bytes], index: int) -> int:
+def _record_batch(registry: Registry, leaves: list[bytes], index: int, signatures_checked: bool) -> int:
     try:
-        size = registry.record_leaves(leaves)
+        size = registry.record_leaves(leaves, signatures_checked=signatures_checked)
     except RegistryError as e:
         raise VerificationError(f"an entry in {index}..{index + len(leaves) - 1} was refused on import: "
                                 f"{e.diagnostics()}", "import") from None
