@@ -448,8 +448,9 @@ class Registry(Application):
             )
 
 
-def open_registry(settings: Any, *, workers: int = 1) -> Registry:
-    """The application for a :class:`registry.config.Settings`, anchored at its newest signed snapshot."""
+def open_registry(settings: Any, *, workers: int = 1, anchor: AnchorSource | None = None) -> Registry:
+    """The application for a :class:`registry.config.Settings`, anchored at its newest signed snapshot
+    (or where ``anchor`` says: a state its caller verified itself, such as a monitor's)."""
     from registry.config import eventsourcing_env
     from registry.sqlstore import open_with_retry
     from registry.transparency import anchor_source
@@ -458,6 +459,6 @@ def open_registry(settings: Any, *, workers: int = 1) -> Registry:
         eventsourcing_env(settings),
         origin=settings.origin,
         signed_at_window=(settings.signed_at_past, settings.signed_at_future),
-        anchor=anchor_source(settings),
+        anchor=anchor or anchor_source(settings),
         workers=workers,
     ))

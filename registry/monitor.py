@@ -32,7 +32,7 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -65,12 +65,16 @@ from registry.tiles import (
     tile_width_for,
 )
 from registry.times import format_time
+from registry.transparency import open_log_store
 
 SKEW = 60.0  # seconds a cosignature may be ahead of this clock
 PREFETCH = 8  # bundles and tiles in flight at once
 CHECKPOINT_LIMIT = 64 * 1024
 TILE_LIMIT = TILE_WIDTH * (2 + 0xFFFF)  # the largest entry bundle the format allows
+HASH_TILE_LIMIT = TILE_WIDTH * tlog.HASH_SIZE
 WATCH_KINDS = ("org", "code", "type")
+STATE_FILE = "state.json"
+STATE_FILE_FORMAT = "hcoc-registry/monitor-state/v1"
 
 Fetch = Callable[[str], bytes]
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
@@ -152,7 +156,7 @@ class Monitor:
 
     def round(self) -> Outcome:
         """Check the remote once; never raises for what it finds (RegistryError only for the mirror itself)."""
-        node = Node(self.settings, signer=False, workers=self.options.workers)
+        node = Node(self.settings, signer=False, workers=self.options.workers, anchor=self._anchor)
         try:
             return self._round(node)
         except _Found as found:
@@ -317,7 +321,8 @@ class Monitor:
         own = list(node.registry.leaves(old - old % TILE_WIDTH, old))  # the served bundle must start with these
         spool = Spool(self._spool_path())
         first, last = old // TILE_WIDTH, (new - 1) // TILE_WIDTH
-        paths = [format_tile_path(None, k, tile_width_for(None, k, new)) for k in range(first, last + 1)]
+        # A generator: a checkpoint claiming an absurd size costs requests (until one fails), never memory.
+        paths = (format_tile_path(None, k, tile_width_for(None, k, new)) for k in range(first, last + 1))
         try:
             with spool.writing():
                 self._stream(paths, first, old, new, note, own, edge, tiles, spool)
@@ -331,7 +336,7 @@ class Monitor:
                                {"served.checkpoint": note}))
         return spool
 
-    def _stream(self, paths: list[str], first: int, old: int, new: int, note: bytes, own: list[bytes],
+    def _stream(self, paths: Iterator[str], first: int, old: int, new: int, note: bytes, own: list[bytes],
                 edge: tlog.RightEdge, tiles: _TileCheck, spool: Spool) -> None:
         """Each bundle in order: the entries the mirror has must be its own, the new ones join edge and spool."""
         for k, (path, data) in enumerate(prefetched(paths, self.fetch), start=first):
@@ -391,6 +396,39 @@ class Monitor:
         log.store.add_checkpoint(new, root, note, format_time(self._now()))
         node.views.catch_up()
         write_atomic(self.book.dir / "checkpoint", note)
+        self._keep_state(node, new, root)
+
+    # --- the checked state, kept between rounds --------------------------------------------------------
+
+    def _keep_state(self, node: Node, size: int, root: bytes) -> None:
+        """The fold's state after this round, so that the next round (a new process) need not fold it all again."""
+        ledger = node.registry.ledger
+        if ledger.size != size:
+            return
+        document = {"format": STATE_FILE_FORMAT, "size": size, "root": base64.b64encode(root).decode(),
+                    "state": ledger.state.to_json()}
+        write_atomic(self.book.dir / STATE_FILE, json.dumps(document, sort_keys=True).encode())
+
+    def _anchor(self) -> Anchor | None:
+        """Where the mirror's ledger starts: the state this monitor kept, if the stored tree has its root."""
+        path = self.book.dir / STATE_FILE
+        if not path.exists():
+            return None
+        store = open_log_store(self.settings)
+        try:
+            document = json.loads(path.read_bytes())
+            size = int(document["size"])
+            if document.get("format") != STATE_FILE_FORMAT or size > store.size():
+                return None
+            edge = tlog.RightEdge.from_reader(size, store.read)
+            if edge.root() != base64.b64decode(document["root"]):
+                return None
+            state = RegistryState.from_json(document["state"])
+            return Anchor(state, edge) if state.size == size else None
+        except (ValueError, KeyError, TypeError):
+            return None  # unreadable: fold the stored log from the start, as a registry does
+        finally:
+            store.datastore.close()
 
     # --- watching ------------------------------------------------------------------------------------
 
@@ -503,7 +541,7 @@ class _TileCheck:
             raise _TileMismatch(path, data)
 
 
-def prefetched(paths: list[str], fetch: Fetch) -> Iterator[tuple[str, bytes]]:
+def prefetched(paths: Iterable[str], fetch: Fetch) -> Iterator[tuple[str, bytes]]:
     """(path, bytes) of ``tile/<path>`` in order, a few requests ahead (bounded memory)."""
     with ThreadPoolExecutor(4) as pool:
         pending: list[tuple[str, Future[bytes]]] = []

@@ -15,6 +15,7 @@ computed from that history, or tiles altered after the fact.
 
 from __future__ import annotations
 
+import base64
 import fcntl
 import json
 import re
@@ -203,6 +204,8 @@ def test_mirror_follows_a_served_registry(remote: Remote, backend: Backend, tmp_
         assert audit.returncode == 0, audit.stdout + audit.stderr
         assert not (state / "keys" / "log.key").exists()  # a mirror holds no private key
         served = urllib.request.urlopen(base + "/checkpoint").read()
+        kept = json.loads((state / "monitor" / "state.json").read_bytes())  # the next round starts from it
+        assert kept["size"] == first and kept["state"]["size"] == first
         assert (state / "monitor" / "checkpoint").read_bytes() == served
 
         # the registry grows (a new organization, registered by the maintainer); a second round follows it
@@ -362,6 +365,15 @@ def test_rollback(operator: Operator, remote: Remote, tmp_path: Path) -> None:
     alert = _only_alert(monitor(operator.url, remote, state), "rollback")
     assert (alert["accepted_size"], alert["served_size"]) == (600, 500)
     assert mirror_state(state, _clean_env())["tree_size"] == 600
+    # the kept state is only a cache of the fold: one that does not match the stored tree is not used
+    kept = state / "monitor" / "state.json"
+    document = json.loads(kept.read_bytes())
+    document["root"] = base64.b64encode(bytes(32)).decode()
+    kept.write_text(json.dumps(document))
+    operator.publish(remote.leaves[:650])
+    done = monitor(operator.url, remote, state)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(kept.read_bytes())["size"] == 650
 
 
 def test_forged_leaf_under_a_valid_signature(operator: Operator, remote: Remote, tmp_path: Path) -> None:

@@ -24,7 +24,16 @@ import click
 
 from registry.alerts import KINDS, MONITOR_DIR
 from registry.errors import ConfigurationError, NoteError, RemoteError
-from registry.monitor import CHECKPOINT_LIMIT, TILE_LIMIT, Monitor, Options, Outcome, Watch, open_mirror
+from registry.monitor import (
+    CHECKPOINT_LIMIT,
+    HASH_TILE_LIMIT,
+    TILE_LIMIT,
+    Monitor,
+    Options,
+    Outcome,
+    Watch,
+    open_mirror,
+)
 from registry.signednote import NoteVerifier, parse_verifier_key
 
 EXIT = {"verified": 0, "alert": 1, "unreachable": 2}
@@ -115,7 +124,8 @@ def _fetcher(base: str) -> Callable[[str], bytes]:
     client = Client(base + "/")
 
     def fetch(path: str) -> bytes:
-        limit = CHECKPOINT_LIMIT if path == "checkpoint" else TILE_LIMIT
+        limit = CHECKPOINT_LIMIT if path == "checkpoint" else TILE_LIMIT if path.startswith("tile/entries/") \
+            else HASH_TILE_LIMIT
         answer = client.get(f"{base}/{path}", limit)
         if answer.status == 200:
             return answer.body
@@ -129,15 +139,18 @@ def _fetcher(base: str) -> Callable[[str], bytes]:
 
 def _progress() -> Callable[[str, int, int], None]:
     """Progress lines on stderr for a long round: at most every five seconds, with the rate."""
-    started: dict[str, float] = {}
+    started: dict[str, tuple[float, int]] = {}  # phase -> (time, entries) when it was first reported
     last = [time.monotonic()]
 
     def report(phase: str, done: int, total: int) -> None:
         now = time.monotonic()
-        begun = started.setdefault(phase, now)
-        if now - last[0] >= 5 or (done == total and now - begun >= 5):
+        if phase not in started:
+            started[phase] = (now, done)  # the rate is measured from here
+            return
+        if now - last[0] >= 5:
             last[0] = now
-            rate = done / max(now - begun, 1e-9)
+            begun, before = started[phase]
+            rate = (done - before) / max(now - begun, 1e-9)
             click.echo(f"monitor: {phase} {done} of {total} entries ({rate:.0f} entries/s)", err=True)
 
     return report
