@@ -471,6 +471,9 @@ def test_bad_signature_other_log_and_lock(operator: Operator, remote: Remote, tm
     done = subprocess.run([str(REGISTRY), "monitor", operator.url, "--log-key", stranger, "--state", str(state),
                            "--once"], capture_output=True, text=True, cwd=ROOT, env=_clean_env())
     assert done.returncode == 2 and "another log key" in done.stderr
+    # a witness key must be a cosignature key
+    done = monitor(operator.url, remote, state, "--witness-key", remote.log_key, "--quorum", "1")
+    assert done.returncode == 2 and "cosignature" in done.stderr
     # two monitors never share a directory
     with (state / "monitor" / "lock").open("a") as held:
         fcntl.flock(held.fileno(), fcntl.LOCK_EX)

@@ -23,6 +23,7 @@ from typing import Any
 import click
 
 from registry.alerts import KINDS, MONITOR_DIR
+from registry.checkpoint import check_verifiers
 from registry.errors import ConfigurationError, NoteError, RemoteError
 from registry.monitor import (
     CHECKPOINT_LIMIT,
@@ -74,6 +75,10 @@ def monitor(url: str, log_key: str, state_dir: Path, once: bool, interval: float
                       quorum, max_age, tuple(Watch.parse(w) for w in watches), workers)
     if quorum > len(options.witnesses):
         raise ConfigurationError(f"--quorum {quorum} needs at least {quorum} --witness-key")
+    try:
+        check_verifiers(options.log_verifier.name, options.log_verifier, options.witnesses, quorum)
+    except ValueError as e:  # a log key that is not Ed25519, a witness key that is not a cosignature key, ...
+        raise ConfigurationError(f"the keys given: {e}") from None
     base = url.rstrip("/")
     with _locked(state_dir):
         settings = open_mirror(state_dir, options.log_verifier)
