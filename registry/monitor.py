@@ -162,7 +162,7 @@ class Monitor:
         except _Found as found:
             return self._alert(found.alert)
         except RemoteError as e:
-            if e.refused:  # a 4xx for something the checkpoint justifies: the remote cannot be verified
+            if e.refused or e.code == "answer-too-large":  # a 4xx, or an answer no tile can be: unverifiable
                 return self._alert(Alert("unverifiable", e.message))
             return Outcome("unreachable", reason=e.message)
         finally:
@@ -372,8 +372,9 @@ class Monitor:
             ledger = Ledger(self.origin, Anchor(state, own.edge.copy()))
         else:
             ledger = Ledger(self.origin)
+        # keep_from=new: this ledger only decides; it keeps no leaf hashes (bounded memory on a long download)
         ledger.extend(((old + i + 1, leaf) for i, leaf in enumerate(spool)), workers=self.options.workers,
-                      backlog=new - old)
+                      backlog=new - old, keep_from=new)
         if ledger.halted is not None:
             halt = ledger.halted
             leaf = spool.at(halt.index - old)
@@ -389,7 +390,9 @@ class Monitor:
         progress = self.progress
         report = None if progress is None else lambda done, _: progress("recorded", done, new - old)
         # _verify has just checked every signature of these spooled bytes by the same fold
-        porting.record_leaves(registry, spool, start=old, every=1000, signatures_checked=True, progress=report)
+        # The tree is integrated as the entries land, so the ledger never holds more than a batch of leaf hashes.
+        porting.record_leaves(registry, spool, start=old, every=1000, signatures_checked=True, progress=report,
+                              after_batch=lambda size: log.catch_up())
         size = log.catch_up()
         if (size, log.root()) != (new, root):
             raise VerificationError(f"the mirror's tree at size {size} does not have the signed root", "monitor")

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import zip_longest
@@ -242,7 +242,8 @@ def _record(registry: Registry, verified: VerifiedBundle, progress: Progress | N
 
 
 def record_leaves(registry: Registry, leaves: Iterable[bytes], *, start: int, progress: Progress | None = None,
-                  every: int = 10_000, batch: int = BATCH, signatures_checked: bool = False) -> int:
+                  every: int = 10_000, batch: int = BATCH, signatures_checked: bool = False,
+                  after_batch: Callable[[int], object] | None = None) -> int:
     """Re-record verified leaves after the ``start`` entries a store holds; the new size.
 
     Each leaf is recorded again exactly (its envelope at its original time), checked by the
@@ -250,7 +251,8 @@ def record_leaves(registry: Registry, leaves: Iterable[bytes], *, start: int, pr
     original index; afterwards the stored leaves must be byte-identical to the given ones.
     ``leaves`` is iterated twice, so it must be re-iterable (a list or a spool).
     ``signatures_checked``: the caller has just verified every envelope signature of these very
-    leaves by the audit's fold (the ledger then checks rules and origin only).
+    leaves by the audit's fold (the ledger then checks rules and origin only). ``after_batch`` is
+    called with the new size after each batch (a mirror integrates its tree as it goes).
 
     Raises:
         VerificationError: an entry was refused or did not land exactly where and as it was.
@@ -265,6 +267,8 @@ def record_leaves(registry: Registry, leaves: Iterable[bytes], *, start: int, pr
         if len(pending) >= batch:
             index = _record_batch(registry, pending, index, signatures_checked)
             pending = []
+            if after_batch is not None:
+                after_batch(index)
             if progress is not None and (index - start) % every == 0:
                 progress(index - start, 0)
     if pending:
