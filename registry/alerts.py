@@ -98,7 +98,7 @@ class AlertBook:
         for name, content in sorted(alert.evidence.items()):
             if "/" in name or name.startswith("."):
                 raise ValueError(f"not an evidence file name: {name!r}")
-            _write_atomic(where / name, content)
+            write_atomic(where / name, content)
             paths.append(str((where / name).relative_to(self.data_dir)))
         line = alert_line(alert, origin=origin, registry=registry, time=time, evidence=paths)
         _append(self.alerts_path, line)
@@ -130,15 +130,11 @@ def _append(path: Path, value: dict[str, Any]) -> None:
         os.fsync(f.fileno())
 
 
-def _write_atomic(path: Path, content: bytes) -> None:
+def write_atomic(path: Path, content: bytes) -> None:
+    """Replace ``path`` with ``content`` so that a reader sees the old bytes or the new, never a mix."""
     partial = path.with_name(path.name + ".partial")
     partial.write_bytes(content)
     os.replace(partial, path)
-
-
-def write_atomic(path: Path, content: bytes) -> None:
-    """Replace ``path`` with ``content`` so that a reader sees the old bytes or the new, never a mix."""
-    _write_atomic(path, content)
 
 
 def lines_newest_first(path: Path) -> Iterator[dict[str, Any]]:
