@@ -8,7 +8,7 @@ configuration problem, or a store that cannot be opened or used, is one line
 This module is the top-level group and how errors leave it; the commands live
 in one module per kind of user: ``statements`` (whoever signs: keys, statements,
 submitting; ``keyproof`` adds ``org check-key``), ``log`` (reading a data directory's log and state, publishing
-checkpoints and snapshots), ``verify`` (offline checks with public keys only)
+checkpoints and snapshots), ``verify`` (offline checks with public keys only),
 ``ops`` (the operator: init, serve, clock, migrate, rebuild, audit, export,
 import) and ``monitor`` (watchdogs: following a registry into a verified mirror).
 With ``--registry URL`` the commands that sign or submit statements, ``receipt``
