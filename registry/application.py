@@ -43,6 +43,7 @@ from registry.errors import (
     DuplicateStatementError,
     LogHaltedError,
     MalformedError,
+    ReadOnlyMirrorError,
     RegistryError,
     StaleStatementError,
     StorageUnavailableError,
@@ -121,9 +122,10 @@ class Registry(Application):
 
     def __init__(self, env: dict[str, str] | None = None, *, origin: str,
                  signed_at_window: tuple[int, int] = (3600, 300), anchor: AnchorSource | None = None,
-                 workers: int = 1) -> None:
+                 workers: int = 1, read_only: bool = False) -> None:
         super().__init__(env)
         self.origin = origin
+        self.read_only = read_only  # a mirror: submissions are refused, record_leaves re-records what it verified
         self.signed_at_past, self.signed_at_future = signed_at_window
         self.statement_log: EventSourcedLog[LogEntryRecorded] = EventSourcedLog(self.events, LOG_ID, LogEntryRecorded)
         self.workers = workers
@@ -191,6 +193,8 @@ class Registry(Application):
             raise StorageUnavailableError(f"the event store failed: {e}") from None
 
     def _submit(self, data: bytes, *, now: datetime | None, live: bool) -> Recorded:
+        if self.read_only:
+            raise ReadOnlyMirrorError("this registry is a mirror of another: it records only what that one recorded")
         env = envelope.parse(data)
         stmt = statements.validate(env.statement(), origin=self.origin)
         digest = statement_hash(env.payload)
@@ -461,4 +465,5 @@ def open_registry(settings: Any, *, workers: int = 1, anchor: AnchorSource | Non
         signed_at_window=(settings.signed_at_past, settings.signed_at_future),
         anchor=anchor or anchor_source(settings),
         workers=workers,
+        read_only=getattr(settings, "mirror", False),
     ))

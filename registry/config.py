@@ -40,6 +40,7 @@ class Settings:
     # submission wakes it at once, so this bounds only a lost wake-up. Web processes promise it in every 201.
     clock_interval: float = 0.5
     extra: dict[str, str] = field(default_factory=dict)
+    mirror: bool = False  # a mirror kept by `registry monitor` (registry.json "mirror"): it takes no submissions
 
     @property
     def is_postgres(self) -> bool:
@@ -71,6 +72,7 @@ def load(data_dir: str | os.PathLike[str] | None = None, environ: dict[str, str]
         feed_page_size=int(env.get("REGISTRY_FEED_PAGE_SIZE", "500")),
         clock_interval=_positive_seconds(env, "REGISTRY_CLOCK_INTERVAL", "0.5"),
         extra={k: v for k, v in env.items() if k.startswith("REGISTRY_POSTGRES_")},
+        mirror=stored.get("mirror") is True,
     )
 
 

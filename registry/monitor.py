@@ -30,6 +30,7 @@ callable raising RemoteError), so this module does no HTTP itself.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -135,7 +136,11 @@ class _Found(Exception):
 def open_mirror(data_dir: Path, log_verifier: NoteVerifier) -> config.Settings:
     """The settings of DIR as a mirror of the log, binding an empty DIR to it; another log's DIR is refused."""
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    return porting.prepare_mirror(config.load(data_dir), log_verifier.name, log_verifier.public_key)
+    settings = porting.prepare_mirror(config.load(data_dir), log_verifier.name, log_verifier.public_key)
+    stored = config.read_config_file(data_dir)
+    if stored.get("mirror") is not True:  # from now on it takes no submissions: it records what it verified
+        config.write_config_file(data_dir, {**stored, "mirror": True})
+    return dataclasses.replace(settings, mirror=True)
 
 
 class Monitor:

@@ -229,6 +229,10 @@ def test_mirror_follows_a_served_registry(remote: Remote, backend: Backend, tmp_
         assert client.get("/checkpoint").data == served_after(remote)
         feed = client.get("/monitor/watch.atom")
         assert feed.status_code == 200 and b"was registered" in feed.data
+        # read-only: a statement submitted to the mirror is refused (submit it to the registry it follows)
+        refused = client.post("/api/v1/statements", data=parse_leaf(remote.leaves[5]).envelope.canonical,
+                              content_type="application/json")
+        assert refused.status_code == 403 and refused.get_json()["type"].endswith("read-only-mirror")
 
 
 @contextmanager
