@@ -54,6 +54,7 @@ from registry.errors import (
 )
 from registry.leaf import parse_leaf
 from registry.ledger import Anchor, Ledger
+from registry.logstore import StoredCheckpoint
 from registry.node import Node
 from registry.signednote import NoteVerifier
 from registry.state import RegistryState
@@ -75,6 +76,7 @@ TILE_LIMIT = TILE_WIDTH * (2 + 0xFFFF)  # the largest entry bundle the format al
 HASH_TILE_LIMIT = TILE_WIDTH * tlog.HASH_SIZE
 WATCH_KINDS = ("org", "code", "type")
 STATE_FILE = "state.json"
+PENDING_FILE = "pending.checkpoint"
 STATE_FILE_FORMAT = "hcoc-registry/monitor-state/v1"
 
 Fetch = Callable[[str], bytes]
@@ -215,7 +217,12 @@ class Monitor:
     # --- what the mirror accepted ----------------------------------------------------------
 
     def _accepted(self, node: Node) -> tuple[int, bytes, bytes | None]:
-        """The newest checkpoint the mirror accepted, checked against what the mirror holds."""
+        """The newest checkpoint the mirror accepted, checked against what the mirror holds.
+
+        A round stopped while recording (killed, the store gone) leaves entries beyond the accepted
+        checkpoint, all verified against the checkpoint that round kept in ``pending.checkpoint``: that
+        round is finished first, from the entries the mirror lacks.
+        """
         registry, log = node.registry, node.log
         checked = registry.follow()
         if registry.ledger.halted is not None:
@@ -224,10 +231,13 @@ class Monitor:
         size = log.catch_up()
         latest = log.store.latest_checkpoint()
         accepted = 0 if latest is None else latest.size
-        if not (checked == size == registry.size() == accepted):
+        if checked == size == registry.size() and accepted < size:
+            latest = self._finish_pending(node, size)
+            size, accepted = latest.size, latest.size
+        if not (checked <= size == registry.size() == accepted):
             raise ConfigurationError(f"the mirror holds {registry.size()} entries ({size} in its tree) but accepted "
-                                     f"a checkpoint of size {accepted}: it was changed, or a round was stopped "
-                                     "while recording; rebuild it in an empty directory")
+                                     f"a checkpoint of size {accepted}: it was changed; rebuild it in an empty "
+                                     "directory")
         if latest is None:
             return 0, tlog.EMPTY_ROOT, None
         try:
@@ -237,6 +247,29 @@ class Monitor:
         if (own.size, own.root) != (size, log.root()):
             raise ConfigurationError("the mirror's tree does not have its accepted checkpoint's root; rebuild it")
         return own.size, own.root, latest.note
+
+    def _finish_pending(self, node: Node, size: int) -> StoredCheckpoint:
+        """Finish a round that was stopped while recording: fetch, verify and record the rest of its tree."""
+        path = self.book.dir / PENDING_FILE
+        try:
+            note = path.read_bytes()
+            cp = open_checkpoint(note, self.origin, self.options.log_verifier).checkpoint
+        except (OSError, NoteError, ValueError):
+            raise ConfigurationError(f"the mirror holds {size} entries beyond its accepted checkpoint and no "
+                                     "verified checkpoint of an interrupted round: rebuild it") from None
+        if cp.size < size:
+            raise ConfigurationError(f"the mirror holds {size} entries, more than its interrupted round's "
+                                     f"{cp.size}: rebuild it")
+        if cp.size > size:
+            spool = self._download(node, size, cp.size, cp.root, note)
+            self._verify(node, spool, size, cp.size, note)
+            self._record(node, spool, size, cp.size, cp.root, note)
+        else:
+            self._record(node, Spool(self._spool_path()), size, size, cp.root, note)
+        stored = node.log.store.latest_checkpoint()
+        if stored is None or stored.size != cp.size:
+            raise VerificationError(f"the interrupted round's checkpoint at size {cp.size} was not stored", "monitor")
+        return stored
 
     # --- the checkpoint ---------------------------------------------------------------------
 
@@ -392,18 +425,22 @@ class Monitor:
 
     def _record(self, node: Node, spool: Spool, old: int, new: int, root: bytes, note: bytes) -> None:
         registry, log = node.registry, node.log
-        progress = self.progress
-        report = None if progress is None else lambda done, _: progress("recorded", done, new - old)
-        # _verify has just checked every signature of these spooled bytes by the same fold
-        # The tree is integrated as the entries land, so the ledger never holds more than a batch of leaf hashes.
-        porting.record_leaves(registry, spool, start=old, every=1000, signatures_checked=True, progress=report,
-                              after_batch=lambda size: log.catch_up())
+        pending = self.book.dir / PENDING_FILE
+        write_atomic(pending, note)  # what an interrupted recording was verified against (see _accepted)
+        if new > old:
+            progress = self.progress
+            report = None if progress is None else lambda done, _: progress("recorded", done, new - old)
+            # _verify has just checked every signature of these spooled bytes by the same fold. The tree is
+            # integrated as the entries land, so the ledger never holds more than a batch of leaf hashes.
+            porting.record_leaves(registry, spool, start=old, every=1000, signatures_checked=True,
+                                  progress=report, after_batch=lambda size: log.catch_up())
         size = log.catch_up()
         if (size, log.root()) != (new, root):
             raise VerificationError(f"the mirror's tree at size {size} does not have the signed root", "monitor")
         log.store.add_checkpoint(new, root, note, format_time(self._now()))
         node.views.catch_up()
         write_atomic(self.book.dir / "checkpoint", note)
+        pending.unlink(missing_ok=True)
         self._keep_state(node, new, root)
 
     # --- the checked state, kept between rounds --------------------------------------------------------

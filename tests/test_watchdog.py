@@ -399,6 +399,35 @@ def test_forged_leaf_under_a_valid_signature(operator: Operator, remote: Remote,
     assert registry_json(state, _clean_env(), "audit").returncode == 0
 
 
+def test_a_round_stopped_while_recording_is_finished(operator: Operator, remote: Remote, tmp_path: Path) -> None:
+    state = tmp_path / "mirror"
+    _accept(operator, remote, state, 300)
+    # as if a round verifying size 500 was killed after recording entries 300..399: those entries stored, its
+    # checkpoint kept as pending, the accepted checkpoint still at 300
+    note = operator.publish(remote.leaves[:500])
+    registry = open_registry(config.load(state))
+    try:
+        assert registry.record_leaves(remote.leaves[300:400]) == 400
+    finally:
+        registry.close()
+    (state / "monitor" / "pending.checkpoint").write_bytes(note)
+    done = monitor(operator.url, remote, state)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert mirror_state(state, _clean_env())["tree_size"] == 500
+    assert not (state / "monitor" / "pending.checkpoint").exists()
+    operator.publish(remote.leaves[:520])
+    assert monitor(operator.url, remote, state).returncode == 0
+    assert registry_json(state, _clean_env(), "audit").returncode == 0
+    # entries beyond the accepted checkpoint with no pending checkpoint: the mirror was changed
+    registry = open_registry(config.load(state))
+    try:
+        registry.record_leaves(remote.leaves[520:530])
+    finally:
+        registry.close()
+    done = monitor(operator.url, remote, state)
+    assert done.returncode == 2 and "rebuild it" in done.stderr
+
+
 def test_bundles_and_tiles_that_do_not_hash_to_the_root(operator: Operator, remote: Remote, tmp_path: Path) -> None:
     state = tmp_path / "mirror"
     _accept(operator, remote, state, 300)
