@@ -48,6 +48,18 @@ REGISTRY = Path(sys.executable).parent / "registry"
 ROOT = Path(__file__).resolve().parent.parent
 ENTRIES = 2600
 WITNESS = "witness.test/w1"
+FAILING_SERVER = """
+import sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+class Down(BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(503)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+HTTPServer(("127.0.0.1", int(sys.argv[1])), Down).serve_forever()
+"""
 
 
 @dataclass
@@ -461,9 +473,25 @@ def test_unreachable_and_missing(operator: Operator, remote: Remote, tmp_path: P
     state = tmp_path / "mirror"
     done = monitor(f"http://127.0.0.1:{harness.free_port()}", remote, state)
     assert done.returncode == 2 and done.stdout == "" and "unreachable" in done.stderr
+    # a registry that answers 503: unreachable too, nothing stored
+    port = harness.free_port()
+    failing = subprocess.Popen([sys.executable, "-c", FAILING_SERVER, str(port)], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            done = monitor(f"http://127.0.0.1:{port}", remote, state)
+            if "HTTP 503" in done.stderr or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert done.returncode == 2 and "HTTP 503" in done.stderr and done.stdout == ""
+    finally:
+        failing.terminate()
+        failing.wait(timeout=10)
     operator.publish(remote.leaves[:300])
     (operator.root / "tile" / "entries" / "000").unlink()
     _only_alert(monitor(operator.url, remote, state), "unverifiable")
+    assert mirror_state(state, _clean_env())["tree_size"] == 0
 
 
 def test_quorum_cosignatures_and_freeze(operator: Operator, remote: Remote, tmp_path: Path) -> None:
