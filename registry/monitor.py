@@ -116,7 +116,7 @@ class Options:
 
 @dataclass
 class Outcome:
-    """What one round found: ``verified``, ``alert`` or ``unreachable``."""
+    """What one round found: ``verified``, ``alert``, ``unreachable`` or ``stopped`` (asked to, before recording)."""
 
     status: str
     size: int = 0
@@ -125,6 +125,10 @@ class Outcome:
     watched: list[dict[str, Any]] = field(default_factory=list)
     checkpoint_age: float | None = None
     reason: str = ""
+
+
+class _Stopped(Exception):
+    """Asked to stop before this round recorded anything: the round is dropped, nothing stored."""
 
 
 class _Found(Exception):
@@ -149,8 +153,10 @@ class Monitor:
     """Rounds of following one remote registry into one mirror data directory."""
 
     def __init__(self, settings: config.Settings, url: str, options: Options, fetch: Fetch, *,
-                 progress: Progress | None = None, clock: Callable[[], float] = time.time) -> None:
+                 progress: Progress | None = None, clock: Callable[[], float] = time.time,
+                 stopping: Callable[[], bool] = lambda: False) -> None:
         self.settings = settings
+        self.stopping = stopping  # checked between bundles and entries until recording starts
         self.url = url
         self.options = options
         self.origin = options.log_verifier.name
@@ -168,6 +174,8 @@ class Monitor:
             return self._round(node)
         except _Found as found:
             return self._alert(found.alert)
+        except _Stopped:
+            return Outcome("stopped", reason="stopped before recording; nothing of this round was stored")
         except RemoteError as e:
             if e.refused or e.code == "answer-too-large":  # a 4xx, or an answer no tile can be: unverifiable
                 return self._alert(Alert("unverifiable", e.message))
@@ -378,6 +386,8 @@ class Monitor:
                 edge: tlog.RightEdge, tiles: _TileCheck, spool: Spool) -> None:
         """Each bundle in order: the entries the mirror has must be its own, the new ones join edge and spool."""
         for k, (path, data) in enumerate(prefetched(paths, self.fetch), start=first):
+            if self.stopping():
+                raise _Stopped
             width = tile_width_for(None, k, new)
             try:
                 entries = parse_entry_bundle(data, width)
@@ -411,8 +421,7 @@ class Monitor:
         else:
             ledger = Ledger(self.origin)
         # keep_from=new: this ledger only decides; it keeps no leaf hashes (bounded memory on a long download)
-        ledger.extend(((old + i + 1, leaf) for i, leaf in enumerate(spool)), workers=self.options.workers,
-                      backlog=new - old, keep_from=new)
+        ledger.extend(self._entries(spool, old), workers=self.options.workers, backlog=new - old, keep_from=new)
         if ledger.halted is not None:
             halt = ledger.halted
             leaf = spool.at(halt.index - old)
@@ -420,6 +429,12 @@ class Monitor:
                                {"served.checkpoint": note, f"entry-{halt.index}.leaf": leaf or b""}))
         if ledger.size != new:
             raise VerificationError(f"the fold stopped at {ledger.size} of {new} entries", "monitor")
+
+    def _entries(self, spool: Spool, old: int) -> Iterator[tuple[int, bytes]]:
+        for i, leaf in enumerate(spool):
+            if i % 1000 == 0 and self.stopping():
+                raise _Stopped
+            yield old + i + 1, leaf
 
     # --- recording ----------------------------------------------------------------------------------
 

@@ -587,3 +587,23 @@ def _wait_metric(port: int, name: str, value: float, *, at_least: bool = False, 
                     return text
         time.sleep(0.1)
     raise AssertionError(f"{name} did not reach {value}:\n{text}")
+
+
+def test_a_stop_before_recording_drops_the_round(operator: Operator, remote: Remote, tmp_path: Path) -> None:
+    from registry.monitor import Monitor, Options, open_mirror
+    from registry.signednote import parse_verifier_key
+    from scripts.cli.monitor import _fetcher
+
+    operator.publish(remote.leaves[:600])
+    verifier = parse_verifier_key(remote.log_key)
+    settings = open_mirror(tmp_path / "mirror", verifier)
+    asked = iter([False, False, True])  # asked to stop while the third bundle arrives
+    runner = Monitor(settings, operator.url, Options(verifier, workers=1), _fetcher(operator.url),
+                     stopping=lambda: next(asked, True))
+    outcome = runner.round()
+    assert outcome.status == "stopped"
+    assert mirror_state(tmp_path / "mirror", _clean_env())["tree_size"] == 0
+    assert not (tmp_path / "mirror" / "monitor" / "spool.partial").exists()
+    runner.stopping = lambda: False
+    assert runner.round().status == "verified"
+    assert mirror_state(tmp_path / "mirror", _clean_env())["tree_size"] == 600

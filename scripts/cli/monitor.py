@@ -37,7 +37,7 @@ from registry.monitor import (
 )
 from registry.signednote import NoteVerifier, parse_verifier_key
 
-EXIT = {"verified": 0, "alert": 1, "unreachable": 2}
+EXIT = {"verified": 0, "alert": 1, "unreachable": 2, "stopped": 0}
 
 
 @click.command("monitor")
@@ -82,15 +82,15 @@ def monitor(url: str, log_key: str, state_dir: Path, once: bool, interval: float
     base = url.rstrip("/")
     with _locked(state_dir):
         settings = open_mirror(state_dir, options.log_verifier)
-        runner = Monitor(settings, base, options, _fetcher(base), progress=_progress())
+        stop = threading.Event()
+        runner = Monitor(settings, base, options, _fetcher(base), progress=_progress(), stopping=stop.is_set)
         metrics = None if metrics_port is None else _Metrics(metrics_port)
         if once:
             outcome = _round(runner, metrics)
             sys.exit(EXIT[outcome.status])
-        stop = threading.Event()
 
         def stopping(signum: int, frame: Any) -> None:
-            stop.set()
+            stop.set()  # a round still downloading or verifying is dropped; one recording finishes first
 
         signal.signal(signal.SIGTERM, stopping)
         signal.signal(signal.SIGINT, stopping)
@@ -104,8 +104,8 @@ def _round(runner: Monitor, metrics: _Metrics | None) -> Outcome:
     outcome = runner.round()
     for line in outcome.alerts + outcome.watched:
         click.echo(json.dumps(line, sort_keys=True, ensure_ascii=False))
-    if outcome.status == "unreachable":
-        click.echo(f"monitor: unreachable: {outcome.reason}", err=True)
+    if outcome.status in ("unreachable", "stopped"):
+        click.echo(f"monitor: {outcome.status}: {outcome.reason}", err=True)
     elif outcome.status == "alert" and not outcome.alerts:
         click.echo(f"monitor: still: {outcome.reason}", err=True)  # reported before: once on stdout
     else:
