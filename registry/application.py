@@ -43,6 +43,7 @@ from registry.errors import (
     DuplicateStatementError,
     LogHaltedError,
     MalformedError,
+    ReadOnlyMirrorError,
     RegistryError,
     StaleStatementError,
     StorageUnavailableError,
@@ -121,9 +122,10 @@ class Registry(Application):
 
     def __init__(self, env: dict[str, str] | None = None, *, origin: str,
                  signed_at_window: tuple[int, int] = (3600, 300), anchor: AnchorSource | None = None,
-                 workers: int = 1) -> None:
+                 workers: int = 1, read_only: bool = False) -> None:
         super().__init__(env)
         self.origin = origin
+        self.read_only = read_only  # a mirror: submissions are refused, record_leaves re-records what it verified
         self.signed_at_past, self.signed_at_future = signed_at_window
         self.statement_log: EventSourcedLog[LogEntryRecorded] = EventSourcedLog(self.events, LOG_ID, LogEntryRecorded)
         self.workers = workers
@@ -191,6 +193,8 @@ class Registry(Application):
             raise StorageUnavailableError(f"the event store failed: {e}") from None
 
     def _submit(self, data: bytes, *, now: datetime | None, live: bool) -> Recorded:
+        if self.read_only:
+            raise ReadOnlyMirrorError("this registry is a mirror of another: it records only what that one recorded")
         env = envelope.parse(data)
         stmt = statements.validate(env.statement(), origin=self.origin)
         digest = statement_hash(env.payload)
@@ -250,6 +254,43 @@ class Registry(Application):
                 ledger.commit(applied, leaf_bytes)
                 return Recorded(index, env.hash, recorded_at, stmt["type"], statement_hash=digest)
             raise StorageUnavailableError("the event store stayed busy; try again")
+
+    def record_leaves(self, leaves: list[bytes], *, signatures_checked: bool = False) -> int:
+        """Record leaves exactly as given (envelope and recorded time) after the stored log, in one transaction.
+
+        For a mirror re-recording a log it verified: each leaf is still checked by the ledger as of its
+        position (rules, origin, and its signature unless ``signatures_checked``: the caller verified
+        these very bytes by the same fold) before anything is written, and the batch is stored whole
+        or not at all. Returns the new size.
+
+        Raises:
+            RegistryError: a leaf is malformed or refused (nothing of the batch is stored).
+        """
+        with self._lock:
+            self.follow()
+            ledger = self.ledger
+            ledger.require_running()
+            if ledger.size != self.size():
+                raise StorageUnavailableError("the stored log moved while recording; try again")
+            processing = ProcessingEvent()
+            try:
+                for data in leaves:
+                    leaf = parse_leaf(data)
+                    applied = ledger.check(leaf, verify=not signatures_checked)
+                    index = applied.index
+                    processing.events.append(self.statement_log.trigger_event(
+                        next_originator_version=index + 1, leaf=data.decode("ascii"), envelope_hash=leaf.envelope.hash))
+                    hint = StatementHint(statement_hash=applied.statement_hash, index=index)
+                    processing.events.extend(hint.collect_events())
+                    processing.aggregates[hint.id] = hint
+                    ledger.commit(applied, data)  # the next leaf is checked against the state this one makes
+                self._record(processing)
+            except BaseException:
+                # The ledger ran ahead of the store: forget it, the next use folds the stored log again.
+                self._ledger = None
+                self._followed = False
+                raise
+            return ledger.size
 
     def restore_hints(self) -> int:
         """Write the statement hint of every checked entry that has none; how many were written.
@@ -411,8 +452,9 @@ class Registry(Application):
             )
 
 
-def open_registry(settings: Any, *, workers: int = 1) -> Registry:
-    """The application for a :class:`registry.config.Settings`, anchored at its newest signed snapshot."""
+def open_registry(settings: Any, *, workers: int = 1, anchor: AnchorSource | None = None) -> Registry:
+    """The application for a :class:`registry.config.Settings`, anchored at its newest signed snapshot
+    (or where ``anchor`` says: a state its caller verified itself, such as a monitor's)."""
     from registry.config import eventsourcing_env
     from registry.sqlstore import open_with_retry
     from registry.transparency import anchor_source
@@ -421,6 +463,7 @@ def open_registry(settings: Any, *, workers: int = 1) -> Registry:
         eventsourcing_env(settings),
         origin=settings.origin,
         signed_at_window=(settings.signed_at_past, settings.signed_at_future),
-        anchor=anchor_source(settings),
+        anchor=anchor or anchor_source(settings),
         workers=workers,
+        read_only=getattr(settings, "mirror", False),
     ))

@@ -51,6 +51,7 @@ class Settings:
     # How many of the newest leaves get a published receipt and log page (REGISTRY_PUBLISH_RECENT).
     publish_recent: int = 256
     extra: dict[str, str] = field(default_factory=dict)
+    mirror: bool = False  # a mirror kept by `registry monitor` (registry.json "mirror"): it takes no submissions
 
     @property
     def is_postgres(self) -> bool:
@@ -86,6 +87,7 @@ def load(data_dir: str | os.PathLike[str] | None = None, environ: dict[str, str]
         publish_dir=Path(env["REGISTRY_PUBLISH_DIR"]) if env.get("REGISTRY_PUBLISH_DIR") else None,
         publish_recent=_count(env, "REGISTRY_PUBLISH_RECENT", "256"),
         extra={k: v for k, v in env.items() if k.startswith("REGISTRY_POSTGRES_")},
+        mirror=stored.get("mirror") is True,
     )
 
 

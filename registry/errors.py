@@ -298,6 +298,12 @@ class LogHaltedError(RegistryError):
         self.reason = reason
 
 
+class ReadOnlyMirrorError(RegistryError):
+    """A statement was submitted to a mirror: it records only what the registry it follows recorded."""
+
+    code = "read-only-mirror"
+
+
 class CatchUpError(RegistryError):
     """A catch-up made no progress after repeated tries: a stored position disagrees with the log."""
 

@@ -92,10 +92,14 @@ class Ledger:
 
     # --- the live writer: one statement of its own ------------------------------------------
 
-    def check(self, leaf: Leaf, *, verified_key: bytes | None = None) -> Applied:
-        """Decide the next entry without keeping it (a RegistryError if it breaks a rule)."""
+    def check(self, leaf: Leaf, *, verified_key: bytes | None = None, verify: bool = True) -> Applied:
+        """Decide the next entry without keeping it (a RegistryError if it breaks a rule).
+
+        ``verify`` False skips the envelope signature: only for a caller that has just checked it on
+        these very bytes by the same fold (a mirror re-recording what it verified).
+        """
         self.require_running()
-        return self.state.check(leaf, verify=True, verified_key=verified_key)
+        return self.state.check(leaf, verify=verify, verified_key=verified_key)
 
     def commit(self, applied: Applied, data: bytes) -> None:
         """Keep a decision once its entry (leaf bytes ``data``) is durably recorded at its position."""

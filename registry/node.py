@@ -19,7 +19,7 @@ from datetime import timedelta
 from types import TracebackType
 
 from registry import config
-from registry.application import Registry, open_registry
+from registry.application import AnchorSource, Registry, open_registry
 from registry.evidence import EvidenceStoreMixin, open_evidence_store
 from registry.transparency import TransparencyLog, open_log
 from registry.views import ReadModels, open_read_models
@@ -32,8 +32,10 @@ SNAPSHOT_EVERY = timedelta(days=1)
 class Node:
     """Everything one process needs: settings, registry, log and read models, each opened on first use."""
 
-    def __init__(self, settings: config.Settings, *, signer: bool = False, workers: int | None = None) -> None:
+    def __init__(self, settings: config.Settings, *, signer: bool = False, workers: int | None = None,
+                 anchor: AnchorSource | None = None) -> None:
         self.settings = settings
+        self.anchor = anchor
         self.signer = signer
         # The signer checks every entry itself; a long backlog has its signatures checked on every core.
         self.workers = workers if workers is not None else (2 if signer else 1)
@@ -49,7 +51,7 @@ class Node:
     @property
     def registry(self) -> Registry:
         if self._registry is None:
-            self._registry = open_registry(self.settings, workers=self.workers)
+            self._registry = open_registry(self.settings, workers=self.workers, anchor=self.anchor)
         return self._registry
 
     @property

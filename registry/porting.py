@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import zip_longest
@@ -35,12 +35,13 @@ from registry.auditstore import open_event_store
 from registry.checkpoint import open_checkpoint
 from registry.errors import ConfigurationError, NoteError, RegistryError, VerificationError
 from registry.evidence import EvidenceStoreMixin, StoredDocument, digest, open_evidence_store
-from registry.leaf import parse_leaf
 from registry.logstore import StoredCheckpoint, StoredSnapshot
 from registry.signednote import NoteVerifier, parse_verifier_key
-from registry.times import format_time, parse_time
+from registry.times import format_time
 from registry.transparency import TransparencyLog, open_log, open_log_store
 from registry.views import open_read_models, open_view_store
+
+BATCH = 500  # leaves re-recorded per transaction
 
 
 @dataclass(frozen=True)
@@ -221,11 +222,8 @@ def import_verified(verified: VerifiedBundle, settings: config.Settings, *, now:
             partial copy: delete it).
     """
     # 1. the target: empty, not bound to another origin or log key; then its configuration
-    settings = _target_settings(settings, verified.origin)
-    check_target(settings)
-    _install_log_key(settings, verified.log_verifier.public_key)
-    config.write_config_file(settings.data_dir, {**config.read_config_file(settings.data_dir),
-                                                 "origin": verified.origin})
+    check_target(_target_settings(settings, verified.origin))
+    settings = prepare_mirror(settings, verified.origin, verified.log_verifier.public_key)
     registry = open_registry(settings)
     log = open_log(settings, registry)
     views = open_read_models(settings, registry)
@@ -259,19 +257,74 @@ def import_verified(verified: VerifiedBundle, settings: config.Settings, *, now:
 
 
 def _record(registry: Registry, verified: VerifiedBundle, progress: Progress | None, every: int) -> None:
-    for index, data in enumerate(verified.leaves):
-        leaf = parse_leaf(data)
-        try:
-            recorded = registry.submit(leaf.envelope.canonical, now=parse_time(leaf.recorded_at), live=False)
-        except RegistryError as e:
-            raise VerificationError(f"entry {index} was refused on import: {e.diagnostics()}", "import") from None
-        if recorded.index != index or recorded.duplicate or recorded.recorded_at != leaf.recorded_at:
-            raise VerificationError(f"entry {index} landed at index {recorded.index}", "import")
-        if progress is not None and (index + 1) % every == 0:
-            progress(index + 1, verified.size)
-    for index, (stored, original) in enumerate(zip_longest(registry.leaves(), verified.leaves)):
+    total = verified.size
+    # verify_bundle checked every signature of these leaves by the audit's fold
+    record_leaves(registry, verified.leaves, start=0, signatures_checked=True,
+                  progress=None if progress is None else lambda done, _: progress(done, total), every=every)
+
+
+def record_leaves(registry: Registry, leaves: Iterable[bytes], *, start: int, progress: Progress | None = None,
+                  every: int = 10_000, batch: int = BATCH, signatures_checked: bool = False,
+                  after_batch: Callable[[int], object] | None = None) -> int:
+    """Re-record verified leaves after the ``start`` entries a store holds; the new size.
+
+    Each leaf is recorded again exactly (its envelope at its original time), checked by the
+    registry's ledger as of its position, ``batch`` leaves per transaction, and must land at its
+    original index; afterwards the stored leaves must be byte-identical to the given ones.
+    ``leaves`` is iterated twice, so it must be re-iterable (a list or a spool).
+    ``signatures_checked``: the caller has just verified every envelope signature of these very
+    leaves by the audit's fold (the ledger then checks rules and origin only). ``after_batch`` is
+    called with the new size after each batch (a mirror integrates its tree as it goes).
+
+    Raises:
+        VerificationError: an entry was refused or did not land exactly where and as it was.
+    """
+    if registry.size() != start:
+        raise VerificationError(f"the store holds {registry.size()} entries, not {start}", "import")
+    index = start
+    batch = min(batch, every)  # progress is reported at whole multiples of ``every``
+    pending: list[bytes] = []
+    for data in leaves:
+        pending.append(data)
+        if len(pending) >= batch:
+            index = _record_batch(registry, pending, index, signatures_checked)
+            pending = []
+            if after_batch is not None:
+                after_batch(index)
+            if progress is not None and (index - start) % every == 0:
+                progress(index - start, 0)
+    if pending:
+        index = _record_batch(registry, pending, index, signatures_checked)
+    for offset, (stored, original) in enumerate(zip_longest(registry.leaves(start), leaves)):
         if stored != original:
-            raise VerificationError(f"entry {index} was not recorded byte for byte", "import")
+            raise VerificationError(f"entry {start + offset} was not recorded byte for byte", "import")
+    return index
+
+
+def _record_batch(registry: Registry, leaves: list[bytes], index: int, signatures_checked: bool) -> int:
+    try:
+        size = registry.record_leaves(leaves, signatures_checked=signatures_checked)
+    except RegistryError as e:
+        raise VerificationError(f"an entry in {index}..{index + len(leaves) - 1} was refused on import: "
+                                f"{e.diagnostics()}", "import") from None
+    if size != index + len(leaves):
+        raise VerificationError(f"entries {index}..{index + len(leaves) - 1} landed at {size - len(leaves)}",
+                                "import")
+    return size
+
+
+def prepare_mirror(settings: config.Settings, origin: str, log_public_key: bytes) -> config.Settings:
+    """Bind a data directory to a log (its origin and public log key) as a mirror; refuse another log's.
+
+    Raises:
+        ConfigurationError: the directory belongs to another origin or holds another log key.
+    """
+    settings = _target_settings(settings, origin)
+    _install_log_key(settings, log_public_key)
+    stored = config.read_config_file(settings.data_dir)
+    if stored.get("origin") != origin:
+        config.write_config_file(settings.data_dir, {**stored, "origin": origin})
+    return settings
 
 
 def _target_settings(settings: config.Settings, origin: str) -> config.Settings:

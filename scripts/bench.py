@@ -770,7 +770,6 @@ def _timed_command(args: list[str], data_dir: Path) -> tuple[float, float]:
 
 def _signed_registry(cache_dir: Path, events: int) -> Path:
     """A data directory holding a registry of ``events`` validly signed statements (built once)."""
-    import os
     import shutil
 
     path = cache_dir / f"audit-v2-{events}"
@@ -778,6 +777,16 @@ def _signed_registry(cache_dir: Path, events: int) -> Path:
         return path
     partial = cache_dir / f"audit-v2-{events}.partial"
     shutil.rmtree(partial, ignore_errors=True)
+    progress(f"building a registry of {events} signed events in {path} (once)")
+    build_signed_registry(partial, events)
+    partial.rename(path)
+    return path
+
+
+def build_signed_registry(partial: Path, events: int) -> None:
+    """Record ``events`` validly signed synthetic statements into a new data directory and sign a checkpoint."""
+    import os
+
     settings = config.load(partial, environ={"REGISTRY_ORIGIN": BENCH_ORIGIN})
     config.write_config_file(partial, {"origin": BENCH_ORIGIN, "base_url": "http://127.0.0.1:8000"})
     (partial / "keys").mkdir(mode=0o700, parents=True)
@@ -786,7 +795,6 @@ def _signed_registry(cache_dir: Path, events: int) -> Path:
         keys.save_private(key, path_)
     node = Node(settings, signer=True, workers=os.cpu_count() or 1)
     registry = node.registry
-    progress(f"building a registry of {events} signed events in {path} (once)")
     orgs = max(10, events // 1000)
     org_keys = [keys.generate() for _ in range(orgs)]
     statements_ = _synthetic_statements(events, orgs, org_keys, root, maintainer)
@@ -808,8 +816,6 @@ def _signed_registry(cache_dir: Path, events: int) -> Path:
         registry.save(*batch)
     node.log.publish_checkpoint()
     node.close()
-    partial.rename(path)
-    return path
 
 
 def _synthetic_statements(events: int, orgs: int, org_keys: list[Any], root: Any,
@@ -845,6 +851,101 @@ def _synthetic_statements(events: int, orgs: int, org_keys: list[Any], root: Any
             stance[i] = "active"
         made += 1
         yield stmt, org_keys[i]
+
+
+# --- monitor -------------------------------------------------------------------------------
+
+
+@bench.command("monitor")
+@click.option("--entries", default=1_000_000, show_default=True, help="Signed entries in the served registry.")
+@click.option("--workers", default=None, type=int, help="Signature workers of the monitor (default: every core).")
+@click.option("--cache-dir", type=click.Path(path_type=Path), default=Path("bench-cache"), show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def monitor_bench(entries: int, workers: int | None, cache_dir: Path, as_json: bool) -> None:
+    """A first mirror's entries/s beside the bare rate of fetching the same bundles and tiles; its peak memory."""
+    import os
+    import shutil
+    import signal
+    import subprocess
+
+    from registry.signednote import format_verifier_key
+
+    source = _signed_registry(cache_dir, entries)
+    workers = workers or os.cpu_count() or 1
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "instance"
+        shutil.copytree(source, data)
+        settings = config.load(data, environ={"REGISTRY_ORIGIN": BENCH_ORIGIN})
+        log_key = format_verifier_key(BENCH_ORIGIN, keys.public_bytes(keys.load_private(settings.log_key)))
+        port = _free_port()
+        base = f"http://127.0.0.1:{port}"
+        env = {**os.environ, "REGISTRY_DATA_DIR": str(data), "REGISTRY_ORIGIN": BENCH_ORIGIN, "REGISTRY_BASE_URL": base}
+        server = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "web:create_app()", "--bind", f"127.0.0.1:{port}", "--workers", "1",
+             "--worker-class", "gthread", "--threads", "8", "--timeout", "3600", "--access-logfile", "/dev/null"],
+            env=env, cwd=Path(__file__).resolve().parent.parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True)
+        try:
+            progress("serving; the web process checks the log once before it answers")
+            _wait_http(base + "/checkpoint", timeout=3600)
+            bare = _bare_tiles(base, entries)
+            progress(f"bare: {entries / bare:.0f} entries/s over HTTP (bundles and hash tiles, no verification)")
+            seconds, rss = _timed_monitor(base, log_key, Path(tmp) / "mirror", workers)
+            progress(f"first mirror: {entries / seconds:.0f} entries/s, peak {rss:.0f} MB")
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=30)
+    emit({
+        "benchmark": "monitor", "entries": entries, "workers": workers,
+        "bare_fetch_per_s": round(entries / bare), "first_mirror_per_s": round(entries / seconds),
+        "ratio": round(bare / seconds, 3), "first_mirror_s": round(seconds, 1), "peak_rss_mb": round(rss),
+    })
+
+
+def _bare_tiles(base: str, size: int) -> float:
+    """Seconds to fetch every entry bundle and every hash tile of a tree over HTTP, as the monitor does."""
+    from registry import tiles
+    from registry.monitor import TILE_LIMIT, prefetched
+    from scripts.httpclient import Client
+
+    client = Client(base + "/")
+
+    def fetch(path: str) -> bytes:
+        answer = client.get(f"{base}/{path}", TILE_LIMIT)
+        if answer.status != 200:
+            raise click.ClickException(f"{path}: HTTP {answer.status}")
+        return answer.body
+
+    paths = []
+    for level in [None, *range(tiles.MAX_TILE_LEVEL)]:
+        count = size >> (tiles.TILE_HEIGHT * (level or 0))
+        if not count:
+            break
+        paths += [tiles.format_tile_path(level, k, tiles.tile_width_for(level, k, size))
+                  for k in range(-(-count // tiles.TILE_WIDTH))]
+    start = time.perf_counter()
+    for _ in prefetched(paths, fetch):
+        pass
+    return time.perf_counter() - start
+
+
+def _timed_monitor(base: str, log_key: str, state: Path, workers: int) -> tuple[float, float]:
+    """Wall time and peak RSS (MB, the largest process) of ``registry monitor --once`` into an empty directory."""
+    import os
+    import subprocess
+
+    probe = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
+             "r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL); "
+             "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, r.returncode)")
+    command = [str(Path(sys.executable).with_name("registry")), "monitor", base, "--log-key", log_key, "--state",
+               str(state), "--once", "--workers", str(workers)]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
+    out = subprocess.run([sys.executable, "-c", probe, *command], capture_output=False, stdout=subprocess.PIPE,
+                         text=True, check=True, env=env).stdout.split()
+    seconds, rss_kb, code = float(out[0]), float(out[1]), int(out[2])
+    if code != 0:
+        raise click.ClickException(f"registry monitor exited {code}")
+    return seconds, rss_kb / 1024
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ from registry.errors import (
     LogHaltedError,
     NotFoundError,
     NotYetCoveredError,
+    ReadOnlyMirrorError,
     RegistryError,
     RevokedKeyError,
     RuleError,
@@ -83,6 +84,7 @@ STATUSES: dict[type[RegistryError], HTTPStatus] = {
     FetchError: HTTPStatus.BAD_GATEWAY,
     StorageUnavailableError: HTTPStatus.SERVICE_UNAVAILABLE,
     LogHaltedError: HTTPStatus.SERVICE_UNAVAILABLE,
+    ReadOnlyMirrorError: HTTPStatus.FORBIDDEN,
     CatchUpError: HTTPStatus.SERVICE_UNAVAILABLE,
 }
 

@@ -10,8 +10,9 @@ in one module per kind of user: ``statements`` (whoever signs: keys, statements,
 submitting; ``keyproof`` adds ``org check-key``), ``log`` (reading a data directory's log and state, publishing
 checkpoints and snapshots), ``verify`` (offline checks with public keys only),
 ``ops`` (the operator: init, serve, clock, migrate, rebuild, audit, export,
-import), ``evidence`` (the operator's archive of cited documents) and
-``witness`` (a C2SP witness of other logs: init, serve).
+import), ``evidence`` (the operator's archive of cited documents),
+``witness`` (a C2SP witness of other logs: init, serve) and ``monitor``
+(watchdogs: following a registry into a verified mirror).
 With ``--registry URL`` the commands that sign or submit statements, ``receipt``
 and ``status`` talk to that registry over HTTP instead (``remote``); a command
 that needs a local registry and finds none says so and creates nothing.
@@ -35,7 +36,7 @@ from registry.errors import (
 )
 from registry.terminal import safe
 from scripts.bench import bench
-from scripts.cli import evidence, keyproof, log, ops, statements, verify, witness
+from scripts.cli import evidence, keyproof, log, monitor, ops, statements, verify, witness
 from scripts.cli.context import Context
 
 __all__ = ["main"]
@@ -139,7 +140,7 @@ for command in (
     log.status, log.checkpoint, log.receipt, log.show, log.replay, log.diff, log.snapshot,
     verify.verify,
     ops.init, ops.clock, ops.migrate, ops.rebuild, ops.run_job, ops.serve, ops.audit, ops.export_bundle,
-    ops.import_bundle, ops.publish, evidence.evidence, bench, witness.witness,
+    ops.import_bundle, ops.publish, evidence.evidence, monitor.monitor, bench, witness.witness,
 ):
     main.add_command(command)
 statements.org.add_command(keyproof.check_key)  # org check-key: kept apart from the commands that sign
