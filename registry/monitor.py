@@ -2,15 +2,16 @@
 
 One :meth:`Monitor.round`:
 
-1. fetches the remote's checkpoint and opens it (the log's signature, and with
-   witnesses a quorum of cosignatures, none from the future and, for a new
-   tree, none older than ``max_age``);
+1. fetches the remote's checkpoint and opens it (the log's signature);
 2. compares it with the newest checkpoint the mirror accepted: a smaller tree
-   is a rollback, the same size with another root a fork, the same tree with
-   stale cosignatures a freeze;
-3. for a larger tree, proves consistency with the accepted checkpoint from the
-   served hash tiles (a failing proof whose tiles do hash to the signed root is
-   a fork), then streams every new entry bundle into a spool file, recomputing
+   is a rollback, the same size with another root a fork; for a larger tree,
+   proves consistency with the accepted checkpoint from the served hash tiles
+   (a failing proof whose tiles do hash to the signed root is a fork). These
+   come before the witnesses' say: the log's own signature on two conflicting
+   checkpoints is the evidence, cosigned or not;
+3. with witnesses, demands a quorum of cosignatures, none from the future and
+   none older than ``max_age`` (the same tree with stale ones is a freeze);
+   then, for a larger tree, streams every new entry bundle into a spool file, recomputing
    the tree from the mirror's own stored edge plus the new leaves (the root must
    be the signed one) and comparing every hash tile that covers the new range
    with what the leaves give;
@@ -187,7 +188,7 @@ class Monitor:
     def _round(self, node: Node) -> Outcome:
         accepted_size, accepted_root, accepted_note = self._accepted(node)
         note = self.fetch("checkpoint")
-        signed = self._open(note, accepted_size, accepted_note)
+        signed, short = self._open(note, accepted_size, accepted_note)
         cp = signed.checkpoint
         now = self.clock()
         age = self._age(signed, now, node)
@@ -201,13 +202,15 @@ class Monitor:
             if cp.root != accepted_root:
                 raise _Found(Alert("fork", f"the registry serves another root at size {cp.size} than the one this "
                                    "mirror accepted: two signed views of one log", accepted_size, cp.size, evidence))
+            self._quorum(short, signed, accepted_size)
             self._fresh(signed, now, grown=False, accepted_size=accepted_size)
             if note != accepted_note:
                 write_atomic(self.book.dir / "checkpoint", note)  # the same tree, newer cosignatures
             return Outcome("verified", cp.size, checkpoint_age=age)
-        self._fresh(signed, now, grown=True, accepted_size=accepted_size)
-        if accepted_size:
+        if accepted_size:  # before the quorum: a fork the log signed is a fork, whoever cosigned it
             self._consistent(accepted_size, accepted_root, cp.size, cp.root, evidence)
+        self._quorum(short, signed, accepted_size)
+        self._fresh(signed, now, grown=True, accepted_size=accepted_size)
         spool = self._download(node, accepted_size, cp.size, cp.root, note)
         self._verify(node, spool, accepted_size, cp.size, note)
         self._record(node, spool, accepted_size, cp.size, cp.root, note)
@@ -281,17 +284,32 @@ class Monitor:
 
     # --- the checkpoint ---------------------------------------------------------------------
 
-    def _open(self, note: bytes, accepted_size: int, accepted_note: bytes | None) -> SignedCheckpoint:
+    def _open(self, note: bytes, accepted_size: int, accepted_note: bytes | None
+              ) -> tuple[SignedCheckpoint, str | None]:
+        """The checkpoint opened with the log's key (its valid cosignatures kept), and why it lacks the quorum.
+
+        A missing quorum is not raised here: the checkpoint is compared with the accepted one first, so that a
+        log-signed rollback or fork is reported as what it is (see :meth:`_quorum`).
+        """
         options = self.options
         try:
-            return open_checkpoint(note, self.origin, options.log_verifier, options.witnesses, options.quorum)
+            signed = open_checkpoint(note, self.origin, options.log_verifier, options.witnesses, 0)
         except NoteVerificationError as e:
-            kind = "unverifiable" if str(e).startswith("witness quorum") else "bad-signature"
-            raise _Found(Alert(kind, f"the served checkpoint: {e}", accepted_size, None,
+            raise _Found(Alert("bad-signature", f"the served checkpoint: {e}", accepted_size, None,
                                {"served.checkpoint": note})) from None
         except NoteError as e:
             raise _Found(Alert("unverifiable", f"the served checkpoint is malformed: {e}", accepted_size, None,
                                {"served.checkpoint": note})) from None
+        found = len(signed.cosignatures)  # valid cosignatures of the configured witnesses only
+        if found >= options.quorum:
+            return signed, None
+        return signed, f"witness quorum: {found} known witnesses cosigned, {options.quorum} required"
+
+    def _quorum(self, short: str | None, signed: SignedCheckpoint, accepted_size: int) -> None:
+        """A checkpoint short of the witness quorum is never accepted: ``unverifiable``."""
+        if short is not None:
+            raise _Found(Alert("unverifiable", f"the served checkpoint: {short}", accepted_size,
+                               signed.checkpoint.size, {"served.checkpoint": signed.note}))
 
     def _fresh(self, signed: SignedCheckpoint, now: float, *, grown: bool, accepted_size: int) -> None:
         """With witnesses: a quorum of cosignatures no older than max_age, none from the future."""

@@ -515,6 +515,12 @@ def test_quorum_cosignatures_and_freeze(operator: Operator, remote: Remote, tmp_
     # a cosignature from the future is refused
     operator.publish(remote.leaves[:400], cosign_at=now + 3600)
     _only_alert(monitor(operator.url, remote, state, *witness), "unverifiable")
+    # a smaller tree, or another root at the accepted size, signed by the log: a rollback or a fork, with or
+    # without cosignatures (the log's signature is the evidence; a witness would refuse to cosign either)
+    operator.publish(remote.leaves[:200])
+    _only_alert(monitor(operator.url, remote, state, *witness), "rollback")
+    operator.publish([*remote.leaves[:299], retimed(remote.leaves[299], "2026-01-01T00:00:03Z")])
+    _only_alert(monitor(operator.url, remote, state, *witness), "fork")
     assert mirror_state(state, _clean_env())["tree_size"] == 300
 
 

@@ -11,6 +11,7 @@ documented discovery fields.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from registry import config, tlog
@@ -58,3 +59,23 @@ def test_the_readme_names_the_witness_commands_and_settings() -> None:
     for needed in ("registry witness init", "registry witness serve", "REGISTRY_WITNESSES",
                    "REGISTRY_WITNESS_QUORUM", "--log", "--state", "409", "422"):
         assert needed in section, needed
+
+
+def test_the_command_table_lists_the_witness_commands_with_their_options() -> None:
+    import click
+
+    from scripts.cli import main
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme.split("## Command line\n")[1].split("\n## ")[0]
+    (row,) = [line for line in table.splitlines() if line.startswith("| `witness init")]
+    group = main.commands["witness"]
+    assert isinstance(group, click.Group)
+    for name in ("init", "serve"):
+        (cell,) = re.findall(rf"`witness {name} ([^`]+)`", row)
+        command = group.commands[name]
+        options = {opt for param in command.params for opt in param.opts}
+        named = set(re.findall(r"--[a-z-]+", cell))
+        assert named <= options, named - options
+        required = {param.opts[0] for param in command.params if param.required}
+        assert required <= named, required - named  # every required option is shown
