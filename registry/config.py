@@ -45,6 +45,9 @@ class Settings:
     # the registry tells clients to demand (REGISTRY_WITNESS_QUORUM; default: all of them).
     witnesses: tuple[WitnessEndpoint, ...] = ()
     witness_quorum: int = 0
+    # How old the newest checkpoint's cosignature may grow before the clock asks the witness again
+    # (REGISTRY_WITNESS_REFRESH_SECONDS): a quiet log must not look frozen to a monitor's --max-age.
+    witness_refresh_seconds: float = 3600.0
     # Where the clock writes the public surface as files after each checkpoint (REGISTRY_PUBLISH_DIR; see
     # scripts/publishing.py); None: it does not.
     publish_dir: Path | None = None
@@ -151,13 +154,14 @@ def parse_witnesses(text: str) -> tuple[WitnessEndpoint, ...]:
 
 def _witness_settings(env: Any) -> dict[str, Any]:
     witnesses = parse_witnesses(env.get("REGISTRY_WITNESSES", ""))
+    refresh = _positive_seconds(env, "REGISTRY_WITNESS_REFRESH_SECONDS", "3600")
     text = env.get("REGISTRY_WITNESS_QUORUM")
     if text is None or text == "":
-        return {"witnesses": witnesses, "witness_quorum": len(witnesses)}
+        return {"witnesses": witnesses, "witness_quorum": len(witnesses), "witness_refresh_seconds": refresh}
     if not text.isdigit() or int(text) > len(witnesses):
         raise ConfigurationError(f"REGISTRY_WITNESS_QUORUM must be a whole number from 0 to {len(witnesses)} "
                                  f"(the witnesses in REGISTRY_WITNESSES), not {text!r}")
-    return {"witnesses": witnesses, "witness_quorum": int(text)}
+    return {"witnesses": witnesses, "witness_quorum": int(text), "witness_refresh_seconds": refresh}
 
 
 def _positive_seconds(env: Any, name: str, default: str) -> float:

@@ -13,6 +13,7 @@ clock process), or store anything (``registry.logstore``).
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
@@ -107,3 +108,12 @@ def check_stored(rows: Sequence[tuple[int, str, str]], notes: Mapping[int, bytes
 def with_cosignatures(note: bytes, lines: Sequence[str]) -> bytes:
     """The log-signed note with the cosignature lines after its own signature: still one signed note."""
     return note + "".join(lines).encode()
+
+
+def line_timestamp(line: str) -> int | None:
+    """The POSIX time a cosignature/v1 line was made (its signature's first 8 bytes after the key ID), if readable."""
+    try:
+        stamped = base64.b64decode(line.rstrip("\n").rsplit(" ", 1)[-1], validate=True)
+    except (ValueError, IndexError):
+        return None
+    return int.from_bytes(stamped[4:12], "big") if len(stamped) == 4 + 8 + 64 else None

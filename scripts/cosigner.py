@@ -48,8 +48,10 @@ class WitnessAsker:
     """Keeps one witness's cosignature of the newest checkpoint, in a thread of its own."""
 
     def __init__(self, endpoint: config.WitnessEndpoint, log: TransparencyLog, log_verifier: NoteVerifier,
-                 emit: Emit, timeout: float = TIMEOUT, on_cosigned: Callable[[], None] | None = None) -> None:
+                 emit: Emit, timeout: float = TIMEOUT, on_cosigned: Callable[[], None] | None = None,
+                 refresh: float = 3600.0) -> None:
         self.endpoint = endpoint
+        self.refresh = refresh
         self.on_cosigned = on_cosigned  # told of each stored cosignature (the publisher rewrites the checkpoint)
         self.label = endpoint.label
         self.log = log
@@ -95,9 +97,12 @@ class WitnessAsker:
         latest = self.log.latest_checkpoint()
         if latest is None:
             return True
-        if any(w == self.label for w, _ in self.log.store.cosignatures(latest.size)):
+        held = [line for w, line in self.log.store.cosignatures(latest.size) if w == self.label]
+        if held and not self._stale(held[0]):
             return True
-        if self.believed is None:
+        if held:
+            self.believed = latest.size  # a refresh: the witness holds this size, the proof is empty
+        elif self.believed is None:
             self.believed = self.log.store.cosigned_sizes().get(self.label, 0)
         outcome, size = self.ask(latest, self.believed)
         if outcome is Outcome.CONFLICT and size is not None:
@@ -112,6 +117,12 @@ class WitnessAsker:
                           size=latest.size, witness_size=size,
                           detail="the witness holds a larger tree of this log than its newest checkpoint")
         return outcome is Outcome.COSIGNED
+
+    def _stale(self, line: str) -> bool:
+        # A checkpoint carries no time; only a fresh cosignature tells a monitor (--max-age) that a quiet log
+        # is idle, not frozen. The witness re-cosigns the size it holds (old size = size, no proof).
+        made = cosigning.line_timestamp(line)
+        return made is None or time.time() - made >= self.refresh
 
     def ask(self, latest: StoredCheckpoint, old: int) -> tuple[Outcome, int | None]:
         """One request; (outcome, the witness's size if it answered 409)."""
@@ -158,7 +169,8 @@ class Cosigner:
     def __init__(self, settings: config.Settings, log: TransparencyLog, log_verifier: NoteVerifier | None,
                  emit: Emit, on_cosigned: Callable[[], None] | None = None) -> None:
         self.askers = [] if log_verifier is None else [
-            WitnessAsker(w, log, log_verifier, emit, on_cosigned=on_cosigned) for w in settings.witnesses]
+            WitnessAsker(w, log, log_verifier, emit, on_cosigned=on_cosigned, refresh=settings.witness_refresh_seconds)
+            for w in settings.witnesses]
 
     def start(self) -> None:
         for asker in self.askers:

@@ -11,6 +11,7 @@ clock, are in ``tests/test_witnessed_registry.py``.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -110,5 +111,40 @@ def test_misbehaving_witnesses_are_counted_and_nothing_unverified_is_kept(backen
             assert counts == {("bad-answer", 3), ("error", 1), ("conflict", 2), ("refused", 1), ("cosigned", 1)}
             # Once stored, the newest checkpoint is not asked for again.
             assert asker.round() is True and len(fake.bodies) == 8
+        finally:
+            log.store.datastore.close()
+
+
+def test_a_cosignature_older_than_the_refresh_is_asked_for_again(backend: Backend, fake: FakeWitness,
+                                                                 tmp_path: Path) -> None:
+    """A quiet log keeps fresh cosignatures: else a monitor's --max-age would call it frozen."""
+    from registry.cosigning import line_timestamp
+    from registry.witness import format_add_checkpoint
+
+    with signing_world(backend) as world:
+        checkpoint = sign_checkpoint(backend, world.registry)
+        settings = backend.settings()
+        verifier = log_verifier(settings)
+        assert verifier is not None
+        key = keys.generate()
+        endpoint = config.WitnessEndpoint(fake.url, witness_verifier_key("fake.test/w", key))
+        now = [1_750_000_000.0]
+        real = Witness("fake.test/w", key, known_logs([verifier.vkey]), StateFile(tmp_path / "s.json"),
+                       clock=lambda: now[0])
+        old_line = real.add_checkpoint(format_add_checkpoint(0, [], checkpoint.note)).lines
+        now[0] = time.time()
+        fresh_line = real.add_checkpoint(format_add_checkpoint(checkpoint.size, [], checkpoint.note)).lines
+        log = open_log(settings, world.registry)
+        try:
+            log.store.add_cosignature(checkpoint.size, endpoint.label, old_line.decode(), "2025-06-15T15:06:40Z")
+            asker = WitnessAsker(endpoint, log, verifier, lambda event, **f: None, timeout=2, refresh=3600)
+            fake.answers = [(200, "text/plain", fresh_line)]
+            assert asker.round() is True
+            # Asked from the size it holds, with no proof; the fresh line replaced the stale one.
+            assert fake.bodies == [format_add_checkpoint(checkpoint.size, [], checkpoint.note)]
+            assert log.store.cosignatures(checkpoint.size) == [(endpoint.label, fresh_line.decode())]
+            assert line_timestamp(fresh_line.decode()) == int(now[0])
+            # Fresh now: not asked again.
+            assert asker.round() is True and len(fake.bodies) == 1
         finally:
             log.store.datastore.close()
