@@ -132,6 +132,12 @@ def filename(document: StoredDocument) -> str:
     return f"{document.sha256}.{EXTENSIONS.get(document.media_type, 'bin')}"
 
 
+def published_path(document: StoredDocument) -> str:
+    """Where ``registry publish`` writes a document (docs/FORMATS.md section 24): the front server finds it by
+    trying each extension, and takes its media type from the extension."""
+    return f"evidence/{filename(document)}"
+
+
 def cited_hashes(statement: dict[str, Any]) -> Iterator[tuple[str, str]]:
     """(field path, sha256) of every document a statement cites by hash: its evidence items' ``sha256``,
     a Code revision's obligations' evidence, ``text_sha256`` and ``document_sha256``."""
@@ -222,6 +228,12 @@ class EvidenceStoreMixin:
             c.execute(self._q(f"SELECT sha256 FROM {{t}}evidence_documents WHERE sha256 IN ({marks})"),  # noqa: S608
                       wanted)
             return {str(cols(r)[0]) for r in c.fetchall()}
+
+    def count(self) -> int:
+        """How many documents are archived (one query; what a publisher checks to see that one was added)."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self._q("SELECT COUNT(*) FROM {t}evidence_documents"))
+            return int(cols(c.fetchone())[0])
 
     def documents(self) -> list[StoredDocument]:
         """Every archived document's row, by hash."""
