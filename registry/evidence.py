@@ -150,6 +150,20 @@ def cited_hashes(statement: dict[str, Any]) -> Iterator[tuple[str, str]]:
             yield from _evidence_hashes(obligation.get("evidence"), f"obligations.{o}.evidence")
 
 
+def cited_documents(statement: dict[str, Any]) -> dict[str, str | None]:
+    """Every hash a statement cites, with the URL its evidence item gives it (None for ``text_sha256`` and
+    ``document_sha256``, or an item citing no URL): what a mirror records as the fetched copy's source."""
+    found: dict[str, str | None] = {}
+    for path, sha256 in cited_hashes(statement):
+        item: Any = statement
+        for part in path.split(".")[:-1]:  # "obligations.0.evidence.2.sha256" -> that evidence item
+            item = item[int(part)] if isinstance(item, list) else item[part]
+        url = item.get("url") if item is not statement else None
+        if found.get(sha256) is None:
+            found[sha256] = url if isinstance(url, str) else None
+    return found
+
+
 def _evidence_hashes(items: Any, path: str) -> Iterator[tuple[str, str]]:
     for i, item in enumerate(items if isinstance(items, list) else []):
         if isinstance(item, dict) and is_sha256(item.get("sha256")):
