@@ -17,6 +17,7 @@ written. The audit reads every row back and checks it against its key.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -162,6 +163,28 @@ def cited_documents(statement: dict[str, Any]) -> dict[str, str | None]:
         if found.get(sha256) is None:
             found[sha256] = url if isinstance(url, str) else None
     return found
+
+
+def _base64_forms(needle: bytes) -> tuple[bytes, ...]:
+    """The base64 characters that ``needle`` alone decides, wherever it lies in the encoded bytes (one form per
+    offset modulo 3): encoded bytes hold ``needle`` only if their base64 holds one of these."""
+    forms = []
+    for shift in range(3):
+        encoded = base64.b64encode(bytes(shift) + needle + bytes(2))
+        # Character i carries bits [6i, 6i + 6): those entirely inside the needle's bits.
+        forms.append(encoded[-(-8 * shift // 6):8 * (shift + len(needle)) // 6])
+    return tuple(forms)
+
+
+# Every member that cites a document by hash ends in "sha256" and has a string value: in RFC 8785 form,
+# 'sha256":"'. A leaf carries its statement base64-encoded in its envelope.
+_CITING = _base64_forms(b'sha256":"')
+
+
+def may_cite(leaf: bytes) -> bool:
+    """False only if the statement in ``leaf`` (a log entry's bytes) cites no document by hash: a quick test
+    that spares parsing the entries of a long log that cite none. True may still cite nothing."""
+    return any(form in leaf for form in _CITING)
 
 
 def _evidence_hashes(items: Any, path: str) -> Iterator[tuple[str, str]]:

@@ -521,6 +521,8 @@ class Monitor:
         wanted = self._pending_documents()
         if spool is not None:
             for data in spool:
+                if not evidence.may_cite(data):  # most entries cite nothing: not parsed again
+                    continue
                 for sha256, url in evidence.cited_documents(parse_leaf(data).envelope.statement()).items():
                     if wanted.get(sha256) is None:
                         wanted[sha256] = url
@@ -546,11 +548,11 @@ class Monitor:
                               f"to that name: {e}", outcome.size, outcome.size, {f"document-{sha256}": e.served})
                 continue
             except RemoteError as e:
-                if e.refused or e.code == "answer-too-large":
-                    counts["refused"] += 1  # over this mirror's limit, or refused: never asked for again
+                if e.code == "answer-too-large":
+                    counts["refused"] += 1  # over this mirror's limit: never asked for again
                     del wanted[sha256]
                     continue
-                break  # unreachable: the rest waits for the next round
+                break  # unreachable, or another status: it and the rest wait for the next round
             except MalformedError:  # empty (or over the limit): fetched, verified, and not kept here
                 counts["refused"] += 1
                 del wanted[sha256]

@@ -28,11 +28,23 @@ from pathlib import Path
 import pytest
 
 from registry import config, keys
-from registry.evidence import digest
+from registry.evidence import cited_documents, digest, may_cite
+from registry.leaf import parse_leaf
+from registry.monitor import DOCUMENTS_FILE, DOCUMENTS_FILE_FORMAT
 from scripts.bench import BENCH_ORIGIN, build_signed_registry
 from tests import harness
 from tests.conftest import Backend
-from tests.test_watchdog import REGISTRY, ROOT, Remote, _clean_env, lines, mirror_state, monitor, served_mirror
+from tests.test_watchdog import (
+    REGISTRY,
+    ROOT,
+    Remote,
+    _clean_env,
+    documented,
+    lines,
+    mirror_state,
+    monitor,
+    served_mirror,
+)
 
 PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 HTML = (b"<!DOCTYPE html><html><body><p>Example AI endorses the Hiroshima Code.</p>"
@@ -40,6 +52,33 @@ HTML = (b"<!DOCTYPE html><html><body><p>Example AI endorses the Hiroshima Code.<
 LIMIT = 1500  # a mirror's REGISTRY_EVIDENCE_MAX_BYTES below: over the static server's 404 pages, under the HTML
 LATE = b"A statement archived only after the mirror's first round.\n"
 FORGED = b"%PDF-1.4\n% not the document that was cited\n%%EOF\n"
+
+
+# --- the quick test of which entries may cite a document (pure) ---------------------------------------------
+
+
+@pytest.mark.parametrize("pad", range(6))  # the member at every offset modulo 3 in the base64 payload
+@pytest.mark.parametrize("member", ["evidence", "text_sha256", "document_sha256", "obligations"])
+def test_every_entry_that_cites_a_document_is_parsed(pad: int, member: str) -> None:
+    from registry import compose, envelope
+    from registry.leaf import format_leaf
+
+    key = keys.generate()
+    cited = {"evidence": {"evidence": [{"url": "https://example.org/a", "sha256": "ab" * 32}]},
+             "text_sha256": {"text_sha256": "ab" * 32}, "document_sha256": {"document_sha256": "ab" * 32},
+             "obligations": {"obligations": [{"evidence": [{"citation": "c", "sha256": "ab" * 32}]}]}}[member]
+    stmt = compose.statement("organization.registered", BENCH_ORIGIN, org="x" * (pad + 1), name="X",
+                             country="JP", kind="company", public_keys=[], **cited)
+    leaf = format_leaf(envelope.sign(stmt, key), "2026-01-01T00:00:00Z")
+    assert b"sha256" not in leaf and "ab" * 32 in json.dumps(stmt)  # only in the base64 payload
+    assert may_cite(leaf) and cited_documents(parse_leaf(leaf).envelope.statement()) == {
+        "ab" * 32: "https://example.org/a" if member == "evidence" else None}
+    plain = compose.statement("organization.registered", BENCH_ORIGIN, org="x" * (pad + 1), name="X",
+                              country="JP", kind="company", public_keys=[])
+    assert not may_cite(format_leaf(envelope.sign(plain, key), "2026-01-01T00:00:00Z"))
+
+
+# --- real processes ---------------------------------------------------------------------------------------------
 
 
 def run(data_dir: Path, *args: str, env: dict[str, str] | None = None,
@@ -117,6 +156,11 @@ def test_a_mirror_fetches_the_documents_the_log_cites(remote: Remote, backend: B
         assert rows[digest(PDF)]["source_url"] == "https://example.org/press/0"  # as the statement cites it
         assert rows[digest(HTML)]["media_type"] == "text/html" and rows[digest(HTML)]["size"] == len(HTML)
         assert missing(state, env) == unarchived
+        kept = json.loads((state / "monitor" / DOCUMENTS_FILE).read_bytes())  # what the next round asks for
+        assert kept == {"format": DOCUMENTS_FILE_FORMAT, "pending": {**dict.fromkeys(unarchived), digest(LATE):
+                                                                    "https://example.org/press/2"}}
+        assert set(kept) == set(documented("monitor-documents")) and documented("monitor-documents")["format"] == \
+            DOCUMENTS_FILE_FORMAT
 
         # the registry archives the third; the next round (the log has not grown) asks again and gets it
         archive(remote, LATE, "https://example.org/press/2")
