@@ -262,7 +262,7 @@ class Monitor:
         latest = log.store.latest_checkpoint()
         accepted = 0 if latest is None else latest.size
         if checked == size == registry.size() and accepted < size:
-            latest = self._finish_pending(node, size)
+            latest = self._finish_pending(node, size, accepted)
             size, accepted = latest.size, latest.size
         if not (checked <= size == registry.size() == accepted):
             raise ConfigurationError(f"the mirror holds {registry.size()} entries ({size} in its tree) but accepted "
@@ -278,7 +278,7 @@ class Monitor:
             raise ConfigurationError("the mirror's tree does not have its accepted checkpoint's root; rebuild it")
         return own.size, own.root, latest.note
 
-    def _finish_pending(self, node: Node, size: int) -> StoredCheckpoint:
+    def _finish_pending(self, node: Node, size: int, accepted: int) -> StoredCheckpoint:
         """Finish a round that was stopped while recording: fetch, verify and record the rest of its tree."""
         path = self.book.dir / PENDING_FILE
         try:
@@ -299,6 +299,10 @@ class Monitor:
         stored = node.log.store.latest_checkpoint()
         if stored is None or stored.size != cp.size:
             raise VerificationError(f"the interrupted round's checkpoint at size {cp.size} was not stored", "monitor")
+        if self.fetch_document is not None:  # what the interrupted round's entries cite: fetched by this round
+            wanted = self._pending_documents()
+            self._cited(node.registry.leaves(accepted, cp.size), wanted)
+            self._keep_pending_documents(wanted)
         return stored
 
     # --- the checkpoint ---------------------------------------------------------------------
@@ -520,12 +524,7 @@ class Monitor:
             return outcome
         wanted = self._pending_documents()
         if spool is not None:
-            for data in spool:
-                if not evidence.may_cite(data):  # most entries cite nothing: not parsed again
-                    continue
-                for sha256, url in evidence.cited_documents(parse_leaf(data).envelope.statement()).items():
-                    if wanted.get(sha256) is None:
-                        wanted[sha256] = url
+            self._cited(spool, wanted)
         store = node.evidence
         for sha256 in store.present(wanted):
             del wanted[sha256]
@@ -566,6 +565,16 @@ class Monitor:
         line = self.book.record(alert, origin=self.origin, registry=self.url, time=format_time(self._now()))
         return dataclasses.replace(outcome, status="alert", alerts=[line] if line else [], kinds=[alert.kind],
                                    reason=alert.message)
+
+    @staticmethod
+    def _cited(leaves: Iterable[bytes], wanted: dict[str, str | None]) -> None:
+        """Add to ``wanted`` every document ``leaves`` cite by hash, with the URL cited (the first one given)."""
+        for data in leaves:
+            if not evidence.may_cite(data):  # most entries cite nothing: not parsed again
+                continue
+            for sha256, url in evidence.cited_documents(parse_leaf(data).envelope.statement()).items():
+                if wanted.get(sha256) is None:
+                    wanted[sha256] = url
 
     def _pending_documents(self) -> dict[str, str | None]:
         """The documents an earlier round could not get (sha256 -> cited URL), in the order they were cited."""

@@ -6,7 +6,8 @@ organization citing three documents by hash, two of them archived with
 runs as a real process, mirrors the log, and fetches the cited documents it
 lacks from ``/evidence/<sha256>``. A document the registry has not archived is
 noted and asked for again in the next round; the mirror's audit lists it until
-then. The mirror serves what it fetched.
+then. The mirror serves what it fetched. A round killed after recording the
+citing entry is finished by the next one, which fetches what it cites.
 
 The lying operator is a static HTTP server (``python -m http.server``) over a
 directory ``registry publish`` wrote, with a document replaced by other
@@ -52,6 +53,7 @@ HTML = (b"<!DOCTYPE html><html><body><p>Example AI endorses the Hiroshima Code.<
 LIMIT = 1500  # a mirror's REGISTRY_EVIDENCE_MAX_BYTES below: over the static server's 404 pages, under the HTML
 LATE = b"A statement archived only after the mirror's first round.\n"
 FORGED = b"%PDF-1.4\n% not the document that was cited\n%%EOF\n"
+SYNTHETIC = 40  # entries of the synthetic log, before the one citing the documents
 
 
 # --- the quick test of which entries may cite a document (pure) ---------------------------------------------
@@ -110,16 +112,22 @@ def cite(remote: Remote, *documents: bytes) -> None:
         node.log.publish_checkpoint()
 
 
-@pytest.fixture
-def remote(tmp_path: Path) -> Remote:
+def uncited_remote(tmp_path: Path) -> Remote:
+    """A small synthetic log, PDF and HTML archived beside it and not cited yet."""
     data = tmp_path / "remote"
-    build_signed_registry(data, 40)
+    build_signed_registry(data, SYNTHETIC)
     public = keys.public_bytes(keys.load_private(data / "keys" / "log.key"))
     from registry.signednote import format_verifier_key
 
     served = Remote(data, format_verifier_key(BENCH_ORIGIN, public), [])
     archive(served, PDF, "https://example.org/press/0")
     archive(served, HTML, "https://example.org/press/1")
+    return served
+
+
+@pytest.fixture
+def remote(tmp_path: Path) -> Remote:
+    served = uncited_remote(tmp_path)
     cite(served, PDF, HTML, LATE)
     return served
 
@@ -181,6 +189,32 @@ def test_a_mirror_fetches_the_documents_the_log_cites(remote: Remote, backend: B
             answer = client.get(f"/evidence/{digest(data)}")
             assert answer.status_code == 200 and answer.data == data
             assert answer.headers["Content-Type"] == media_type
+
+
+def test_documents_cited_by_an_interrupted_round_are_fetched_when_it_is_finished(tmp_path: Path) -> None:
+    remote = uncited_remote(tmp_path)
+    state = tmp_path / "mirror"
+    env = _clean_env()
+    with harness.gunicorn(remote.env(), harness.free_port()) as base:
+        assert monitor(base, remote, state, env=env).returncode == 0
+        assert mirror_state(state, env)["tree_size"] == SYNTHETIC
+        cite(remote, PDF, HTML)
+        # as if the round that verified the citing entry was killed after recording it, before its checkpoint
+        from registry.application import open_registry
+
+        theirs = open_registry(config.load(remote.data_dir, environ={"REGISTRY_ORIGIN": BENCH_ORIGIN}))
+        mine = open_registry(config.load(state))
+        try:
+            assert mine.record_leaves(list(theirs.leaves(SYNTHETIC, SYNTHETIC + 1))) == SYNTHETIC + 1
+        finally:
+            mine.close()
+            theirs.close()
+        (state / "monitor" / "pending.checkpoint").write_bytes(urllib.request.urlopen(base + "/checkpoint").read())
+        done = monitor(base, remote, state, env=env)
+        assert done.returncode == 0 and done.stdout == "", done.stderr
+        assert mirror_state(state, env)["tree_size"] == SYNTHETIC + 1
+        assert "archived documents: 2 fetched" in done.stderr
+        assert {digest(PDF), digest(HTML)} <= set(archived(state, env))
 
 
 @contextmanager
