@@ -93,6 +93,7 @@ STATE_FILE_FORMAT = "hcoc-registry/monitor-state/v1"
 DOCUMENTS_FILE = "documents.json"  # the cited documents not fetched yet, with their cited URLs
 DOCUMENTS_FILE_FORMAT = "hcoc-registry/monitor-documents/v1"
 DOCUMENTS_PER_ROUND = 100  # fetched at most per round: the rest wait for the next one
+PRESENT_BATCH = 500  # hashes per query asking which documents the mirror has (SQLite bounds a query's parameters)
 
 Fetch = Callable[[str], bytes]
 # (sha256, limit) -> bytes that hash to it. Raises NotFoundError (not archived there), RemoteError (unreachable,
@@ -143,8 +144,8 @@ class Outcome:
     watched: list[dict[str, Any]] = field(default_factory=list)
     checkpoint_age: float | None = None
     reason: str = ""
-    # Archived documents this round: "fetched", "missing" (not archived there), "refused" (over the size limit
-    # or refused), "pending" (still to fetch: the next round asks again).
+    # Archived documents this round: "fetched", "missing" (not archived there), "refused" (over the size limit,
+    # or empty: given up), "pending" (still to fetch: the next round asks again).
     documents: dict[str, int] = field(default_factory=dict)
 
 
@@ -526,8 +527,10 @@ class Monitor:
         if spool is not None:
             self._cited(spool, wanted)
         store = node.evidence
-        for sha256 in store.present(wanted):
-            del wanted[sha256]
+        hashes = list(wanted)
+        for start in range(0, len(hashes), PRESENT_BATCH):  # a long log may cite many: bounded queries
+            for sha256 in store.present(hashes[start:start + PRESENT_BATCH]):
+                del wanted[sha256]
         counts = {"fetched": 0, "missing": 0, "refused": 0}
         limit = min(self.settings.evidence_max_bytes, evidence.HARD_MAX_BYTES)
         alert: Alert | None = None
