@@ -2,7 +2,8 @@
 
 What it does: an :class:`Alert` is one problem a monitor found (a fork, a
 rollback, a bad signature, tiles that do not hash to the signed root, an
-entry that fails the audit, a frozen log, anything unverifiable), with the
+entry that fails the audit, a frozen log, anything unverifiable, an archived
+document served with bytes that are not its own), with the
 evidence saved as files in the mirror's data directory so anyone can check it
 offline. :class:`AlertBook` keeps them, one JSON line each, in
 ``monitor/alerts.jsonl`` and says whether an alert is new: the same problem
@@ -28,7 +29,7 @@ from typing import Any
 
 ALERT_FORMAT = "hcoc-registry/alert/v1"
 WATCH_FORMAT = "hcoc-registry/watch/v1"
-KINDS = ("fork", "rollback", "bad-signature", "tiles", "invalid-entry", "freeze", "unverifiable")
+KINDS = ("fork", "rollback", "bad-signature", "tiles", "invalid-entry", "freeze", "unverifiable", "evidence")
 MONITOR_DIR = "monitor"
 ALERTS_FILE = "alerts.jsonl"
 WATCH_FILE = "watch.jsonl"

@@ -187,6 +187,17 @@ class VerificationError(RegistryError):
         self.step = step
 
 
+class DocumentMismatchError(VerificationError):
+    """A registry served bytes under an archived document's name that do not hash to it.
+
+    ``served`` keeps those bytes: a mirror saves them as the alert's evidence.
+    """
+
+    def __init__(self, message: str, served: bytes) -> None:
+        super().__init__(message, "evidence")
+        self.served = served
+
+
 class FetchError(RegistryError):
     """A document could not be fetched from another site (a key-proof file): refused, unreachable, too slow or large."""
 

@@ -17,6 +17,7 @@ written. The audit reads every row back and checks it against its key.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -132,6 +133,12 @@ def filename(document: StoredDocument) -> str:
     return f"{document.sha256}.{EXTENSIONS.get(document.media_type, 'bin')}"
 
 
+def published_path(document: StoredDocument) -> str:
+    """Where ``registry publish`` writes a document (docs/FORMATS.md section 24): the front server finds it by
+    trying each extension, and takes its media type from the extension."""
+    return f"evidence/{filename(document)}"
+
+
 def cited_hashes(statement: dict[str, Any]) -> Iterator[tuple[str, str]]:
     """(field path, sha256) of every document a statement cites by hash: its evidence items' ``sha256``,
     a Code revision's obligations' evidence, ``text_sha256`` and ``document_sha256``."""
@@ -142,6 +149,42 @@ def cited_hashes(statement: dict[str, Any]) -> Iterator[tuple[str, str]]:
     for o, obligation in enumerate(statement.get("obligations") or []):
         if isinstance(obligation, dict):
             yield from _evidence_hashes(obligation.get("evidence"), f"obligations.{o}.evidence")
+
+
+def cited_documents(statement: dict[str, Any]) -> dict[str, str | None]:
+    """Every hash a statement cites, with the URL its evidence item gives it (None for ``text_sha256`` and
+    ``document_sha256``, or an item citing no URL): what a mirror records as the fetched copy's source."""
+    found: dict[str, str | None] = {}
+    for path, sha256 in cited_hashes(statement):
+        item: Any = statement
+        for part in path.split(".")[:-1]:  # "obligations.0.evidence.2.sha256" -> that evidence item
+            item = item[int(part)] if isinstance(item, list) else item[part]
+        url = item.get("url") if item is not statement else None
+        if found.get(sha256) is None:
+            found[sha256] = url if isinstance(url, str) else None
+    return found
+
+
+def _base64_forms(needle: bytes) -> tuple[bytes, ...]:
+    """The base64 characters that ``needle`` alone decides, wherever it lies in the encoded bytes (one form per
+    offset modulo 3): encoded bytes hold ``needle`` only if their base64 holds one of these."""
+    forms = []
+    for shift in range(3):
+        encoded = base64.b64encode(bytes(shift) + needle + bytes(2))
+        # Character i carries bits [6i, 6i + 6): those entirely inside the needle's bits.
+        forms.append(encoded[-(-8 * shift // 6):8 * (shift + len(needle)) // 6])
+    return tuple(forms)
+
+
+# Every member that cites a document by hash ends in "sha256" and has a string value: in RFC 8785 form,
+# 'sha256":"'. A leaf carries its statement base64-encoded in its envelope.
+_CITING = _base64_forms(b'sha256":"')
+
+
+def may_cite(leaf: bytes) -> bool:
+    """False only if the statement in ``leaf`` (a log entry's bytes) cites no document by hash: a quick test
+    that spares parsing the entries of a long log that cite none. True may still cite nothing."""
+    return any(form in leaf for form in _CITING)
 
 
 def _evidence_hashes(items: Any, path: str) -> Iterator[tuple[str, str]]:
@@ -222,6 +265,12 @@ class EvidenceStoreMixin:
             c.execute(self._q(f"SELECT sha256 FROM {{t}}evidence_documents WHERE sha256 IN ({marks})"),  # noqa: S608
                       wanted)
             return {str(cols(r)[0]) for r in c.fetchall()}
+
+    def count(self) -> int:
+        """How many documents are archived (one query; what a publisher checks to see that one was added)."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self._q("SELECT COUNT(*) FROM {t}evidence_documents"))
+            return int(cols(c.fetchone())[0])
 
     def documents(self) -> list[StoredDocument]:
         """Every archived document's row, by hash."""

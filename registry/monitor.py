@@ -26,6 +26,15 @@ Anything that fails becomes an :class:`~registry.alerts.Alert` and nothing of
 that round is stored: the mirror never takes what conflicts with what it
 accepted. The remote is reached only through ``fetch`` (a path -> bytes
 callable raising RemoteError), so this module does no HTTP itself.
+
+6. Then the archived documents the new entries cite by hash (and those an
+   earlier round could not get), at most ``DOCUMENTS_PER_ROUND``, through
+   ``fetch_document``: each is stored in the mirror's evidence store only if
+   its bytes hash to its name. A document the registry has not archived (a
+   404) is noted and asked for again next round; bytes that do not hash to
+   their name are an ``evidence`` alert, the served bytes its evidence, and
+   nothing is stored. The log itself was recorded before: a lying document
+   server never holds back the verified log.
 """
 
 from __future__ import annotations
@@ -41,13 +50,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from registry import config, porting, tlog
+from registry import config, evidence, porting, tlog
 from registry.alerts import WATCH_FORMAT, Alert, AlertBook, write_atomic
 from registry.checkpoint import SignedCheckpoint, open_checkpoint
 from registry.errors import (
     ConfigurationError,
+    DocumentMismatchError,
+    MalformedError,
     NoteError,
     NoteVerificationError,
+    NotFoundError,
     ProofError,
     RemoteError,
     TileDataError,
@@ -79,8 +91,15 @@ WATCH_KINDS = ("org", "code", "type")
 STATE_FILE = "state.json"
 PENDING_FILE = "pending.checkpoint"
 STATE_FILE_FORMAT = "hcoc-registry/monitor-state/v1"
+DOCUMENTS_FILE = "documents.json"  # the cited documents not fetched yet, with their cited URLs
+DOCUMENTS_FILE_FORMAT = "hcoc-registry/monitor-documents/v1"
+DOCUMENTS_PER_ROUND = 100  # fetched at most per round: the rest wait for the next one
+PRESENT_BATCH = 500  # hashes per query asking which documents the mirror has (SQLite bounds a query's parameters)
 
 Fetch = Callable[[str], bytes]
+# (sha256, limit) -> bytes that hash to it. Raises NotFoundError (not archived there), RemoteError (unreachable,
+# refused, over the limit) or DocumentMismatchError (bytes that do not hash to the name).
+FetchDocument = Callable[[str, int], bytes]
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
 
 
@@ -126,6 +145,9 @@ class Outcome:
     watched: list[dict[str, Any]] = field(default_factory=list)
     checkpoint_age: float | None = None
     reason: str = ""
+    # Archived documents this round: "fetched", "missing" (not archived there), "refused" (over the size limit,
+    # or empty: given up), "pending" (still to fetch: the next round asks again).
+    documents: dict[str, int] = field(default_factory=dict)
 
 
 class _Stopped(Exception):
@@ -154,9 +176,10 @@ class Monitor:
     """Rounds of following one remote registry into one mirror data directory."""
 
     def __init__(self, settings: config.Settings, url: str, options: Options, fetch: Fetch, *,
-                 progress: Progress | None = None, clock: Callable[[], float] = time.time,
-                 stopping: Callable[[], bool] = lambda: False) -> None:
+                 fetch_document: FetchDocument | None = None, progress: Progress | None = None,
+                 clock: Callable[[], float] = time.time, stopping: Callable[[], bool] = lambda: False) -> None:
         self.settings = settings
+        self.fetch_document = fetch_document  # None: the mirror keeps no documents
         self.stopping = stopping  # checked between bundles and entries until recording starts
         self.url = url
         self.options = options
@@ -206,7 +229,7 @@ class Monitor:
             self._fresh(signed, now, grown=False, accepted_size=accepted_size)
             if note != accepted_note:
                 write_atomic(self.book.dir / "checkpoint", note)  # the same tree, newer cosignatures
-            return Outcome("verified", cp.size, checkpoint_age=age)
+            return self._documents(node, None, Outcome("verified", cp.size, checkpoint_age=age))
         if accepted_size:  # before the quorum: a fork the log signed is a fork, whoever cosigned it
             self._consistent(accepted_size, accepted_root, cp.size, cp.root, evidence)
         self._quorum(short, signed, accepted_size)
@@ -215,7 +238,7 @@ class Monitor:
         self._verify(node, spool, accepted_size, cp.size, note)
         self._record(node, spool, accepted_size, cp.size, cp.root, note)
         watched = self._watch(node, spool, accepted_size)
-        return Outcome("verified", cp.size, watched=watched, checkpoint_age=age)
+        return self._documents(node, spool, Outcome("verified", cp.size, watched=watched, checkpoint_age=age))
 
     def _alert(self, alert: Alert) -> Outcome:
         line = self.book.record(alert, origin=self.origin, registry=self.url, time=format_time(self._now()))
@@ -243,7 +266,7 @@ class Monitor:
         latest = log.store.latest_checkpoint()
         accepted = 0 if latest is None else latest.size
         if checked == size == registry.size() and accepted < size:
-            latest = self._finish_pending(node, size)
+            latest = self._finish_pending(node, size, accepted)
             size, accepted = latest.size, latest.size
         if not (checked <= size == registry.size() == accepted):
             raise ConfigurationError(f"the mirror holds {registry.size()} entries ({size} in its tree) but accepted "
@@ -259,7 +282,7 @@ class Monitor:
             raise ConfigurationError("the mirror's tree does not have its accepted checkpoint's root; rebuild it")
         return own.size, own.root, latest.note
 
-    def _finish_pending(self, node: Node, size: int) -> StoredCheckpoint:
+    def _finish_pending(self, node: Node, size: int, accepted: int) -> StoredCheckpoint:
         """Finish a round that was stopped while recording: fetch, verify and record the rest of its tree."""
         path = self.book.dir / PENDING_FILE
         try:
@@ -280,6 +303,10 @@ class Monitor:
         stored = node.log.store.latest_checkpoint()
         if stored is None or stored.size != cp.size:
             raise VerificationError(f"the interrupted round's checkpoint at size {cp.size} was not stored", "monitor")
+        if self.fetch_document is not None:  # what the interrupted round's entries cite: fetched by this round
+            wanted = self._pending_documents()
+            self._cited(node.registry.leaves(accepted, cp.size), wanted)
+            self._keep_pending_documents(wanted)
         return stored
 
     # --- the checkpoint ---------------------------------------------------------------------
@@ -507,6 +534,85 @@ class Monitor:
             return None  # unreadable: fold the stored log from the start, as a registry does
         finally:
             store.datastore.close()
+
+    # --- archived documents ---------------------------------------------------------------------------
+
+    def _documents(self, node: Node, spool: Spool | None, outcome: Outcome) -> Outcome:
+        """Fetch the documents newly cited (in ``spool``) or still pending; an ``evidence`` alert for a lie."""
+        if self.fetch_document is None:
+            return outcome
+        wanted = self._pending_documents()
+        if spool is not None:
+            self._cited(spool, wanted)
+        store = node.evidence
+        hashes = list(wanted)
+        for start in range(0, len(hashes), PRESENT_BATCH):  # a long log may cite many: bounded queries
+            for sha256 in store.present(hashes[start:start + PRESENT_BATCH]):
+                del wanted[sha256]
+        counts = {"fetched": 0, "missing": 0, "refused": 0}
+        limit = min(self.settings.evidence_max_bytes, evidence.HARD_MAX_BYTES)
+        alert: Alert | None = None
+        for sha256 in list(wanted)[:DOCUMENTS_PER_ROUND]:
+            if self.stopping():
+                break  # the log is recorded; the documents wait for the next run
+            try:
+                data = self.fetch_document(sha256, limit)
+                store.add(data, source_url=wanted[sha256], added_at=format_time(self._now()), max_bytes=limit)
+            except NotFoundError:
+                counts["missing"] += 1  # not archived there (yet): asked for again next round
+                continue
+            except DocumentMismatchError as e:
+                # Only the served bytes make the alert's identity: the same lie is reported once, however often
+                # it is asked for again. Nothing is stored.
+                alert = Alert("evidence", f"the registry serves bytes under /evidence/{sha256} that do not hash "
+                              f"to that name: {e}", outcome.size, outcome.size, {f"document-{sha256}": e.served})
+                continue
+            except RemoteError as e:
+                if e.code == "answer-too-large":
+                    counts["refused"] += 1  # over this mirror's limit: never asked for again
+                    del wanted[sha256]
+                    continue
+                break  # unreachable, or another status: it and the rest wait for the next round
+            except MalformedError:  # empty (or over the limit): fetched, verified, and not kept here
+                counts["refused"] += 1
+                del wanted[sha256]
+                continue
+            counts["fetched"] += 1
+            del wanted[sha256]
+        self._keep_pending_documents(wanted)
+        outcome.documents = {**counts, "pending": len(wanted)}
+        if alert is None:
+            return outcome
+        line = self.book.record(alert, origin=self.origin, registry=self.url, time=format_time(self._now()))
+        return dataclasses.replace(outcome, status="alert", alerts=[line] if line else [], kinds=[alert.kind],
+                                   reason=alert.message)
+
+    @staticmethod
+    def _cited(leaves: Iterable[bytes], wanted: dict[str, str | None]) -> None:
+        """Add to ``wanted`` every document ``leaves`` cite by hash, with the URL cited (the first one given)."""
+        for data in leaves:
+            if not evidence.may_cite(data):  # most entries cite nothing: not parsed again
+                continue
+            for sha256, url in evidence.cited_documents(parse_leaf(data).envelope.statement()).items():
+                if wanted.get(sha256) is None:
+                    wanted[sha256] = url
+
+    def _pending_documents(self) -> dict[str, str | None]:
+        """The documents an earlier round could not get (sha256 -> cited URL), in the order they were cited."""
+        try:
+            document = json.loads((self.book.dir / DOCUMENTS_FILE).read_bytes())
+            pending = document["pending"] if document.get("format") == DOCUMENTS_FILE_FORMAT else {}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return {}  # none, or unreadable: the documents cited from now on are still fetched
+        if not isinstance(pending, dict):
+            return {}
+        return {k: v if isinstance(v, str) else None for k, v in pending.items() if evidence.is_sha256(k)}
+
+    def _keep_pending_documents(self, pending: dict[str, str | None]) -> None:
+        path = self.book.dir / DOCUMENTS_FILE
+        if not pending and not path.exists():
+            return
+        write_atomic(path, json.dumps({"format": DOCUMENTS_FILE_FORMAT, "pending": pending}).encode())
 
     # --- watching ------------------------------------------------------------------------------------
 

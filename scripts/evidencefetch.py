@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from urllib.parse import urljoin
 
-from registry.errors import NotFoundError, RemoteError, VerificationError
+from registry.errors import DocumentMismatchError, NotFoundError, RemoteError
 from registry.evidence import HARD_MAX_BYTES, digest, parse_sha256
 from registry.remote import registry_url
 from scripts.httpclient import TIMEOUT, Client
@@ -27,7 +27,8 @@ def fetch_evidence(base_url: str, sha256: str, *, limit: int = HARD_MAX_BYTES, t
         MalformedError: ``sha256`` is not 64 lowercase hex characters (nothing is fetched).
         NotFoundError: the registry has not archived it (404).
         RemoteError: unreachable, an answer over ``limit`` bytes, or another status.
-        VerificationError: the bytes served do not hash to ``sha256``.
+        DocumentMismatchError: the bytes served do not hash to ``sha256`` (a VerificationError that keeps
+            them, as evidence).
     """
     parse_sha256(sha256)
     base = registry_url(base_url)
@@ -39,5 +40,5 @@ def fetch_evidence(base_url: str, sha256: str, *, limit: int = HARD_MAX_BYTES, t
         raise RemoteError("unexpected-answer", f"{url} answered {answer.status}", refused=False)
     found = digest(answer.body)
     if found != sha256:
-        raise VerificationError(f"{url} served bytes that hash to {found}", "evidence")
+        raise DocumentMismatchError(f"{url} served bytes that hash to {found}", answer.body)
     return answer.body

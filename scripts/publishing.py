@@ -32,9 +32,14 @@ again (the clock's) skips the run when nothing it depends on moved since its
 own last run: the checkpoint, the read models' head, the day, the latest
 snapshot and the state file.
 
+Archived evidence: every document ``registry evidence add`` archived (or a
+mirror fetched) is written once at ``evidence/<sha256>.<ext>``, the extension
+from its media type, so the front server can serve ``/evidence/<sha256>`` with
+the application's headers; the file names themselves are not paths of the site.
+
 Extra publishers: ``Publisher(extras=...)`` takes functions called once per
 run with the :class:`Run` (after the checkpoint is written), for resources
-published by other parts of the registry (archived evidence, say).
+published by other parts of the registry.
 
 Atomic per file: every file is written to a temporary file in its own
 directory, flushed to disk and renamed over the old one, so a reader sees the
@@ -70,7 +75,7 @@ from typing import Any
 from flask import Flask
 
 from feeds.archive import archive_count
-from registry import config, tiles, tilesource
+from registry import config, evidence, tiles, tilesource
 from registry.errors import ConfigurationError, PublishError, RegistryError
 from registry.statements import STATEMENT_TYPES
 
@@ -293,7 +298,7 @@ class Publisher:
         self.recent = settings.publish_recent if recent is None else recent
         if self.recent < 0:
             raise ConfigurationError("the number of recent leaves to publish receipts for cannot be negative")
-        # Hook for other published resources (archived evidence, say): each is called once per run,
+        # Hook for other published resources: each is called once per run,
         # after the checkpoint is written, with the Run.
         self.extras = extras
         self._done: tuple[Any, ...] | None = None  # what the last complete run published (see publish)
@@ -338,9 +343,11 @@ class Publisher:
             # this directory (the clock's idle runs): nothing to do. The first run of a process always checks
             # everything, so a new release's pages are written at its first run.
             snapshot = get_node().log.store.snapshot()
+            # An archived document changes no checkpoint (``registry evidence add`` records nothing in the log):
+            # their number is part of what a run depends on.
             fingerprint = (str(root.resolve()), hashlib.sha256(note).hexdigest(), head,
                            time.strftime("%Y-%m-%d", time.gmtime()), None if snapshot is None else snapshot.size,
-                           previous)
+                           get_node().evidence.count(), previous)
             if fingerprint == self._done and (root / STATE_FILE).is_file():
                 report.seconds = time.perf_counter() - started
                 return report
@@ -355,6 +362,7 @@ class Publisher:
             self._documents(run)
             pages = self._feeds(run)
             self._pages(run)
+            self._evidence(run, node)
             for extra in self.extras:
                 extra(run)
             state = State(size, hashlib.sha256(note).hexdigest(), tuple(partials), recent, pages)
@@ -482,6 +490,26 @@ class Publisher:
                 run.page(f"/codes/{slug}/actions/{action['number']}", "page")
         for asset in sorted(p.name for p in STATIC.iterdir() if p.is_file()):
             run.page(f"/static/{asset}", "asset")
+
+
+    def _evidence(self, run: Run, node: Any) -> None:
+        """Every archived document not written yet, at ``evidence/<sha256>.<ext>``: written once, never again
+        (its name is its hash). Bytes that no longer hash to their name are never published (``registry audit``
+        names the row)."""
+        store = node.evidence
+        for document in store.documents():
+            path = evidence.published_path(document)
+            if run.writer.path(path).is_file():
+                run.writer.report.unchanged += 1
+                continue
+            data = store.data(document.sha256)
+            if data is None or evidence.digest(data) != document.sha256:
+                # Not a reason to stop publishing the log: the front server passes the path to the application,
+                # which refuses it too.
+                run.progress(f"the archived document {document.sha256} no longer hashes to its name: not "
+                             "published (registry audit names the row)")
+                continue
+            run.writer.put(path, data, "evidence", once=True)
 
 
 def _note_size(note: bytes) -> int:

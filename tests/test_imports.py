@@ -28,7 +28,7 @@ RULES: dict[str, set[str]] = {
     "web": {"scripts", "apscheduler"},
 }
 # Modules (and their submodules) a layer may not import: the standard library's HTTP clients.
-HTTP_CLIENTS = ("http.client", "urllib.request", "ssl", "scripts.keyfetch")
+HTTP_CLIENTS = ("http.client", "urllib.request", "ssl", "scripts.keyfetch", "scripts.evidencefetch")
 MODULE_RULES: dict[str, tuple[str, ...]] = {"registry": HTTP_CLIENTS, "feeds": HTTP_CLIENTS, "web": HTTP_CLIENTS}
 
 

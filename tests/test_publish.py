@@ -41,11 +41,12 @@ from typing import Any
 import feedparser
 import pytest
 
-from registry import config, keys, snapshots, tiles, tlog
+from registry import config, evidence, keys, snapshots, tiles, tlog
 from registry.checkpoint import open_checkpoint
 from registry.errors import ConfigurationError
 from registry.receipts import verify_receipt
 from registry.signednote import format_verifier_key, parse_verifier_key
+from registry.transparency import open_log_store
 from scripts.publishing import FORMAT, STATE_FILE, Publisher, file_for, parse_state
 from tests import harness
 from tests.conftest import ORIGIN, Actor, Backend, make_world
@@ -58,6 +59,14 @@ AMENDMENTS = 290  # with the rest, over 256 entries: one full tile and bundle, a
 PAGE = 100  # feed archive page size: three complete pages
 RECENT = 40  # receipts and log pages published for the newest 40 leaves only
 IMMUTABLE = "public, max-age=31536000, immutable"
+# Archived evidence (section 25), published at evidence/<sha256>.<ext>: (bytes, media type, shown inline).
+DOCUMENTS = {
+    "pdf": (b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n", "application/pdf", True),
+    "txt": ("Press release: Acme endorses the Hiroshima Code. \u00e9\n".encode(), "text/plain; charset=utf-8", True),
+    "html": (b"<!DOCTYPE html><html><body><script>alert(document.cookie)</script></body></html>", "text/html", False),
+    "png": (b"\x89PNG\r\n\x1a\n" + b"\x00" * 16, "image/png", False),
+    "bin": (b"\x00\x01\x02 not a known type", "application/octet-stream", False),
+}
 NGINX_ETAG = re.compile(r'(W/)?"[0-9a-f]+-[0-9a-f]+"')  # nginx's own: mtime-size; the app's never look so
 
 
@@ -171,6 +180,7 @@ def site(module_backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> I
                                     else [1, 2, 3], **common))
     total = registry.size()
     registry.close()
+    archive(settings, *(data for data, _, _ in DOCUMENTS.values()))
     front_port = harness.free_port()
     front = f"http://127.0.0.1:{front_port}"
     # nginx's workers drop root for an unprivileged user, who cannot enter pytest's owner-only directories.
@@ -206,6 +216,17 @@ def site(module_backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> I
             nginx.wait(timeout=30)
         running.stop()
         shutil.rmtree(public_root, ignore_errors=True)
+
+
+def archive(settings: config.Settings, *documents: bytes) -> None:
+    """Archive documents as ``registry evidence add`` does."""
+    log_store = open_log_store(settings)
+    try:
+        store = evidence.open_evidence_store(log_store)
+        for data in documents:
+            store.add(data, source_url=None, added_at="2026-01-02T03:04:05Z", max_bytes=1 << 20)
+    finally:
+        log_store.datastore.close()
 
 
 def published_paths(site: Site) -> list[str]:
@@ -292,6 +313,65 @@ def test_dynamic_paths_go_to_the_application(site: Site) -> None:
     for alias in ("/index", "/index.html", "/codes.html", "/organizations/org-001.html", "/api/v1/snapshots.json",
                   "/api/v1/index"):  # the files' names are not the site's paths
         assert request(site.front, alias).status == request(site.app, alias).status == 404, alias
+
+
+def test_archived_evidence_is_served_from_files_with_the_apps_bytes_and_headers(site: Site) -> None:
+    for extension, (data, media_type, shown) in DOCUMENTS.items():
+        name = evidence.digest(data)
+        assert (site.published / "evidence" / f"{name}.{extension}").read_bytes() == data
+        path = f"/evidence/{name}"
+        front, app = request(site.front, path), request(site.app, path)
+        assert front.status == app.status == 200, (path, front.status, front.body[:200])
+        assert NGINX_ETAG.fullmatch(front.headers.get("etag", "")), (extension, "not served from a file")
+        assert front.body == app.body == data, extension
+        for header in ("content-type", "content-disposition", "x-content-type-options", "content-security-policy",
+                       "cache-control", "access-control-allow-origin", "referrer-policy"):
+            assert front.headers.get(header) == app.headers.get(header), (extension, header, front.headers)
+        # The contract's values, not just equality with the app.
+        assert front.headers["content-type"] == media_type
+        disposition = "inline" if shown else "attachment"
+        assert front.headers["content-disposition"] == f'{disposition}; filename="{name}.{extension}"'
+        assert front.headers["x-content-type-options"] == "nosniff"
+        assert "sandbox" in front.headers["content-security-policy"]
+        assert "default-src 'none'" in front.headers["content-security-policy"]
+        assert front.headers["cache-control"] == IMMUTABLE
+        again = request(site.front, path, headers={"If-None-Match": front.headers["etag"]})
+        assert again.status == 304 and again.body == b"", extension
+        # The file's own name is not a path of the site: the application refuses it, the file is not served.
+        direct = request(site.front, f"{path}.{extension}")
+        assert direct.status == request(site.app, f"{path}.{extension}").status == 400, extension
+        assert data not in direct.body
+    unknown = "/evidence/" + "cd" * 32
+    front, app = request(site.front, unknown), request(site.app, unknown)
+    assert front.status == app.status == 404 and front.body == app.body
+    assert front.headers["content-type"] == "application/problem+json"
+    assert front.headers.get("cache-control") == app.headers.get("cache-control")
+    assert "content-disposition" not in front.headers and "sandbox" not in front.headers.get(
+        "content-security-policy", "")
+    for malformed in ("/evidence/" + "CD" * 32, "/evidence/" + "cd" * 31, "/evidence/", "/evidence/x/../"):
+        assert request(site.front, malformed).status == request(site.app, malformed).status != 200, malformed
+
+
+def test_archived_evidence_is_written_once(site: Site, tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    env = site.running.env()
+    with Publisher(config.load(site.backend.data_dir, env), env) as publisher:
+        first = publisher.publish(out)
+        assert first.written["evidence"] == len(DOCUMENTS)
+        before = {p: v for p, v in snapshot_files(out).items() if p.startswith("evidence/")}
+        assert len(before) == len(DOCUMENTS)
+        added = b"%PDF-1.7\n% a later press release\n%%EOF\n"
+        archive(site.settings(), added)
+        again = publisher.publish(out)  # nothing else moved: the new document alone is a reason to run
+        assert again.written.get("evidence") == 1
+        assert (out / "evidence" / f"{evidence.digest(added)}.pdf").read_bytes() == added
+        after = snapshot_files(out)
+        assert all(after[p] == before[p] for p in before)  # never rewritten
+        with Publisher(config.load(site.backend.data_dir, env), env) as fresh:  # a new process checks every file
+            checked = fresh.publish(out)
+        assert "evidence" not in checked.written
+        assert {p: v for p, v in snapshot_files(out).items() if p.startswith("evidence/")} == {
+            p: v for p, v in after.items() if p.startswith("evidence/")}
 
 
 def test_submissions_are_buffered_and_bounded_by_nginx(site: Site) -> None:

@@ -1,7 +1,7 @@
 """``registry monitor``: the shell around :class:`registry.monitor.Monitor`.
 
 It binds the data directory (locked, so two monitors never share one), fetches
-over the bounded HTTP client, prints alert and watch lines on stdout and
+over the bounded HTTP client (archived documents with scripts.evidencefetch), prints alert and watch lines on stdout and
 progress on stderr, loops until SIGTERM or SIGINT, and serves Prometheus
 metrics when asked. Exit status with ``--once``: 0 verified, 1 an alert, 2 the
 registry could not be reached.
@@ -66,8 +66,10 @@ def monitor(url: str, log_key: str, state_dir: Path, once: bool, interval: float
 
     Every new entry is downloaded as C2SP entry bundles, checked against the
     signed root and the hash tiles, and re-verified as `registry audit` does
-    before the mirror records it. Alerts (fork, rollback, bad-signature, tiles,
-    invalid-entry, freeze, unverifiable) are JSON lines on stdout, with their
+    before the mirror records it. The archived documents new entries cite by
+    hash are then fetched from URL/evidence/<sha256> and kept if they hash to
+    their name. Alerts (fork, rollback, bad-signature, tiles, invalid-entry,
+    freeze, unverifiable, evidence) are JSON lines on stdout, with their
     evidence in DIR/monitor/evidence/. `registry --data-dir DIR serve` serves
     the mirror, with its alerts at /monitor/alerts.atom.
     """
@@ -83,7 +85,8 @@ def monitor(url: str, log_key: str, state_dir: Path, once: bool, interval: float
     with _locked(state_dir):
         settings = open_mirror(state_dir, options.log_verifier)
         stop = threading.Event()
-        runner = Monitor(settings, base, options, _fetcher(base), progress=_progress(), stopping=stop.is_set)
+        runner = Monitor(settings, base, options, _fetcher(base), fetch_document=_document_fetcher(base),
+                         progress=_progress(), stopping=stop.is_set)
         metrics = None if metrics_port is None else _Metrics(metrics_port)
         if once:
             outcome = _round(runner, metrics)
@@ -110,6 +113,11 @@ def _round(runner: Monitor, metrics: _Metrics | None) -> Outcome:
         click.echo(f"monitor: still: {outcome.reason}", err=True)  # reported before: once on stdout
     else:
         click.echo(f"monitor: {outcome.status} at size {outcome.size}", err=True)
+    documents = outcome.documents
+    if any(documents.values()):
+        click.echo(f"monitor: archived documents: {documents.get('fetched', 0)} fetched, "
+                   f"{documents.get('missing', 0)} not archived there, {documents.get('refused', 0)} refused, "
+                   f"{documents.get('pending', 0)} to fetch in a later round", err=True)
     sys.stdout.flush()
     if metrics is not None:
         metrics.observe(outcome)
@@ -138,6 +146,15 @@ def _fetcher(base: str) -> Callable[[str], bytes]:
             raise RemoteError("unreachable", f"{base}/{path}: HTTP {answer.status}", refused=False)
         raise RemoteError("not-found" if answer.status == 404 else "refused",
                           f"{base}/{path}: HTTP {answer.status}", refused=True)
+
+    return fetch
+
+
+def _document_fetcher(base: str) -> Callable[[str, int], bytes]:
+    from scripts.evidencefetch import fetch_evidence
+
+    def fetch(sha256: str, limit: int) -> bytes:
+        return fetch_evidence(base, sha256, limit=limit)
 
     return fetch
 

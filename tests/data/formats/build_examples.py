@@ -97,7 +97,8 @@ ARCHIVED_URL = "https://example-ai.example/news/hiroshima-code"
 ARCHIVED_AT = "2025-06-03T10:00:00Z"
 EVIDENCE_HEADERS = ("Content-Type", "Content-Length", "Content-Disposition", "Content-Security-Policy",
                     "X-Content-Type-Options", "Cache-Control", "ETag")
-HAND_WRITTEN = frozenset({"record-file", "stances", "stances-csv", "monitor-alert", "monitor-watch"})
+HAND_WRITTEN = frozenset({"record-file", "stances", "stances-csv", "monitor-alert", "monitor-watch",
+                          "monitor-documents"})
 _FENCE = re.compile(r"^```([a-z]+) example=([a-z0-9-]+)\n(.*?)^```$", re.M | re.S)
 
 
