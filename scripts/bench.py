@@ -628,14 +628,17 @@ def publish_bench(log_size: int, new_entries: int, seconds: int, connections: in
             conf.write_text(text)
             server = subprocess.Popen(
                 [sys.executable, "-m", "gunicorn", "web:create_app()", "--bind", f"127.0.0.1:{app_port}",
-                 "--workers", "2", "--worker-class", "sync", "--access-logfile", "/dev/null"],
+                 "--workers", "2", "--worker-class", "sync", "--timeout", "3600", "--access-logfile", "/dev/null"],
                 env=environ, cwd=Path(__file__).resolve().parent.parent, stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL, start_new_session=True)
             proxy = subprocess.Popen([nginx, "-p", str(temp), "-c", str(conf), "-e", "stderr", "-g", "daemon off;"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
             app = f"http://127.0.0.1:{app_port}"
             try:
-                _wait_http(app + "/healthz")
+                # Each web process checks the whole log before its first answer (minutes on a large log): warm
+                # both workers up before anything is timed, and let no timeout kill them meanwhile.
+                for _ in range(4):
+                    _wait_http(app + "/checkpoint", timeout=3600)
                 _wait_http(front + "/checkpoint")
                 tool = "wrk" if shutil.which("wrk") else "python"
                 runs: dict[str, list[dict[str, float]]] = {}
