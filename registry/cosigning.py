@@ -13,7 +13,6 @@ clock process), or store anything (``registry.logstore``).
 
 from __future__ import annotations
 
-import base64
 import re
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
@@ -21,7 +20,16 @@ from enum import StrEnum
 from registry import config
 from registry.checkpoint import open_log_checkpoint
 from registry.errors import NoteError, NoteVerificationError
-from registry.signednote import NoteVerifier, check_signatures, format_signature_line, parse_note, parse_verifier_key
+from registry.signednote import (
+    ED25519_SIGNATURE_SIZE,
+    TIMESTAMP_SIZE,
+    NoteVerifier,
+    check_signatures,
+    format_signature_line,
+    parse_note,
+    parse_signature_line,
+    parse_verifier_key,
+)
 from registry.witness import format_add_checkpoint
 
 _SIZE = re.compile(r"(0|[1-9][0-9]{0,18})\n?")
@@ -111,9 +119,11 @@ def with_cosignatures(note: bytes, lines: Sequence[str]) -> bytes:
 
 
 def line_timestamp(line: str) -> int | None:
-    """The POSIX time a cosignature/v1 line was made (its signature's first 8 bytes after the key ID), if readable."""
+    """The POSIX time a (stored, verified) cosignature/v1 line was made, or None if it is not readable as one."""
     try:
-        stamped = base64.b64decode(line.rstrip("\n").rsplit(" ", 1)[-1], validate=True)
-    except (ValueError, IndexError):
+        signature = parse_signature_line(line.rstrip("\n").encode()).signature
+    except (NoteError, UnicodeError):
         return None
-    return int.from_bytes(stamped[4:12], "big") if len(stamped) == 4 + 8 + 64 else None
+    if len(signature) != TIMESTAMP_SIZE + ED25519_SIGNATURE_SIZE:
+        return None
+    return int.from_bytes(signature[:TIMESTAMP_SIZE], "big")

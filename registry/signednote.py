@@ -211,7 +211,7 @@ def parse_note(data: bytes) -> Note:
     lines = block[:-1].split(b"\n")
     if len(lines) > MAX_SIGNATURES:
         raise NoteError(f"note has more than {MAX_SIGNATURES} signatures")
-    return Note(text, tuple(_parse_signature_line(line) for line in lines))
+    return Note(text, tuple(parse_signature_line(line) for line in lines))
 
 
 def sign_note(text: str | bytes, *signers: NoteSigner) -> bytes:
@@ -305,7 +305,8 @@ def _check_note_text(text: bytes) -> None:
     decode_text(text, "note text")
 
 
-def _parse_signature_line(line: bytes) -> NoteSignature:
+def parse_signature_line(line: bytes) -> NoteSignature:
+    """One signature line, without its newline: name, key ID, signature bytes (not verified)."""
     if not line.startswith(SIGNATURE_PREFIX):
         raise NoteError("signature line does not start with an em dash and a space")
     name, space, encoded = line[len(SIGNATURE_PREFIX) :].decode().partition(" ")

@@ -144,6 +144,9 @@ def test_a_cosignature_older_than_the_refresh_is_asked_for_again(backend: Backen
             assert fake.bodies == [format_add_checkpoint(checkpoint.size, [], checkpoint.note)]
             assert log.store.cosignatures(checkpoint.size) == [(endpoint.label, fresh_line.decode())]
             assert line_timestamp(fresh_line.decode()) == int(now[0])
+            # Unreadable lines have no time (and are asked for again): never an exception in the asker's loop.
+            assert line_timestamp("garbage\n") is None
+            assert line_timestamp(checkpoint.note.decode().splitlines()[-1]) is None  # an Ed25519 line: no stamp
             # Fresh now: not asked again.
             assert asker.round() is True and len(fake.bodies) == 1
         finally:
