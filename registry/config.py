@@ -85,10 +85,13 @@ def load(data_dir: str | os.PathLike[str] | None = None, environ: dict[str, str]
         signed_at_future=int(env.get("REGISTRY_SIGNED_AT_FUTURE", "300")),
         feed_page_size=int(env.get("REGISTRY_FEED_PAGE_SIZE", "500")),
         clock_interval=_positive_seconds(env, "REGISTRY_CLOCK_INTERVAL", "0.5"),
-        evidence_max_bytes=_evidence_max_bytes(env),
+        # 64 MiB at most: an export bundle carries each document on one line, and its reader bounds lines.
+        evidence_max_bytes=_whole("REGISTRY_EVIDENCE_MAX_BYTES",
+                                  env.get("REGISTRY_EVIDENCE_MAX_BYTES", str(20 * 1024 * 1024)),
+                                  1, 64 * 1024 * 1024, "a number of bytes"),
         **_witness_settings(env),
         publish_dir=Path(env["REGISTRY_PUBLISH_DIR"]) if env.get("REGISTRY_PUBLISH_DIR") else None,
-        publish_recent=_count(env, "REGISTRY_PUBLISH_RECENT", "256"),
+        publish_recent=_whole("REGISTRY_PUBLISH_RECENT", env.get("REGISTRY_PUBLISH_RECENT", "256"), 0, 1_000_000),
         extra={k: v for k, v in env.items() if k.startswith("REGISTRY_POSTGRES_")},
         mirror=stored.get("mirror") is True,
     )
@@ -155,13 +158,10 @@ def parse_witnesses(text: str) -> tuple[WitnessEndpoint, ...]:
 def _witness_settings(env: Any) -> dict[str, Any]:
     witnesses = parse_witnesses(env.get("REGISTRY_WITNESSES", ""))
     refresh = _positive_seconds(env, "REGISTRY_WITNESS_REFRESH_SECONDS", "3600")
-    text = env.get("REGISTRY_WITNESS_QUORUM")
-    if text is None or text == "":
-        return {"witnesses": witnesses, "witness_quorum": len(witnesses), "witness_refresh_seconds": refresh}
-    if not text.isdigit() or int(text) > len(witnesses):
-        raise ConfigurationError(f"REGISTRY_WITNESS_QUORUM must be a whole number from 0 to {len(witnesses)} "
-                                 f"(the witnesses in REGISTRY_WITNESSES), not {text!r}")
-    return {"witnesses": witnesses, "witness_quorum": int(text), "witness_refresh_seconds": refresh}
+    # By default all of them; at most the witnesses listed in REGISTRY_WITNESSES.
+    quorum = _whole("REGISTRY_WITNESS_QUORUM", env.get("REGISTRY_WITNESS_QUORUM") or str(len(witnesses)),
+                    0, len(witnesses))
+    return {"witnesses": witnesses, "witness_quorum": quorum, "witness_refresh_seconds": refresh}
 
 
 def _positive_seconds(env: Any, name: str, default: str) -> float:
@@ -175,19 +175,10 @@ def _positive_seconds(env: Any, name: str, default: str) -> float:
     return value
 
 
-def _evidence_max_bytes(env: Any) -> int:
-    text = env.get("REGISTRY_EVIDENCE_MAX_BYTES", str(20 * 1024 * 1024))
-    # 64 MiB at most: an export bundle carries each document on one line, and its reader bounds lines.
-    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= 64 * 1024 * 1024:
-        raise ConfigurationError(f"REGISTRY_EVIDENCE_MAX_BYTES must be a number of bytes from 1 to {64 * 1024 * 1024}, "
-                                 f"not {text[:40]!r}")
-    return int(text)
-
-
-def _count(env: Any, name: str, default: str) -> int:
-    text = env.get(name, default)
-    if not text.isascii() or not text.isdigit() or int(text) > 1_000_000:
-        raise ConfigurationError(f"{name} must be a whole number from 0 to 1000000, not {text!r}")
+def _whole(name: str, text: str, low: int, high: int, what: str = "a whole number") -> int:
+    """The whole number setting ``name`` within [low, high] (ASCII digits only), or a ConfigurationError."""
+    if not text.isascii() or not text.isdigit() or not low <= int(text) <= high:
+        raise ConfigurationError(f"{name} must be {what} from {low} to {high}, not {text[:40]!r}")
     return int(text)
 
 

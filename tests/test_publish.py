@@ -660,3 +660,10 @@ def test_a_failed_publish_is_logged_and_never_raised_in_the_clock(sqlite_backend
     errors = [r for r in lines if r["event"] == "publish_error"]
     assert errors and errors[0]["directory"] == str(blocked) and errors[0]["level"] == "error"
     assert blocked.read_text().startswith("a file")
+
+
+@pytest.mark.parametrize("value", ["-1", "1000001", "many", "٣", ""])
+def test_a_bad_publish_recent_setting_is_refused(tmp_path: Path, value: str) -> None:
+    with pytest.raises(ConfigurationError, match="REGISTRY_PUBLISH_RECENT must be a whole number from 0 to 1000000"):
+        config.load(tmp_path, environ={"REGISTRY_PUBLISH_RECENT": value})
+    assert config.load(tmp_path, environ={"REGISTRY_PUBLISH_RECENT": "0"}).publish_recent == 0
