@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 from urllib.parse import quote
 
@@ -58,6 +58,8 @@ TAG_DATE = "2023-10-30"
 WORDS_VERSION = "5"
 NAME_EVENTS = ("organization.registered", "organization.updated")
 CODE_EVENTS = ("code.revision_published",)
+# Rows per read of a name or Code history.
+PAGE = 1000
 TITLE_REASON_CHARS = 120
 # Characters allowed unescaped in a tag: URI's specific part besides letters and digits (RFC 3986 pchar, "/").
 _TAG_SAFE = "/:@!$&'()*,;=-._~"
@@ -195,30 +197,45 @@ class EventSource(Protocol):
 
 
 class NameHistory:
-    """Organization display names as of a log index, loaded once per organization."""
+    """Organization display names as of a log index, loaded once per organization.
+
+    :meth:`load` reads the name histories of many organizations in one query: a feed page of 250 entries
+    may name hundreds of organizations, and one query each made an archive page of a large log take
+    seconds (each query walks every entry of its organization to find the few that name it).
+    """
+
+    # Organizations per query: well under the bound parameters every backend accepts.
+    CHUNK = 500
 
     def __init__(self, views: EventSource) -> None:
         self.views = views
         self._history: dict[str, tuple[list[int], list[str]]] = {}
 
     def at(self, org: str, index: int) -> str | None:
-        indexes, names = self._history.get(org) or self._load(org)
+        if org not in self._history:
+            self.load([org])
+        indexes, names = self._history[org]
         position = bisect.bisect_right(indexes, index)
         return names[position - 1] if position else None
 
-    def _load(self, org: str) -> tuple[list[int], list[str]]:
-        indexes: list[int] = []
-        names: list[str] = []
-        after = -1
-        # An organization's name changes rarely: a handful of rows, read in pages all the same.
-        while batch := self.views.events(org=org, types=NAME_EVENTS, after=after, limit=100):
-            for doc in batch:
-                if "name" in doc["statement"]:
-                    indexes.append(doc["index"])
-                    names.append(doc["statement"]["name"])
-            after = batch[-1]["index"]
-        self._history[org] = (indexes, names)
-        return indexes, names
+    def load(self, orgs: Iterable[str]) -> None:
+        """Read the histories of those of ``orgs`` not read yet, in as few queries as the chunks allow."""
+        missing = sorted({org for org in orgs if org not in self._history})
+        for start in range(0, len(missing), self.CHUNK):
+            chunk = missing[start:start + self.CHUNK]
+            found: dict[str, tuple[list[int], list[str]]] = {org: ([], []) for org in chunk}
+            after = -1
+            # Names change rarely (a handful of rows per organization), read in pages all the same.
+            while batch := self.views.events(orgs=chunk, types=NAME_EVENTS, after=after, limit=PAGE):
+                for doc in batch:
+                    if "name" in doc["statement"] and doc["org"] in found:
+                        indexes, names = found[doc["org"]]
+                        indexes.append(doc["index"])
+                        names.append(doc["statement"]["name"])
+                if len(batch) < PAGE:
+                    break
+                after = batch[-1]["index"]
+            self._history.update(found)
 
 
 class CodeHistory:
@@ -242,8 +259,10 @@ class CodeHistory:
     def _load(self, code: str) -> list[tuple[int, dict[str, Any]]]:
         found: list[tuple[int, dict[str, Any]]] = []
         after = -1
-        while batch := self.views.events(code=code, types=CODE_EVENTS, after=after, limit=100):
+        while batch := self.views.events(code=code, types=CODE_EVENTS, after=after, limit=PAGE):
             found += [(doc["index"], doc["statement"]) for doc in batch]
+            if len(batch) < PAGE:
+                break
             after = batch[-1]["index"]
         return found
 
@@ -258,7 +277,8 @@ class ItemBuilder:
         self.codes = CodeHistory(views)
 
     def items(self, docs: Sequence[dict[str, Any]]) -> tuple[FeedItem, ...]:
-        """Items for ``docs`` (oldest first)."""
+        """Items for ``docs`` (oldest first); the names they need are read up front, in one go."""
+        self.names.load(doc["org"] for doc in docs if doc["org"])
         return tuple(self.item(doc) for doc in docs)
 
     def item(self, doc: dict[str, Any]) -> FeedItem:

@@ -134,7 +134,15 @@ class ViewStoreMixin:
             return [(kind, bytes(doc)) for kind, doc in map(cols, c.fetchall())]
 
     def events(self, *, after: int = -1, before: int | None = None, limit: int = 50, descending: bool = False,
-               org: str | None = None, code: str | None = None, types: Sequence[str] = ()) -> list[bytes]:
+               org: str | None = None, code: str | None = None, types: Sequence[str] = (),
+               orgs: Sequence[str] | None = None) -> list[bytes]:
+        """Event documents in log order (or newest first), filtered by any of the columns given.
+
+        ``orgs`` matches any of several organizations in one query (a feed page's name lookups); an empty
+        sequence matches nothing.
+        """
+        if orgs is not None and not orgs:
+            return []
         where, args = ["idx > %s"], [after]
         if before is not None:
             where.append("idx < %s")
@@ -143,6 +151,9 @@ class ViewStoreMixin:
             if value is not None:
                 where.append(f"{column} = %s")
                 args.append(value)
+        if orgs is not None:
+            where.append("org IN (" + ", ".join(["%s"] * len(orgs)) + ")")
+            args.extend(orgs)
         if types:
             where.append("type IN (" + ", ".join(["%s"] * len(types)) + ")")
             args.extend(types)

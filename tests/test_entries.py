@@ -27,11 +27,11 @@ class Documents:
         self.docs = docs
         self.queries = 0
 
-    def events(self, *, after: int = -1, limit: int = 50, org: str | None = None,
+    def events(self, *, after: int = -1, limit: int = 50, org: str | None = None, orgs: list[str] | None = None,
                types: tuple[str, ...] = (), **_: Any) -> list[dict[str, Any]]:
         self.queries += 1
         found = [d for d in self.docs if d["index"] > after and (org is None or d["org"] == org)
-                 and (not types or d["type"] in types)]
+                 and (orgs is None or d["org"] in orgs) and (not types or d["type"] in types)]
         return found[:limit]
 
 
@@ -66,8 +66,34 @@ def test_titles_use_the_name_as_of_each_entry(fold: Fold) -> None:
     assert renamed_then_amended.title == ("\u2068Acme Renamed\u2069 amended its endorsement of the "
                                           "\u2068Hiroshima Code\u2069 (now all actions), effective 1 March 2024")
     assert made.org_name == "\u2068Acme Ltd\u2069" and made.code_title == "\u2068Hiroshima Code\u2069"
-    # One organization's name history and one Code's revisions: a page each, then the empty page that ends it.
-    assert source.queries == 4
+    # One query for the name histories of every organization the items name, one for the Code's revisions.
+    assert source.queries == 2
+
+
+@pytest.mark.parametrize(("chunk", "page", "queries"), [(500, 1000, 2), (7, 1000, 6), (500, 4, 12)])
+def test_a_page_naming_many_organizations_reads_their_names_in_few_queries(
+        fold: Fold, monkeypatch: pytest.MonkeyPatch, chunk: int, page: int, queries: int) -> None:
+    """By default one query; in chunks of organizations and in pages of rows the same names, read in more."""
+    monkeypatch.setattr("feeds.entries.NameHistory.CHUNK", chunk)
+    monkeypatch.setattr("feeds.entries.PAGE", page)
+    actors = {f"org-{i}": Actor() for i in range(30)}
+    applied = [fold.code()] + [fold.org(slug, actor) for slug, actor in actors.items()]
+    applied += [fold.submit(fold.maintainer.sign("organization.updated", org=slug, name=f"Renamed {slug}"))
+                for slug in list(actors)[::3]]
+    applied += [fold.submit(actor.sign("endorsement.made", org=slug, code=CODE, version="2023-10-30", scope="all",
+                                       effective_date="2024-02-01")) for slug, actor in actors.items()]
+    docs = [event_document(a, a.index) for a in applied]
+    source = Documents(docs)
+    items = ItemBuilder(source, BASE, ORIGIN).items(docs)
+    assert source.queries == queries
+    by_index = {item.index: item for item in items}
+    registered, endorsed = docs[1:31], docs[-30:]
+    for slug, made, endorsement in zip(actors, registered, endorsed, strict=True):
+        # As of its registration the name it registered with; as of its endorsement the newer one, if renamed.
+        assert by_index[made["index"]].org_name == f"\u2068{made['statement']['name']}\u2069"
+        renamed = int(slug.split("-")[1]) % 3 == 0
+        expected = f"Renamed {slug}" if renamed else made["statement"]["name"]
+        assert by_index[endorsement["index"]].org_name == f"\u2068{expected}\u2069"
 
 
 def test_the_content_is_the_signed_statement_with_invisible_characters_escaped(fold: Fold) -> None:

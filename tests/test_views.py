@@ -85,6 +85,11 @@ def test_queries(world: World, views: ReadModels) -> None:
                                              "report.published", "endorsement.withdrawn"]
     assert timeline[1]["attested"] is False and timeline[1]["version"] == "2023-10-30"
     assert timeline[-1]["version"] == "2023-10-30"  # a withdrawal names the version it ended
+    # Several organizations in one query (a feed page's name lookups); none given matches nothing.
+    registered = views.events(orgs=["beta", "acme", "nobody"], types=["organization.registered"])
+    assert [e["org"] for e in registered] == ["acme", "beta"]
+    assert [e["org"] for e in views.events(orgs=["beta"], limit=100)] == ["beta", "beta"]
+    assert views.events(orgs=[], limit=100) == []
     withdrawals = views.events(types=["endorsement.withdrawn"])
     assert [e["org"] for e in withdrawals] == ["acme"]
     newest = views.events(descending=True, limit=2)
