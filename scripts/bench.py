@@ -402,6 +402,46 @@ def _wait_http(url: str, timeout: float = 60) -> None:
     raise click.ClickException(f"{url} did not answer within {timeout} s")
 
 
+def _warm(url: str, connections: int, timeout: float) -> None:
+    """Wait until ``connections`` concurrent requests to ``url`` all answer within seconds.
+
+    One answer proves only that one worker is warm: each gunicorn worker checks the whole log at its first
+    request (minutes on a large log), and a worker still checking would make the timed runs measure nothing.
+    """
+    import urllib.request
+    from concurrent.futures import ThreadPoolExecutor
+
+    def fetch(_: int) -> bool:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as answer:  # noqa: S310 - loopback
+                return bool(answer.status == 200)
+        except OSError:
+            return False
+
+    deadline = time.monotonic() + timeout
+    with ThreadPoolExecutor(connections) as pool:
+        while time.monotonic() < deadline:
+            if all(pool.map(fetch, range(connections))):
+                return
+            time.sleep(1)
+    raise click.ClickException(f"{url} did not answer {connections} requests at once within {timeout} s")
+
+
+def _stop(process: Any, grace: float = 90) -> None:
+    """SIGTERM the process group; SIGKILL it if it has not exited after ``grace`` seconds (gunicorn gives
+    its workers 30 s, and a worker busy checking a large log does not stop sooner)."""
+    import os
+    import signal
+    import subprocess
+
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+
+
 
 # --- feeds -------------------------------------------------------------------------------
 
@@ -575,7 +615,6 @@ def publish_bench(log_size: int, new_entries: int, seconds: int, connections: in
     beside the dynamic route under gunicorn; and how long `registry publish` takes for --new entries."""
     import os
     import shutil
-    import signal
     import subprocess
 
     nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
@@ -635,10 +674,11 @@ def publish_bench(log_size: int, new_entries: int, seconds: int, connections: in
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
             app = f"http://127.0.0.1:{app_port}"
             try:
-                # Each web process checks the whole log before its first answer (minutes on a large log): warm
-                # both workers up before anything is timed, and let no timeout kill them meanwhile.
-                for _ in range(4):
-                    _wait_http(app + "/checkpoint", timeout=3600)
+                # Each web process checks the whole log before its first answer (minutes on a large log), and
+                # a route's first answer in a process may take long too: warm every worker on every measured
+                # route before anything is timed, and let no worker timeout kill them meanwhile.
+                for path in paths.values():
+                    _warm(app + path, connections, timeout=3600)
                 _wait_http(front + "/checkpoint")
                 tool = "wrk" if shutil.which("wrk") else "python"
                 runs: dict[str, list[dict[str, float]]] = {}
@@ -651,11 +691,13 @@ def publish_bench(log_size: int, new_entries: int, seconds: int, connections: in
                              + ", ".join(f"{k} {v[-1]['rps']:.0f}/s" for k, v in runs.items()))
             finally:
                 for process in (proxy, server):
-                    os.killpg(process.pid, signal.SIGTERM)
-                    process.wait(timeout=30)
+                    _stop(process)
         finally:
             shutil.rmtree(public, ignore_errors=True)
     rps = {k: median([r["rps"] for r in v]) for k, v in runs.items()}
+    silent = sorted(k for k, v in rps.items() if v <= 0)
+    if silent:
+        raise click.ClickException(f"no request completed in the load runs of: {', '.join(silent)}")
     emit({
         "benchmark": "publish", "tool": tool, "connections": connections, "seconds": seconds, "reps": reps,
         "log_size": log_size, "new_entries": new_entries,

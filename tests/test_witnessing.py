@@ -8,6 +8,7 @@ would send it. The HTTP shell and the command line have their tests in
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -136,9 +137,15 @@ def test_unknown_log_is_404_and_bad_signature_403(witness: Witness, log: Log) ->
     impostor.grow(3)
     assert refusal(witness, impostor.body(0)).status == 403
     log.grow(3)
-    note = bytearray(log.signed())
-    note[-10] ^= 1  # a damaged signature by the right key
-    e = refusal(witness, format_add_checkpoint(0, [], bytes(note)))
+    # A damaged signature by the right key: flip a bit of the signature
+    # bytes, not of their base64 text, which could make the line malformed
+    # instead of the signature wrong.
+    text, _, line = log.signed().rstrip(b"\n").rpartition(b"\n")
+    prefix, _, encoded = line.rpartition(b" ")
+    raw = bytearray(base64.b64decode(encoded))
+    raw[-1] ^= 1
+    note = text + b"\n" + prefix + b" " + base64.b64encode(bytes(raw)) + b"\n"
+    e = refusal(witness, format_add_checkpoint(0, [], note))
     assert e.status in (400, 403)
     assert witness.state.read() == {}
 
