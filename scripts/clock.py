@@ -16,10 +16,8 @@ job). Logs are JSON lines on stderr.
 
 from __future__ import annotations
 
-import json
 import logging
 import signal
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -38,6 +36,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from registry import config, jobs, keys, wakeup
 from registry.times import format_time
 from registry.transparency import log_verifier
+from scripts import jsonlog
 from scripts.cosigner import Cosigner
 from scripts.feedstore import ALL_JOBS
 
@@ -53,9 +52,7 @@ PUBLISH_INTERVAL_SECONDS = 60.0
 
 
 def emit(event: str, **fields: Any) -> None:
-    record = {"time": datetime.now(UTC).isoformat(timespec="milliseconds"), "process": "clock", "event": event,
-              **fields}
-    print(json.dumps(record, sort_keys=True, default=str), file=sys.stderr, flush=True)
+    jsonlog.emit("clock", event, **fields)
 
 
 class Runs:
@@ -224,15 +221,13 @@ class JSONFormatter(logging.Formatter):
     """Library log records (APScheduler's own warnings) as JSON lines like ours."""
 
     def format(self, record: logging.LogRecord) -> str:
-        return json.dumps({"time": datetime.now(UTC).isoformat(timespec="milliseconds"), "process": "clock",
-                           "event": "log", "level": record.levelname, "logger": record.name,
-                           "message": record.getMessage(),
-                           **({"exception": self.formatException(record.exc_info)} if record.exc_info else {})},
-                          sort_keys=True)
+        return jsonlog.record("clock", "log", level=record.levelname, logger=record.name,
+                              message=record.getMessage(),
+                              **({"exception": self.formatException(record.exc_info)} if record.exc_info else {}))
 
 
 def main(data_dir: str | None = None) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    handler = jsonlog.LineHandler()
     handler.setFormatter(JSONFormatter())
     logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
 

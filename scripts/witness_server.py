@@ -15,17 +15,15 @@ registry's web application (a witness is a separate program).
 
 from __future__ import annotations
 
-import json
 import signal
-import sys
 import threading
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
 from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from registry.witnessing import MAX_BODY, Witness, WitnessRefusal
+from scripts import jsonlog
 
 READ_TIMEOUT = 10.0  # seconds a client may take to send its request; the body is small
 MAX_CONNECTIONS = 64  # connections served at once (a log sends one request per checkpoint)
@@ -36,9 +34,7 @@ REASONS = {200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found", 40
 
 
 def emit(event: str, **fields: Any) -> None:
-    record = {"time": datetime.now(UTC).isoformat(timespec="milliseconds"), "process": "witness", "event": event,
-              **fields}
-    print(json.dumps(record, sort_keys=True, default=str), file=sys.stderr, flush=True)
+    jsonlog.emit("witness", event, **fields)
 
 
 def make_app(witness: Witness) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
