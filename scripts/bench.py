@@ -442,7 +442,6 @@ def _stop(process: Any, grace: float = 90) -> None:
         process.wait(timeout=30)
 
 
-
 # --- feeds -------------------------------------------------------------------------------
 
 
